@@ -1,0 +1,311 @@
+package firewall
+
+import (
+	"cmp"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Entry is one step of a NIC's ordered decision list for one direction: a
+// user or system rule, or a synthetic intra-group entry.
+type Entry struct {
+	Code  Code   // verdict when the entry matches: SGRuleAccept, SGRuleDrop, SGInnerAccept, SGInnerDrop
+	Group string // the group the entry comes from
+	// Rule is the index of the rule in the group's rule list, or -1 for the
+	// intra-group entries (inner accept / inner drop).
+	Rule int
+	// R is a copy of the deciding rule (zero for intra-group entries).
+	R     Rule
+	Match MatchRule
+}
+
+// Policy is the compiled decision list of one NIC group-set for one
+// direction (semantics.md §2.3–§2.6). It is immutable once published, except
+// for its hit counters.
+type Policy struct {
+	Dir      Direction
+	Entries  []Entry
+	Fallback Code // SGDefaultDeny, or SGDefaultAccept for basic egress
+	m        *Matcher
+	hits     []atomic.Uint64 // per entry, plus one for the fallback at the end
+}
+
+// NICPolicy is what a NIC's groups compile to: both directions.
+type NICPolicy struct {
+	Groups  []string
+	Ingress *Policy
+	Egress  *Policy
+	deps    []string // groups whose rules or membership this policy depends on
+}
+
+// Direction returns the policy for d.
+func (p *NICPolicy) Direction(d Direction) *Policy {
+	if d == Egress {
+		return p.Egress
+	}
+	return p.Ingress
+}
+
+// Verdict is the firewall's answer for one packet: a code, the direction
+// that decided, and the deciding entry of Policy (or -1). It is a small value:
+// computing it never allocates; Explain renders it.
+type Verdict struct {
+	Code   Code
+	Dir    Direction
+	Detail uint8 // for MalformedFrame: the ParseError
+	Entry  int32 // index in Policy.Entries, or -1
+	Policy *Policy
+}
+
+// Allowed reports whether the packet passes.
+func (v Verdict) Allowed() bool { return v.Code.Allows() }
+
+// Classify runs the first-match decision list over a packet's five-tuple.
+// It never allocates.
+func (p *Policy) Classify(t *Tuple) Verdict {
+	i := p.m.Match(t)
+	if i < 0 {
+		p.hits[len(p.Entries)].Add(1)
+		return Verdict{Code: p.Fallback, Dir: p.Dir, Entry: -1, Policy: p}
+	}
+	p.hits[i].Add(1)
+	return Verdict{Code: p.Entries[i].Code, Dir: p.Dir, Entry: int32(i), Policy: p}
+}
+
+// Hits returns how many first packets each entry decided; the last element
+// counts the fallback (implicit default).
+func (p *Policy) Hits() []uint64 {
+	out := make([]uint64, len(p.hits))
+	for i := range p.hits {
+		out[i] = p.hits[i].Load()
+	}
+	return out
+}
+
+// Matcher returns the compiled classifier behind the policy.
+func (p *Policy) Matcher() *Matcher { return p.m }
+
+// groupsKey is the cache key of a NIC's ordered group list.
+func groupsKey(groups []string) string { return strings.Join(groups, "\x00") }
+
+// recompile rebuilds the compiled policy of every group list whose
+// dependencies changed, and publishes it to the NICs that use it. Called with
+// fw.mu held, off the data path.
+func (fw *Firewall) recompile(dirty map[string]bool) {
+	members := memberSets(fw.st)
+	used := map[string]bool{}
+	for _, id := range sortedKeys(fw.st.nics) {
+		n := fw.st.nics[id]
+		key := groupsKey(n.groups)
+		used[key] = true
+		p, ok := fw.cache[key]
+		if !ok || slices.ContainsFunc(p.deps, func(g string) bool { return dirty[g] }) {
+			p = compileNICPolicy(fw.st, n.groups, members)
+			fw.cache[key] = p
+		}
+		if n.nic.policy.Load() != p {
+			n.nic.policy.Store(p)
+		}
+	}
+	for key := range fw.cache {
+		if !used[key] {
+			delete(fw.cache, key)
+		}
+	}
+}
+
+// memberSets returns, per group, the IPv4 addresses of its member NICs as
+// merged ranges.
+func memberSets(st *state) map[string][]Range32 {
+	addrs := map[string][]uint32{}
+	for _, n := range st.nics {
+		v, ok := AddrToU32(n.addr)
+		if !ok {
+			continue
+		}
+		for _, g := range n.groups {
+			addrs[g] = append(addrs[g], v)
+		}
+	}
+	sets := make(map[string][]Range32, len(addrs))
+	for g, vs := range addrs {
+		slices.Sort(vs)
+		var rs []Range32
+		for _, v := range vs {
+			if k := len(rs); k > 0 && (rs[k-1].Hi == v || rs[k-1].Hi+1 == v) {
+				rs[k-1].Hi = v
+				continue
+			}
+			rs = append(rs, Range32{v, v})
+		}
+		sets[g] = rs
+	}
+	return sets
+}
+
+// compileNICPolicy builds both directions' decision lists for a group list.
+func compileNICPolicy(st *state, groups []string, members map[string][]Range32) *NICPolicy {
+	p := &NICPolicy{Groups: slices.Clone(groups)}
+	deps := slices.Clone(groups)
+	for _, name := range groups {
+		for _, r := range st.groups[name].Rules {
+			if r.RemoteGroup != "" && !slices.Contains(deps, r.RemoteGroup) {
+				deps = append(deps, r.RemoteGroup)
+			}
+		}
+	}
+	p.deps = deps
+	p.Ingress = compilePolicy(st, groups, Ingress, members)
+	p.Egress = compilePolicy(st, groups, Egress, members)
+	return p
+}
+
+// compilePolicy assembles the ordered decision list of semantics.md §2 for
+// one direction: intra-group accept (step 3); every group's rules for the
+// direction sorted by priority with drop before accept on ties, stable in
+// group order then rule order (step 4, including the default group's system
+// rules at 110); intra-group drop for ingress (step 5); and the implicit
+// default as the fallback (step 6).
+func compilePolicy(st *state, groups []string, dir Direction, members map[string][]Range32) *Policy {
+	pol := &Policy{Dir: dir, Fallback: SGDefaultDeny}
+	enterprise := false
+	for _, name := range groups {
+		if st.groups[name].Type == Enterprise {
+			enterprise = true
+		}
+	}
+	if dir == Egress && !enterprise {
+		pol.Fallback = SGDefaultAccept
+	}
+	// Step 3: intra-group accept, both directions.
+	for _, name := range groups {
+		g := st.groups[name]
+		if g.Inner() != InnerAccept {
+			continue
+		}
+		pol.Entries = append(pol.Entries, innerEntry(SGInnerAccept, name, dir, members[name]))
+	}
+	// Step 4: user (and system) rules.
+	type ranked struct {
+		e             Entry
+		prio          int
+		drop          int
+		groupIdx, idx int
+	}
+	var rules []ranked
+	for gi, name := range groups {
+		g := st.groups[name]
+		for ri, r := range g.Rules {
+			if r.Direction != dir {
+				continue
+			}
+			code, drop := SGRuleAccept, 1
+			if r.Policy == Drop {
+				code, drop = SGRuleDrop, 0
+			}
+			rules = append(rules, ranked{
+				e:    Entry{Code: code, Group: name, Rule: ri, R: r, Match: ruleMatch(&r, members)},
+				prio: r.Priority, drop: drop, groupIdx: gi, idx: ri,
+			})
+		}
+	}
+	slices.SortStableFunc(rules, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(a.drop, b.drop),
+			cmp.Compare(a.groupIdx, b.groupIdx), cmp.Compare(a.idx, b.idx))
+	})
+	for _, r := range rules {
+		pol.Entries = append(pol.Entries, r.e)
+	}
+	// Step 5: intra-group drop, ingress only, below every rule.
+	if dir == Ingress {
+		for _, name := range groups {
+			g := st.groups[name]
+			if g.Inner() != InnerDrop {
+				continue
+			}
+			pol.Entries = append(pol.Entries, innerEntry(SGInnerDrop, name, dir, members[name]))
+		}
+	}
+	rows := make([]MatchRule, len(pol.Entries))
+	for i := range pol.Entries {
+		rows[i] = pol.Entries[i].Match
+	}
+	m, err := Compile(rows)
+	if err != nil {
+		// Compile fails only on internal limits; a policy that cannot be
+		// compiled must not silently allow: match nothing and deny.
+		m, _ = Compile(nil)
+		pol.Entries = nil
+		pol.Fallback = SGDefaultDeny
+	}
+	pol.m = m
+	pol.hits = make([]atomic.Uint64, len(pol.Entries)+1)
+	return pol
+}
+
+// innerEntry matches any packet whose remote side is a member of the group.
+func innerEntry(code Code, group string, dir Direction, set []Range32) Entry {
+	mr := MatchRule{Src: AnyAddr, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, AnyProto: true}
+	if set == nil {
+		set = []Range32{}
+	}
+	if dir == Ingress {
+		mr.Src = set
+	} else {
+		mr.Dst = set
+	}
+	return Entry{Code: code, Group: group, Rule: -1, Match: mr}
+}
+
+// ruleMatch converts a normalized rule into its classifier row. Ingress:
+// remote = packet source, local = packet destination; egress the reverse.
+// The destination port range always applies to the packet's destination port.
+func ruleMatch(r *Rule, members map[string][]Range32) MatchRule {
+	mr := MatchRule{SrcPort: AnyPort, DstPort: AnyPort}
+	num, anyProto, _ := protocolNumber(r.Protocol)
+	mr.Proto, mr.AnyProto = num, anyProto
+	if !r.Ports.IsAny() && r.Ports != (Ports{}) {
+		mr.DstPort = PortRange{uint16(r.Ports.Start), uint16(r.Ports.End)}
+	}
+	if r.SourcePorts != (Ports{}) && !r.SourcePorts.IsAny() {
+		mr.SrcPort = PortRange{uint16(r.SourcePorts.Start), uint16(r.SourcePorts.End)}
+	}
+	var remote []Range32
+	if r.RemoteGroup != "" {
+		remote = members[r.RemoteGroup]
+		if remote == nil {
+			remote = []Range32{}
+		}
+	} else {
+		remote = prefixRanges(r.Remote)
+	}
+	local := AnyAddr
+	if r.LocalCIDR.IsValid() {
+		local = prefixRanges(r.LocalCIDR)
+	}
+	if r.Direction == Ingress {
+		mr.Src, mr.Dst = remote, local
+	} else {
+		mr.Src, mr.Dst = local, remote
+	}
+	return mr
+}
+
+// prefixRanges returns the IPv4 range of a prefix, or an empty set for an
+// IPv6 prefix (it can never match IPv4 traffic).
+func prefixRanges(p netip.Prefix) []Range32 {
+	lo, ok := AddrToU32(p.Addr())
+	if !ok || !p.Addr().Is4() {
+		return []Range32{}
+	}
+	bits := p.Bits()
+	if bits == 0 {
+		return []Range32{{0, math.MaxUint32}}
+	}
+	mask := ^uint32(0) << (32 - bits)
+	lo &= mask
+	return []Range32{{lo, lo | ^mask}}
+}
