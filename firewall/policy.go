@@ -95,17 +95,19 @@ func groupsKey(groups []string) string { return strings.Join(groups, "\x00") }
 // dependencies changed, and publishes it to the NICs that use it. Called with
 // fw.mu held, off the data path.
 func (fw *Firewall) recompile(dirty map[string]bool) {
-	members := memberSets(fw.st)
-	used := map[string]bool{}
-	for _, id := range sortedKeys(fw.st.nics) {
-		n := fw.st.nics[id]
+	var members map[string][]Range32 // computed once, when a compile needs it
+	used := map[string]bool{}        // keys seen this round; each is compiled at most once
+	for _, n := range fw.st.nics {
 		key := groupsKey(n.groups)
-		used[key] = true
 		p, ok := fw.cache[key]
-		if !ok || slices.ContainsFunc(p.deps, func(g string) bool { return dirty[g] }) {
+		if !used[key] && (!ok || slices.ContainsFunc(p.deps, func(g string) bool { return dirty[g] })) {
+			if members == nil {
+				members = memberSets(fw.st)
+			}
 			p = compileNICPolicy(fw.st, n.groups, members)
 			fw.cache[key] = p
 		}
+		used[key] = true
 		if n.nic.policy.Load() != p {
 			n.nic.policy.Store(p)
 		}
