@@ -1,0 +1,158 @@
+package netstack
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Service kinds an instance can run.
+const (
+	ServiceHTTP   = "http"   // answers GET and HEAD with the instance name
+	ServiceEcho   = "echo"   // TCP: copies the stream back; UDP: returns each datagram
+	ServiceBanner = "banner" // TCP: writes Text and closes; UDP: answers each datagram with Text
+)
+
+// ServiceSpec describes a built-in service.
+type ServiceSpec struct {
+	Kind     string // ServiceHTTP, ServiceEcho or ServiceBanner
+	Port     uint16
+	Protocol string // "tcp" (default) or "udp"; http is TCP only
+	Text     string // the banner
+}
+
+// httpReadTimeout bounds how long the http service waits for a request.
+const httpReadTimeout = 30 * time.Second
+
+// Serve starts a built-in service. It runs until the instance closes; its
+// goroutines (one per listener, one per TCP connection) end with Close.
+func (i *Instance) Serve(spec ServiceSpec) error {
+	proto := spec.Protocol
+	if proto == "" {
+		proto = "tcp"
+	}
+	var handle func(net.Conn)
+	var answer func([]byte) []byte
+	switch {
+	case spec.Kind == ServiceHTTP && proto == "tcp":
+		handle = i.serveHTTP
+	case spec.Kind == ServiceEcho && proto == "tcp":
+		handle = serveEcho
+	case spec.Kind == ServiceEcho && proto == "udp":
+		answer = func(b []byte) []byte { return b }
+	case spec.Kind == ServiceBanner && proto == "tcp":
+		text := []byte(spec.Text)
+		handle = func(c net.Conn) { c.Write(text) }
+	case spec.Kind == ServiceBanner && proto == "udp":
+		text := []byte(spec.Text)
+		answer = func([]byte) []byte { return text }
+	default:
+		return fmt.Errorf("instance %s: serve %s/%s on port %d: unsupported service", i.name, spec.Kind, proto, spec.Port)
+	}
+
+	var c io.Closer
+	var err error
+	if handle != nil {
+		c, err = i.Listen(spec.Port)
+	} else {
+		c, err = i.ListenPacket(spec.Port)
+	}
+	if err != nil {
+		return err
+	}
+	i.mu.Lock()
+	if i.closed {
+		i.mu.Unlock()
+		c.Close()
+		return fmt.Errorf("instance %s: serve %s: instance closed", i.name, spec.Kind)
+	}
+	i.services = append(i.services, c)
+	i.wg.Add(1)
+	i.mu.Unlock()
+
+	if handle != nil {
+		go i.acceptLoop(c.(net.Listener), handle)
+	} else {
+		go i.packetLoop(c.(net.PacketConn), answer)
+	}
+	return nil
+}
+
+// acceptLoop runs one TCP service until its listener is closed.
+func (i *Instance) acceptLoop(l net.Listener, handle func(net.Conn)) {
+	defer i.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return // the listener or the stack was closed
+		}
+		i.wg.Add(1) // legal during Close's Wait: this goroutine still counts
+		go func() {
+			defer i.wg.Done()
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}
+
+// packetLoop runs one UDP service until its socket is closed.
+func (i *Instance) packetLoop(pc net.PacketConn, answer func([]byte) []byte) {
+	defer i.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if i.isClosed() {
+				return
+			}
+			continue // an ICMP error about an earlier answer, for instance
+		}
+		pc.WriteTo(answer(buf[:n]), from)
+	}
+}
+
+func (i *Instance) isClosed() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closed
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func serveEcho(c net.Conn) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	io.CopyBuffer(c, c, *buf)
+}
+
+// serveHTTP answers one request and closes the connection. It is a minimal
+// responder over http.ReadRequest rather than an http.Server: every
+// goroutine it runs is the instance's (http.Server keeps a background read
+// goroutine per connection and does not wait for its handlers on Close),
+// and a probe needs no keep-alive.
+func (i *Instance) serveHTTP(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(httpReadTimeout))
+	req, err := http.ReadRequest(bufio.NewReaderSize(c, 4<<10))
+	if err != nil {
+		return
+	}
+	status, body := "200 OK", i.name+"\n"
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		status, body = "405 Method Not Allowed", "method not allowed\n"
+	}
+	resp := make([]byte, 0, 128+len(body))
+	resp = append(resp, "HTTP/1.1 "...)
+	resp = append(resp, status...)
+	resp = append(resp, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	resp = strconv.AppendInt(resp, int64(len(body)), 10)
+	resp = append(resp, "\r\nConnection: close\r\n\r\n"...)
+	if req.Method != http.MethodHead {
+		resp = append(resp, body...)
+	}
+	c.Write(resp)
+}
