@@ -38,9 +38,9 @@ const (
 	ErrNICAlreadyExists                   = "InvalidNetworkInterfaceId.AlreadyExists" // ours
 	ErrInvalidAddress                     = "InvalidPrivateIpAddress.Malformed"
 	ErrAddressInUse                       = "InvalidPrivateIpAddress.Duplicated"
-	ErrInvalidQuota                       = "InvalidQuota.ValueNotSupported" // ours
-	ErrQuotaBelowUsage                    = "QuotaBelowUsage"                // ours
-	ErrNotMember                          = "InvalidNetworkInterface.NotInSecurityGroup" // ours
+	ErrInvalidQuota                       = "InvalidQuota.ValueNotSupported"                 // ours
+	ErrQuotaBelowUsage                    = "QuotaBelowUsage"                                // ours
+	ErrNotMember                          = "InvalidNetworkInterface.NotInSecurityGroup"     // ours
 	ErrAlreadyMember                      = "InvalidNetworkInterface.AlreadyInSecurityGroup" // ours
 )
 

@@ -65,6 +65,7 @@ type Header struct {
 	IPID     uint16 // IPv4 identification, used to follow fragments
 	// Inner is the five-tuple quoted by an ICMP error (FlagICMPError): the
 	// header of the packet that caused the error, as its sender wrote it.
+	// A quoted ICMP echo has its echo id as both ports (the conntrack key).
 	Inner Tuple
 	// L4Offset is the offset of the transport header in the frame;
 	// TotalLen the IPv4 total length.

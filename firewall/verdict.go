@@ -19,9 +19,9 @@ const (
 	NoRouteToInternet
 	ConntrackFull
 	NoListener
-	MalformedFrame      // ours: the frame could not be parsed (Verdict.Detail says why)
-	IPv6NotSupported    // ours: IPv6 frames are recognised and dropped until IPv6 is built
-	FragmentUntracked   // ours: a later fragment whose first fragment was not accepted
+	MalformedFrame    // ours: the frame could not be parsed (Verdict.Detail says why)
+	IPv6NotSupported  // ours: IPv6 frames are recognised and dropped until IPv6 is built
+	FragmentUntracked // ours: a later fragment whose first fragment was not accepted
 	numCodes
 )
 

@@ -1,0 +1,580 @@
+package firewall
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ConntrackConfig configures a connection-tracking table. Zero fields take
+// the defaults of semantics.md §4.
+type ConntrackConfig struct {
+	// MaxEntries bounds the table (default 1,000,000). When it is full, new
+	// connections are refused (CONNTRACK_FULL); tracked ones keep working.
+	MaxEntries int
+	// IdleTimeout ends an entry that saw no packet for that long (910 s).
+	IdleTimeout time.Duration
+	// ClosingTimeout ends a TCP entry that long after FIN was seen both ways
+	// or RST either way (10 s).
+	ClosingTimeout time.Duration
+	// FragmentTimeout ends the entry that lets the later fragments of an
+	// allowed first fragment through (30 s).
+	FragmentTimeout time.Duration
+	// Clock is the coarse clock; nil means a real clock the table starts
+	// and stops itself. A caller-supplied clock is not started or stopped.
+	Clock *Clock
+}
+
+// Defaults of ConntrackConfig.
+const (
+	DefaultConntrackMax     = 1_000_000
+	DefaultIdleTimeout      = 910 * time.Second
+	DefaultClosingTimeout   = 10 * time.Second
+	DefaultFragmentTimeout  = 30 * time.Second
+	conntrackShards         = 64
+	conntrackMinSlots       = 16
+	conntrackSweepPerInsert = 4
+)
+
+// Conntrack is the connection-tracking table of a VPC: a bounded,
+// pointer-free open-addressing hash table (linear probing, backward-shift
+// deletion) split into shards. Keys are symmetric, so both directions of a
+// flow find the same entry. Lookups take no lock: every shard is a seqlock
+// whose readers retry when a writer moved entries under them. Inserts,
+// TCP state changes and deletions lock one shard.
+//
+// Expired entries count as absent at once and are reclaimed lazily: every
+// insert sweeps a few slots of its shard, and a full table sweeps a whole
+// shard before it refuses a connection.
+type Conntrack struct {
+	shards    [conntrackShards]ctShard
+	seed      uint64
+	max       int64
+	n         atomic.Int64
+	idle      uint32
+	closing   uint32
+	frag      uint32
+	clock     *Clock
+	ownsClock bool
+
+	inserted, refused, expired atomic.Uint64
+	lastSweep                  atomic.Uint64 // tick+1 of the last full sweep
+}
+
+type ctShard struct {
+	mu    sync.Mutex
+	seq   atomic.Uint32
+	tab   atomic.Pointer[ctTable]
+	count int // under mu
+	sweep int // next slot the incremental sweep looks at
+	_     [64]byte
+}
+
+type ctTable struct {
+	slots []ctSlot
+	mask  uint64
+}
+
+// ctSlot is one entry. k1 holds the two addresses, k2 the ports, protocol
+// and kind; meta the last-seen tick (high 32 bits) and state bits. A slot is
+// empty when meta is zero (stUsed is always set in a used slot).
+type ctSlot struct {
+	k1, k2, meta atomic.Uint64
+}
+
+// State bits of ctSlot.meta.
+const (
+	stUsed    = 1 << 0
+	stFinLo   = 1 << 1 // FIN seen from the lower endpoint of the key
+	stFinHi   = 1 << 2 // FIN seen from the higher endpoint
+	stClosing = 1 << 3 // RST seen, or FIN both ways: ClosingTimeout applies
+	stFrag    = 1 << 4 // fragment entry: FragmentTimeout applies
+)
+
+// Kinds of key, in k2 bits 8..15.
+const (
+	kindFlow = 0
+	kindFrag = 1
+)
+
+// ConntrackStats are the table's counters.
+type ConntrackStats struct {
+	Entries  int    // entries held now (expired ones not yet reclaimed included)
+	Max      int    // the bound
+	Inserted uint64 // entries created
+	Refused  uint64 // new connections refused because the table was full
+	Expired  uint64 // entries reclaimed after their timeout
+}
+
+// NewConntrack returns an empty table.
+func NewConntrack(cfg ConntrackConfig) *Conntrack {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultConntrackMax
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ClosingTimeout <= 0 {
+		cfg.ClosingTimeout = DefaultClosingTimeout
+	}
+	if cfg.FragmentTimeout <= 0 {
+		cfg.FragmentTimeout = DefaultFragmentTimeout
+	}
+	ct := &Conntrack{
+		seed:    rand.Uint64() | 1,
+		max:     int64(cfg.MaxEntries),
+		idle:    ticks(cfg.IdleTimeout),
+		closing: ticks(cfg.ClosingTimeout),
+		frag:    ticks(cfg.FragmentTimeout),
+		clock:   cfg.Clock,
+	}
+	if ct.clock == nil {
+		ct.clock = NewClock()
+		ct.clock.Start()
+		ct.ownsClock = true
+	}
+	for i := range ct.shards {
+		ct.shards[i].tab.Store(newCtTable(conntrackMinSlots))
+	}
+	return ct
+}
+
+func newCtTable(n int) *ctTable {
+	return &ctTable{slots: make([]ctSlot, n), mask: uint64(n - 1)}
+}
+
+// Close stops the table's own clock, if it has one.
+func (ct *Conntrack) Close() {
+	if ct.ownsClock {
+		ct.clock.Stop()
+	}
+}
+
+// Clock returns the table's clock.
+func (ct *Conntrack) Clock() *Clock { return ct.clock }
+
+// ctKey is a canonical key: lo/hi endpoints ordered, and whether the packet
+// travels from hi to lo.
+type ctKey struct {
+	k1, k2 uint64
+	fromHi bool
+}
+
+// flowKey returns the symmetric key of t; id replaces both ports for ICMP
+// echo.
+func flowKey(t *Tuple) ctKey {
+	a, b := uint64(t.Src)<<16|uint64(t.SrcPort), uint64(t.Dst)<<16|uint64(t.DstPort)
+	k := ctKey{}
+	if a > b {
+		a, b = b, a
+		k.fromHi = true
+	}
+	k.k1 = (a>>16)<<32 | b>>16
+	k.k2 = (a&0xffff)<<48 | (b&0xffff)<<32 | kindFlow<<8 | uint64(t.Proto)
+	return k
+}
+
+// headerKey returns the flow key of a packet (ICMP echo: the id as ports).
+func headerKey(h *Header) ctKey {
+	if h.Proto == ProtoICMP {
+		t := Tuple{Src: h.Src, Dst: h.Dst, Proto: ProtoICMP}
+		if h.Has(FlagICMPEcho) {
+			t.SrcPort, t.DstPort = h.ICMPID, h.ICMPID
+		}
+		return flowKey(&t)
+	}
+	return flowKey(&h.Tuple)
+}
+
+// fragKey returns the key that follows the fragments of one datagram.
+func fragKey(h *Header) ctKey {
+	return ctKey{
+		k1: uint64(h.Src)<<32 | uint64(h.Dst),
+		k2: uint64(h.IPID)<<48 | kindFrag<<8 | uint64(h.Proto),
+	}
+}
+
+func (ct *Conntrack) hash(k *ctKey) uint64 {
+	x := (k.k1 ^ ct.seed) * 0x9e3779b97f4a7c15
+	x ^= k.k2
+	x *= 0xbf58476d1ce4e5b9
+	return x ^ x>>31
+}
+
+func (ct *Conntrack) shard(hash uint64) *ctShard {
+	return &ct.shards[hash>>(64-6)]
+}
+
+// timeout returns how many ticks an entry with meta m lives unseen.
+func (ct *Conntrack) timeout(m uint64) uint32 {
+	switch {
+	case m&stFrag != 0:
+		return ct.frag
+	case m&stClosing != 0:
+		return ct.closing
+	}
+	return ct.idle
+}
+
+func (ct *Conntrack) live(m uint64, now Tick) bool {
+	// Signed: a concurrent refresh may stamp a tick later than now.
+	return m != 0 && int32(now-Tick(m>>32)) <= int32(ct.timeout(m))
+}
+
+// find returns the slot index of k in t, or -1. Callers hold the lock or
+// validate with the shard's sequence.
+func find(t *ctTable, k *ctKey, hash uint64) int {
+	for i := hash & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		m := s.meta.Load()
+		if m == 0 {
+			return -1
+		}
+		if s.k1.Load() == k.k1 && s.k2.Load() == k.k2 {
+			return int(i)
+		}
+	}
+}
+
+// Lookup reports whether h belongs to a tracked connection: a packet of a
+// live flow (either direction), an ICMP error quoting one, or a later
+// fragment of an allowed datagram. A hit refreshes the entry and follows
+// TCP's FIN and RST. Lookup never allocates and takes no lock on the common
+// path.
+func (ct *Conntrack) Lookup(h *Header) bool {
+	var k ctKey
+	switch {
+	case h.Has(FlagICMPError):
+		k = flowKey(&h.Inner)
+	case h.Has(FlagLaterFragment):
+		k = fragKey(h)
+	default:
+		k = headerKey(h)
+	}
+	hash := ct.hash(&k)
+	sh := ct.shard(hash)
+	now := ct.clock.Now()
+	for try := 0; ; try++ {
+		s1 := sh.seq.Load()
+		if s1&1 != 0 {
+			if try > 8 {
+				return ct.lookupLocked(sh, h, &k, hash, now)
+			}
+			runtime.Gosched()
+			continue
+		}
+		t := sh.tab.Load()
+		i := find(t, &k, hash)
+		var m uint64
+		if i >= 0 {
+			m = t.slots[i].meta.Load()
+		}
+		if sh.seq.Load() != s1 {
+			continue
+		}
+		if i < 0 || !ct.live(m, now) {
+			return false
+		}
+		if h.Has(FlagICMPError) {
+			return true // related: no refresh
+		}
+		if h.Proto == ProtoTCP && (h.TCPFlags&(TCPFin|TCPRst) != 0 || h.TCPFlags&TCPSyn != 0 && m&stClosing != 0) ||
+			h.Flags&(FlagFragment|FlagLaterFragment) == FlagFragment {
+			return ct.lookupLocked(sh, h, &k, hash, now)
+		}
+		if Tick(m>>32) != now {
+			// Lock-free refresh; losing a race only keeps an older tick.
+			t.slots[i].meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
+		}
+		return true
+	}
+}
+
+// lookupLocked is Lookup under the shard lock, for the packets that change
+// an entry's state: TCP FIN, RST and SYN, and first fragments.
+func (ct *Conntrack) lookupLocked(sh *ctShard, h *Header, k *ctKey, hash uint64, now Tick) bool {
+	sh.mu.Lock()
+	t := sh.tab.Load()
+	i := find(t, k, hash)
+	if i < 0 || !ct.live(t.slots[i].meta.Load(), now) {
+		sh.mu.Unlock()
+		return false
+	}
+	s := &t.slots[i]
+	m := s.meta.Load()
+	if h.Has(FlagICMPError) {
+		sh.mu.Unlock()
+		return true
+	}
+	if h.Proto == ProtoTCP && !h.Has(FlagLaterFragment) {
+		m = tcpState(m, h.TCPFlags, k.fromHi)
+	}
+	s.meta.Store(uint64(now)<<32 | m&0xffffffff)
+	sh.mu.Unlock()
+	if h.Has(FlagFragment) && !h.Has(FlagLaterFragment) {
+		ct.insertFrag(h, now)
+	}
+	return true
+}
+
+// tcpState folds TCP flags into an entry's state bits.
+func tcpState(m uint64, flags uint8, fromHi bool) uint64 {
+	switch {
+	case flags&TCPRst != 0:
+		m |= stClosing
+	case flags&TCPSyn != 0 && flags&TCPAck == 0 && m&stClosing != 0:
+		// A new connection reuses the five-tuple of a closing one.
+		m &^= stClosing | stFinLo | stFinHi
+	case flags&TCPFin != 0:
+		if fromHi {
+			m |= stFinHi
+		} else {
+			m |= stFinLo
+		}
+		if m&(stFinLo|stFinHi) == stFinLo|stFinHi {
+			m |= stClosing
+		}
+	}
+	return m
+}
+
+// Insert creates the entry of the first packet of a connection that the
+// rules allowed. It returns false only when the table is full. Packets that
+// never open a connection (TCP RST, ICMP errors, echo replies, later
+// fragments) create nothing and return true.
+func (ct *Conntrack) Insert(h *Header) bool {
+	switch {
+	case h.Has(FlagICMPError) || h.Has(FlagLaterFragment):
+		return true
+	case h.Proto == ProtoTCP && h.TCPFlags&TCPRst != 0:
+		return true
+	case h.Proto == ProtoICMP && h.ICMPType == ICMPEchoReply:
+		return true
+	}
+	k := headerKey(h)
+	now := ct.clock.Now()
+	var m uint64 = stUsed
+	if h.Proto == ProtoTCP {
+		m = tcpState(m, h.TCPFlags, k.fromHi)
+	}
+	if !ct.put(&k, m, now) {
+		ct.refused.Add(1)
+		return false
+	}
+	if h.Has(FlagFragment) {
+		ct.insertFrag(h, now)
+	}
+	return true
+}
+
+func (ct *Conntrack) insertFrag(h *Header, now Tick) {
+	k := fragKey(h)
+	ct.put(&k, stUsed|stFrag, now)
+}
+
+// put inserts or refreshes k with state m.
+func (ct *Conntrack) put(k *ctKey, m uint64, now Tick) bool {
+	hash := ct.hash(k)
+	sh := ct.shard(hash)
+	meta := uint64(now)<<32 | m
+	for swept := false; ; swept = true {
+		sh.mu.Lock()
+		t := sh.tab.Load()
+		if i := find(t, k, hash); i >= 0 {
+			// Live or expired, the entry is renewed in place.
+			t.slots[i].meta.Store(meta)
+			sh.mu.Unlock()
+			return true
+		}
+		ct.sweepSome(sh, now, conntrackSweepPerInsert)
+		if ct.n.Load() < ct.max {
+			ct.insertLocked(sh, t, k, hash, meta)
+			sh.mu.Unlock()
+			return true
+		}
+		sh.mu.Unlock()
+		// Full. Expired entries count as absent, so reclaim them before
+		// refusing: entries only expire when the clock ticks, so one sweep
+		// of the whole table per tick keeps "full" exact.
+		if swept || !ct.sweepAll(now) {
+			return false
+		}
+	}
+}
+
+// sweepAll reclaims every expired entry, unless that was done already at
+// tick now; it reports whether it swept.
+func (ct *Conntrack) sweepAll(now Tick) bool {
+	last := ct.lastSweep.Load()
+	if last == uint64(now)+1 || !ct.lastSweep.CompareAndSwap(last, uint64(now)+1) {
+		return false
+	}
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.Lock()
+		ct.sweepSome(sh, now, len(sh.tab.Load().slots))
+		sh.mu.Unlock()
+	}
+	return true
+}
+
+// insertLocked adds k, which is absent, to the shard. The caller holds the
+// lock and has checked the bound.
+func (ct *Conntrack) insertLocked(sh *ctShard, t *ctTable, k *ctKey, hash, meta uint64) {
+	if (sh.count+1)*2 > len(t.slots) {
+		t = ct.grow(sh, t)
+	}
+	for i := hash & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if s.meta.Load() == 0 {
+			// Readers see either the empty slot or the whole entry: the key
+			// is written before meta marks the slot used.
+			s.k1.Store(k.k1)
+			s.k2.Store(k.k2)
+			s.meta.Store(meta)
+			break
+		}
+	}
+	sh.count++
+	ct.n.Add(1)
+	ct.inserted.Add(1)
+}
+
+// grow doubles a shard's table. The caller holds the lock.
+func (ct *Conntrack) grow(sh *ctShard, old *ctTable) *ctTable {
+	t := newCtTable(2 * len(old.slots))
+	for i := range old.slots {
+		s := &old.slots[i]
+		m := s.meta.Load()
+		if m == 0 {
+			continue
+		}
+		k := ctKey{k1: s.k1.Load(), k2: s.k2.Load()}
+		for j := ct.hash(&k) & t.mask; ; j = (j + 1) & t.mask {
+			d := &t.slots[j]
+			if d.meta.Load() == 0 {
+				d.k1.Store(k.k1)
+				d.k2.Store(k.k2)
+				d.meta.Store(m)
+				break
+			}
+		}
+	}
+	sh.seq.Add(1)
+	sh.tab.Store(t)
+	sh.seq.Add(1)
+	return t
+}
+
+// sweepSome looks at n slots of the shard from its sweep cursor and deletes
+// the expired entries. The caller holds the lock.
+func (ct *Conntrack) sweepSome(sh *ctShard, now Tick, n int) {
+	t := sh.tab.Load()
+	for n > 0 {
+		i := sh.sweep & int(t.mask)
+		if m := t.slots[i].meta.Load(); m != 0 && !ct.live(m, now) {
+			ct.delete(sh, t, i)
+			ct.expired.Add(1)
+			continue // a later entry may have moved into slot i
+		}
+		sh.sweep = i + 1
+		n--
+	}
+}
+
+// delete removes slot i by backward shift. The caller holds the lock.
+func (ct *Conntrack) delete(sh *ctShard, t *ctTable, i int) {
+	sh.seq.Add(1)
+	mask := int(t.mask)
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		s := &t.slots[j]
+		m := s.meta.Load()
+		if m == 0 {
+			break
+		}
+		k := ctKey{k1: s.k1.Load(), k2: s.k2.Load()}
+		home := int(ct.hash(&k)) & mask
+		// Move j into the hole at i unless its home lies cyclically in (i, j].
+		if (j-home)&mask >= (j-i)&mask {
+			d := &t.slots[i]
+			d.k1.Store(k.k1)
+			d.k2.Store(k.k2)
+			d.meta.Store(m)
+			i = j
+		}
+	}
+	t.slots[i].meta.Store(0)
+	sh.seq.Add(1)
+	sh.count--
+	ct.n.Add(-1)
+}
+
+// Delete removes the flow entry of h's connection, if any.
+func (ct *Conntrack) Delete(h *Header) bool {
+	k := headerKey(h)
+	hash := ct.hash(&k)
+	sh := ct.shard(hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.tab.Load()
+	i := find(t, &k, hash)
+	if i < 0 {
+		return false
+	}
+	ct.delete(sh, t, i)
+	return true
+}
+
+// Expire reclaims every expired entry now, and returns how many.
+func (ct *Conntrack) Expire() int {
+	now := ct.clock.Now()
+	before := ct.expired.Load()
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.Lock()
+		ct.sweepSome(sh, now, len(sh.tab.Load().slots))
+		sh.mu.Unlock()
+	}
+	return int(ct.expired.Load() - before)
+}
+
+// Flush removes every entry: tracked connections must pass the rules again
+// with their next packet (semantics.md §4.3).
+func (ct *Conntrack) Flush() {
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.Lock()
+		sh.seq.Add(1)
+		sh.tab.Store(newCtTable(conntrackMinSlots))
+		sh.seq.Add(1)
+		ct.n.Add(int64(-sh.count))
+		sh.count, sh.sweep = 0, 0
+		sh.mu.Unlock()
+	}
+}
+
+// Len returns the number of entries held (expired ones not yet reclaimed
+// included).
+func (ct *Conntrack) Len() int { return int(ct.n.Load()) }
+
+// Stats returns the table's counters.
+func (ct *Conntrack) Stats() ConntrackStats {
+	return ConntrackStats{
+		Entries:  ct.Len(),
+		Max:      int(ct.max),
+		Inserted: ct.inserted.Load(),
+		Refused:  ct.refused.Load(),
+		Expired:  ct.expired.Load(),
+	}
+}
+
+// MemoryBytes returns the bytes held by the shards' tables.
+func (ct *Conntrack) MemoryBytes() int {
+	n := 0
+	for i := range ct.shards {
+		n += 24 * len(ct.shards[i].tab.Load().slots)
+	}
+	return n
+}

@@ -1,0 +1,77 @@
+package firewall
+
+import (
+	"fmt"
+	"testing"
+)
+
+var benchSink int
+
+// BenchmarkClassify measures one header per op over the first 100, 250, 500
+// and all rules of every ClassBench set: over the acl1 trace for acl1, over
+// seeded headers drawn around the rules for the others.
+func BenchmarkClassify(b *testing.B) {
+	dir := classbenchDir(b)
+	trace := loadClassBenchTrace(b, dir, acl1Trace)
+	for _, set := range classbenchSets {
+		all := loadClassBenchRules(b, dir, set.file)
+		for _, n := range []int{100, 250, 500, len(all)} {
+			rules := all[:n]
+			label := fmt.Sprint(n)
+			if n == len(all) {
+				label = "all"
+			}
+			headers := trace
+			if set.name != "acl1" {
+				headers = RandomTuples(rules, 1<<14, 1)
+			}
+			m, err := Compile(rules)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, impl := range []struct {
+				name string
+				c    Classifier
+			}{{"compiled", m}, {"linear", NewLinear(rules)}} {
+				b.Run(fmt.Sprintf("set=%s/rules=%s/impl=%s", set.name, label, impl.name), func(b *testing.B) {
+					if impl.name == "compiled" {
+						b.ReportMetric(float64(m.MemoryBytes()), "B/matcher")
+					}
+					benchHeaders(b, impl.c, headers)
+				})
+			}
+		}
+	}
+}
+
+func benchHeaders(b *testing.B, c Classifier, headers []Tuple) {
+	b.ReportAllocs()
+	sum, i := 0, 0
+	for b.Loop() {
+		sum += c.Match(&headers[i])
+		if i++; i == len(headers) {
+			i = 0
+		}
+	}
+	benchSink = sum
+}
+
+// BenchmarkCompile measures building the matcher from the first 500 rules
+// of each ClassBench set.
+func BenchmarkCompile(b *testing.B) {
+	dir := classbenchDir(b)
+	for _, set := range classbenchSets {
+		rules := loadClassBenchRules(b, dir, set.file)[:500]
+		b.Run(fmt.Sprintf("set=%s/rules=500", set.name), func(b *testing.B) {
+			b.ReportAllocs()
+			var m *Matcher
+			for b.Loop() {
+				var err error
+				if m, err = Compile(rules); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(m.MemoryBytes()), "B/matcher")
+		})
+	}
+}

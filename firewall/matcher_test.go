@@ -1,0 +1,522 @@
+package firewall
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// naiveMatch is the reference of references: the first rule whose Matches
+// holds.
+func naiveMatch(rules []MatchRule, t *Tuple) int {
+	for i := range rules {
+		if rules[i].Matches(t) {
+			return i
+		}
+	}
+	return -1
+}
+
+// ruleGen draws rules and tuples from a small, clustered space so that
+// ranges overlap, touch and nest, and tuples often match.
+type ruleGen struct{ rng *rand.Rand }
+
+func newRuleGen(seed uint64) *ruleGen {
+	return &ruleGen{rand.New(rand.NewPCG(seed, seed^0x5eed))}
+}
+
+var (
+	genNets   = []uint32{0x00000000, 0x0a000000, 0xc0a80000, 0xffff0000}
+	genEdges  = []uint32{0, 1, 2, 0x7fffffff, 0x80000000, math.MaxUint32 - 1, math.MaxUint32}
+	genPorts  = []uint16{0, 1, 22, 80, 443, 1023, 1024, 65534, 65535}
+	genProtos = []uint8{0, ProtoICMP, ProtoTCP, ProtoUDP, 255}
+)
+
+func (g *ruleGen) addr() uint32 {
+	if g.rng.IntN(8) == 0 {
+		return genEdges[g.rng.IntN(len(genEdges))]
+	}
+	return genNets[g.rng.IntN(len(genNets))] + uint32(g.rng.IntN(1<<12))
+}
+
+func (g *ruleGen) prefix() Range32 {
+	bits := g.rng.IntN(33)
+	if g.rng.IntN(2) == 0 {
+		bits = 20 + g.rng.IntN(13) // mostly narrow
+	}
+	mask := uint32(0)
+	if bits > 0 {
+		mask = math.MaxUint32 << (32 - bits)
+	}
+	a := g.addr() & mask
+	return Range32{a, a | ^mask}
+}
+
+// rng32 returns an arbitrary range: possibly reversed (empty), possibly a
+// single address, possibly touching 0 or MaxUint32.
+func (g *ruleGen) rng32() Range32 {
+	a, b := g.addr(), g.addr()
+	switch g.rng.IntN(8) {
+	case 0:
+		return Range32{b, a} // either order: reversed ranges are empty
+	case 1:
+		return Range32{a, a}
+	case 2:
+		return Range32{0, max(a, b)}
+	case 3:
+		return Range32{min(a, b), math.MaxUint32}
+	}
+	return Range32{min(a, b), max(a, b)}
+}
+
+func (g *ruleGen) addrSet() []Range32 {
+	switch r := g.rng.IntN(20); {
+	case r == 0:
+		return nil // matches nothing
+	case r == 1:
+		return []Range32{}
+	case r == 2:
+		return AnyAddr
+	case r < 11:
+		return []Range32{g.prefix()}
+	case r < 14:
+		return []Range32{g.rng32()}
+	default:
+		// A union of prefixes and ranges, overlapping or adjacent now and then.
+		set := make([]Range32, 2+g.rng.IntN(4))
+		for i := range set {
+			switch g.rng.IntN(4) {
+			case 0:
+				set[i] = g.prefix()
+			case 1:
+				if i > 0 && set[i-1].Hi < math.MaxUint32 {
+					lo := set[i-1].Hi + 1 // adjacent to the one before
+					set[i] = Range32{lo, lo + uint32(g.rng.IntN(100))}
+					break
+				}
+				fallthrough
+			default:
+				set[i] = g.rng32()
+			}
+		}
+		return set
+	}
+}
+
+func (g *ruleGen) port() uint16 {
+	if g.rng.IntN(2) == 0 {
+		return genPorts[g.rng.IntN(len(genPorts))]
+	}
+	return uint16(g.rng.IntN(1 << 16))
+}
+
+func (g *ruleGen) portRange() PortRange {
+	switch g.rng.IntN(8) {
+	case 0:
+		return AnyPort
+	case 1, 2, 3:
+		p := g.port()
+		return PortRange{p, p}
+	case 4:
+		return PortRange{0, g.port()}
+	case 5:
+		return PortRange{g.port(), math.MaxUint16}
+	case 6:
+		a, b := g.port(), g.port()
+		return PortRange{max(a, b), min(a, b)} // empty unless equal
+	}
+	a, b := g.port(), g.port()
+	return PortRange{min(a, b), max(a, b)}
+}
+
+func (g *ruleGen) rule() MatchRule {
+	r := MatchRule{Src: g.addrSet(), Dst: g.addrSet(), SrcPort: g.portRange(), DstPort: g.portRange()}
+	if g.rng.IntN(5) < 2 {
+		r.AnyProto = true
+		r.Proto = genProtos[g.rng.IntN(len(genProtos))] // ignored
+	} else {
+		r.Proto = genProtos[g.rng.IntN(len(genProtos))]
+	}
+	return r
+}
+
+func (g *ruleGen) rules(n int) []MatchRule {
+	rules := make([]MatchRule, n)
+	for i := range rules {
+		if i > 0 && g.rng.IntN(20) == 0 {
+			rules[i] = rules[g.rng.IntN(i)] // duplicates shadow nothing new
+			continue
+		}
+		rules[i] = g.rule()
+	}
+	return rules
+}
+
+func (g *ruleGen) tuple() Tuple {
+	return Tuple{Src: g.addr(), Dst: g.addr(), SrcPort: g.port(), DstPort: g.port(),
+		Proto: genProtos[g.rng.IntN(len(genProtos))]}
+}
+
+// inside returns a value of the set, or a random address when it is empty.
+func (g *ruleGen) inside(set []Range32) uint32 {
+	var ok []Range32
+	for _, r := range set {
+		if r.Lo <= r.Hi {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return g.addr()
+	}
+	r := ok[g.rng.IntN(len(ok))]
+	return r.Lo + uint32(g.rng.Uint64N(uint64(r.Hi-r.Lo)+1))
+}
+
+func (g *ruleGen) insidePort(p PortRange) uint16 {
+	if p.Lo > p.Hi {
+		return g.port()
+	}
+	return p.Lo + uint16(g.rng.IntN(int(p.Hi-p.Lo)+1))
+}
+
+// edgeTuples returns, for every rule, tuples inside it except for one field,
+// which sits at an endpoint of one of the rule's ranges or one past it.
+func (g *ruleGen) edgeTuples(rules []MatchRule) []Tuple {
+	var out []Tuple
+	for i := range rules {
+		r := &rules[i]
+		base := Tuple{Src: g.inside(r.Src), Dst: g.inside(r.Dst),
+			SrcPort: g.insidePort(r.SrcPort), DstPort: g.insidePort(r.DstPort), Proto: r.Proto}
+		out = append(out, base)
+		for _, s := range r.Src {
+			for _, v := range []uint32{s.Lo - 1, s.Lo, s.Hi, s.Hi + 1} {
+				t := base
+				t.Src = v
+				out = append(out, t)
+			}
+		}
+		for _, d := range r.Dst {
+			for _, v := range []uint32{d.Lo - 1, d.Lo, d.Hi, d.Hi + 1} {
+				t := base
+				t.Dst = v
+				out = append(out, t)
+			}
+		}
+		for _, p := range []PortRange{r.SrcPort, r.DstPort} {
+			for _, v := range []uint16{p.Lo - 1, p.Lo, p.Hi, p.Hi + 1} {
+				t, u := base, base
+				t.SrcPort, u.DstPort = v, v
+				out = append(out, t, u)
+			}
+		}
+		for _, p := range []uint8{r.Proto - 1, r.Proto + 1} {
+			t := base
+			t.Proto = p
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkSame fails t for every tuple on which the compiled matcher, the
+// linear scan and the naive loop disagree (reporting at most a few).
+func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
+	t.Helper()
+	m, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != len(rules) {
+		t.Errorf("Len() = %d, want %d", m.Len(), len(rules))
+	}
+	l := NewLinear(rules)
+	bad, matched, decided := 0, 0, map[int]bool{}
+	for i := range tuples {
+		tp := &tuples[i]
+		want := naiveMatch(rules, tp)
+		if want >= 0 {
+			matched++
+			decided[want] = true
+		}
+		got, lin := m.Match(tp), l.Match(tp)
+		if got == want && lin == want {
+			continue
+		}
+		t.Errorf("tuple %d %+v: compiled %d, linear %d, naive %d", i, *tp, got, lin, want)
+		if want >= 0 {
+			t.Logf("  naive rule %d: %+v", want, rules[want])
+		}
+		if got >= 0 {
+			t.Logf("  compiled rule %d: %+v", got, rules[got])
+		}
+		if bad++; bad == 5 {
+			t.Fatalf("too many mismatches")
+		}
+	}
+	t.Logf("%d rules: %d of %d tuples match one of %d rules", len(rules), matched, len(tuples), len(decided))
+}
+
+func TestMatcherRandom(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 500, 1000, 2049, 4097} {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprintf("rules=%d/seed=%d", n, seed), func(t *testing.T) {
+				g := newRuleGen(seed*1000 + uint64(n))
+				rules := g.rules(n)
+				tuples := g.edgeTuples(rules)
+				for range 2000 {
+					tuples = append(tuples, g.tuple())
+				}
+				tuples = append(tuples, RandomTuples(rules, 2000, seed)...)
+				checkSame(t, rules, tuples)
+			})
+		}
+	}
+}
+
+// TestMatcherShapes covers rule sets whose shape the random ones reach
+// only by luck.
+func TestMatcherShapes(t *testing.T) {
+	const top = math.MaxUint32
+	full := Tuple{Src: top, Dst: top, SrcPort: math.MaxUint16, DstPort: math.MaxUint16, Proto: 255}
+	tests := []struct {
+		name  string
+		rules []MatchRule
+	}{
+		{"any", []MatchRule{{Src: AnyAddr, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, AnyProto: true}}},
+		{"empty sets", []MatchRule{
+			{Src: nil, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, AnyProto: true},
+			{Src: AnyAddr, Dst: []Range32{{5, 4}}, SrcPort: AnyPort, DstPort: AnyPort, AnyProto: true},
+			{Src: AnyAddr, Dst: AnyAddr, SrcPort: PortRange{2, 1}, DstPort: AnyPort, AnyProto: true},
+		}},
+		{"edges", []MatchRule{
+			{Src: []Range32{{top, top}}, Dst: []Range32{{0, 0}}, SrcPort: PortRange{65535, 65535}, DstPort: PortRange{0, 0}, Proto: 255},
+			{Src: []Range32{{0, 0}}, Dst: []Range32{{top, top}}, SrcPort: PortRange{0, 0}, DstPort: PortRange{65535, 65535}, Proto: 0},
+			{Src: []Range32{{1, top - 1}}, Dst: AnyAddr, SrcPort: PortRange{1, 65534}, DstPort: AnyPort, AnyProto: true},
+		}},
+		{"overlapping union", []MatchRule{
+			{Src: []Range32{{10, 20}, {15, 30}, {31, 31}, {0, 5}, {top - 1, top}, {40, 39}}, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, Proto: ProtoTCP},
+		}},
+		{"complement", []MatchRule{
+			{Src: []Range32{{0, 0x0a000000 - 1}, {0x0b000000, top}}, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, AnyProto: true},
+		}},
+		{"all protos", func() []MatchRule {
+			var rs []MatchRule
+			for p := 255; p >= 0; p-- {
+				rs = append(rs, MatchRule{Src: AnyAddr, Dst: AnyAddr, SrcPort: AnyPort, DstPort: AnyPort, Proto: uint8(p)})
+			}
+			return rs
+		}()},
+		{"many points", func() []MatchRule {
+			// Thousands of intervals in one bucket: the search takes its
+			// longest path.
+			var rs []MatchRule
+			for i := range uint32(1500) {
+				rs = append(rs, MatchRule{Src: []Range32{{0x0a000000 + 2*i, 0x0a000000 + 2*i}}, Dst: AnyAddr,
+					SrcPort: PortRange{uint16(i), uint16(i)}, DstPort: AnyPort, AnyProto: true})
+			}
+			return rs
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newRuleGen(1)
+			tuples := append(g.edgeTuples(tt.rules), Tuple{}, full)
+			for range 1000 {
+				tuples = append(tuples, g.tuple())
+			}
+			checkSame(t, tt.rules, tuples)
+		})
+	}
+}
+
+func TestMatcherEmpty(t *testing.T) {
+	for _, rules := range [][]MatchRule{nil, {}} {
+		m, err := Compile(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Len() != 0 {
+			t.Errorf("Len() = %d, want 0", m.Len())
+		}
+		for _, tp := range append(RandomTuples(nil, 100, 1), Tuple{}, Tuple{Src: math.MaxUint32, Dst: math.MaxUint32,
+			SrcPort: math.MaxUint16, DstPort: math.MaxUint16, Proto: 255}) {
+			if got := m.Match(&tp); got != -1 {
+				t.Fatalf("Match(%+v) = %d with no rules, want -1", tp, got)
+			}
+		}
+	}
+}
+
+func TestMatcherClassBench(t *testing.T) {
+	dir := classbenchDir(t)
+	trace := loadClassBenchTrace(t, dir, acl1Trace)
+	for _, set := range classbenchSets {
+		all := loadClassBenchRules(t, dir, set.file)
+		for _, n := range []int{100, 250, 500, len(all)} {
+			t.Run(fmt.Sprintf("set=%s/rules=%d", set.name, n), func(t *testing.T) {
+				rules := all[:n]
+				m, err := Compile(rules)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := NewLinear(rules)
+				for _, x := range []struct {
+					name string
+					hs   []Tuple
+				}{
+					{"acl1 trace", trace},
+					{"random", RandomTuples(rules, 1<<14, uint64(n))},
+				} {
+					name, hs := x.name, x.hs
+					bad, matched := 0, 0
+					for i := range hs {
+						got, want := m.Match(&hs[i]), l.Match(&hs[i])
+						if want >= 0 {
+							matched++
+						}
+						if got != want {
+							if bad++; bad <= 5 {
+								t.Errorf("%s header %d %+v: compiled %d, linear %d", name, i, hs[i], got, want)
+							}
+						}
+					}
+					if bad > 0 {
+						t.Errorf("%s: %d of %d headers differ", name, bad, len(hs))
+					}
+					t.Logf("%s: %d of %d headers match a rule", name, matched, len(hs))
+				}
+			})
+		}
+	}
+}
+
+// TestMatcherMemory bounds the compiled size of 500 ClassBench rules.
+func TestMatcherMemory(t *testing.T) {
+	const limit = 256 << 10
+	dir := classbenchDir(t)
+	for _, set := range classbenchSets {
+		rules := loadClassBenchRules(t, dir, set.file)[:500]
+		m, err := Compile(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := m.MemoryBytes()
+		t.Logf("set=%s rules=500: MemoryBytes %d (%.1f KiB)", set.name, size, float64(size)/1024)
+		if size > limit {
+			t.Errorf("set=%s rules=500: MemoryBytes %d, want at most %d", set.name, size, limit)
+		}
+	}
+}
+
+var matchSink int
+
+// TestMatcherAllocs checks that Match never allocates, for header kinds
+// that take different paths: a hit on the first rule, a late hit, a miss.
+func TestMatcherAllocs(t *testing.T) {
+	g := newRuleGen(7)
+	for _, n := range []int{0, 1, 65, 1000} {
+		rules := g.rules(n)
+		m, err := Compile(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tuples := append(g.edgeTuples(rules), RandomTuples(rules, 100, 7)...)
+		tuples = append(tuples, Tuple{}, g.tuple())
+		i := 0
+		allocs := testing.AllocsPerRun(1000, func() {
+			matchSink += m.Match(&tuples[i%len(tuples)])
+			i++
+		})
+		if allocs != 0 {
+			t.Errorf("rules=%d: Match allocates %v times per call, want 0", n, allocs)
+		}
+	}
+}
+
+// FuzzMatcher decodes the input into a few rules over a tiny space of
+// values, then headers, and compares the compiled matcher with the linear
+// scan on them and on every rule bound and its neighbours.
+func FuzzMatcher(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{3, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0xff, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte("\x41some rules that overlap and cross the 64-rule word boundary............................"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := fuzzDecoder{data: data}
+		n := int(d.byte()) % 70
+		rules := make([]MatchRule, n)
+		for i := range rules {
+			r := &rules[i]
+			r.Src, r.Dst = d.set(), d.set()
+			r.SrcPort = PortRange{d.port(), d.port()}
+			r.DstPort = PortRange{d.port(), d.port()}
+			p := d.byte()
+			r.AnyProto = p&1 != 0
+			r.Proto = genProtos[int(p>>1)%len(genProtos)]
+		}
+		var tuples []Tuple
+		for len(d.data) > 0 {
+			tuples = append(tuples, Tuple{Src: d.addr(), Dst: d.addr(), SrcPort: d.port(), DstPort: d.port(),
+				Proto: genProtos[int(d.byte())%len(genProtos)]})
+		}
+		tuples = append(tuples, newRuleGen(uint64(len(data))).edgeTuples(rules)...)
+		m, err := Compile(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := NewLinear(rules)
+		for i := range tuples {
+			if got, want := m.Match(&tuples[i]), l.Match(&tuples[i]); got != want {
+				t.Fatalf("rules %+v\ntuple %+v: compiled %d, linear %d", rules, tuples[i], got, want)
+			}
+		}
+	})
+}
+
+// fuzzDecoder reads fuzz input as small values; past the end it reads
+// zeros.
+type fuzzDecoder struct{ data []byte }
+
+func (d *fuzzDecoder) byte() byte {
+	if len(d.data) == 0 {
+		return 0
+	}
+	b := d.data[0]
+	d.data = d.data[1:]
+	return b
+}
+
+// addr maps a byte to one of a few addresses close to each other, to 0 or
+// MaxUint32, or to a spread-out value.
+func (d *fuzzDecoder) addr() uint32 {
+	b := d.byte()
+	switch {
+	case b < 16:
+		return genEdges[int(b)%len(genEdges)]
+	case b < 128:
+		return 0x0a000000 + uint32(b)
+	}
+	var w [4]byte
+	w[0] = b
+	return binary.BigEndian.Uint32(w[:]) | uint32(d.byte())
+}
+
+func (d *fuzzDecoder) port() uint16 {
+	b := d.byte()
+	if b < 32 {
+		return genPorts[int(b)%len(genPorts)]
+	}
+	return uint16(b) << (b % 9)
+}
+
+// set reads a union of up to three ranges (reversed ones are empty).
+func (d *fuzzDecoder) set() []Range32 {
+	k := int(d.byte() % 4)
+	set := make([]Range32, k)
+	for i := range set {
+		set[i] = Range32{d.addr(), d.addr()}
+	}
+	return set
+}
