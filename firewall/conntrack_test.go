@@ -335,7 +335,8 @@ func BenchmarkConntrackLookup(b *testing.B) {
 		for i := range hs {
 			hs[i] = *tcpHdr(rng.Uint32(), rng.Uint32(), uint16(rng.Uint32()), 443, TCPAck)
 		}
-		order := rng.Perm(n)
+		// Headers are read in order (as a NIC's frames would be, from cache);
+		// the hash spreads the table accesses at random anyway.
 		b.Run(fmt.Sprintf("flows=%d/impl=conntrack", n), func(b *testing.B) {
 			ct, _ := newTestCT(b, 2*n)
 			for i := range hs {
@@ -345,7 +346,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 			b.ResetTimer()
 			i, hit := 0, 0
 			for b.Loop() {
-				if ct.Lookup(&hs[order[i]]) {
+				if ct.Lookup(&hs[i]) {
 					hit++
 				}
 				if i++; i == n {
@@ -366,7 +367,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 			b.ResetTimer()
 			i, hit := 0, 0
 			for b.Loop() {
-				k := flowKey(&hs[order[i]].Tuple)
+				k := flowKey(&hs[i].Tuple)
 				if _, ok := m[[2]uint64{k.k1, k.k2}]; ok {
 					hit++
 				}
