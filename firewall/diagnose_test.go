@@ -1,0 +1,81 @@
+package firewall
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDiagnose(t *testing.T) {
+	l := newLab(t, Config{})
+	l.group(Group{Name: "sg-web", Rules: []Rule{
+		in("tcp", Ports{80, 80}, "0.0.0.0/0"),
+		{Direction: Ingress, Policy: Drop, Priority: 5, Protocol: "tcp", Ports: Ports{23, 23}, Remote: pfx("0.0.0.0/0")},
+		{Direction: Ingress, Policy: Drop, Priority: 1, Protocol: "tcp", Ports: Ports{6379, 6379}, Remote: pfx("0.0.0.0/0")},
+		{Direction: Ingress, Protocol: "tcp", Ports: Ports{3306, 3306}, Remote: pfx("10.0.1.20/32"), ManagedBy: "dts"},
+	}})
+	l.group(Group{Name: "sg-ent", Type: Enterprise})
+	l.group(Group{Name: "sg-iso", InnerAccess: InnerDrop})
+	web := l.nic("web", "10.0.1.10", "sg-web")
+	ent := l.nic("ent", "10.0.1.20", "sg-ent")
+	iso1 := l.nic("iso1", "10.0.1.30", "sg-iso")
+	iso2 := l.nic("iso2", "10.0.1.31", "sg-iso")
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+	tests := []struct {
+		name             string
+		h                *Header
+		src, dst         *NIC
+		probe            Probe
+		symptom, fix     string
+		code             Code
+		causeHas, fixHas string
+	}{
+		{name: "ssh default deny", h: syn("198.51.100.7", "10.0.1.10", 1000, 22), dst: web,
+			probe:   Probe{Proto: ProtoTCP, Port: 22, Src: a("198.51.100.7"), Dst: a("10.0.1.10"), DstName: "web", DstGroups: []string{"sg-web"}, FromInternet: true},
+			code:    SGDefaultDeny,
+			symptom: "SSH (22) fails", fix: "add ingress accept tcp 22/22 from 198.51.100.7/32 to sg-web"},
+		{name: "drop rule with room above", h: syn("10.0.1.20", "10.0.1.10", 1000, 23), src: ent, dst: web,
+			probe: Probe{Proto: ProtoTCP, Port: 23, Src: a("10.0.1.20"), Dst: a("10.0.1.10"), DstGroups: []string{"sg-web"}},
+			// ent's egress is denied first (enterprise).
+			code: SGDefaultDeny, symptom: "intranet access fails (tcp 23)", fixHas: "add egress accept tcp 23/23 to 10.0.1.10/32"},
+		{name: "drop rule priority 5", h: syn("198.51.100.7", "10.0.1.10", 1000, 23), dst: web,
+			probe: Probe{Proto: ProtoTCP, Port: 23, Src: a("198.51.100.7"), Dst: a("10.0.1.10"), DstGroups: []string{"sg-web"}, FromInternet: true},
+			code:  SGRuleDrop, causeHas: "rule 1 of sg-web (priority 5, drop)", fixHas: "with priority 4"},
+		{name: "drop rule priority 1", h: syn("198.51.100.7", "10.0.1.10", 1000, 6379), dst: web,
+			probe: Probe{Proto: ProtoTCP, Port: 6379, Src: a("198.51.100.7"), Dst: a("10.0.1.10"), DstGroups: []string{"sg-web"}, FromInternet: true},
+			code:  SGRuleDrop, fixHas: "no accept rule can outrank it"},
+		{name: "inner drop", h: echo("10.0.1.30", "10.0.1.31", 1, false), src: iso1, dst: iso2,
+			probe: Probe{Proto: ProtoICMP, Src: a("10.0.1.30"), Dst: a("10.0.1.31"), SrcName: "iso1", DstName: "iso2", SrcGroups: []string{"sg-iso"}, DstGroups: []string{"sg-iso"}},
+			code:  SGInnerDrop, symptom: "ping fails", fixHas: "add ingress accept icmp -1/-1 from 10.0.1.30/32 to sg-iso"},
+		{name: "smtp", h: syn("10.0.1.10", "203.0.113.25", 1000, 25), src: web,
+			probe: Probe{Proto: ProtoTCP, Port: 25, Src: a("10.0.1.10"), Dst: a("203.0.113.25"), ToInternet: true},
+			code:  PlatformPortBlocked, symptom: "mail on 25 fails", fixHas: "465 or 587"},
+		{name: "managed_by", h: syn("10.0.1.20", "10.0.1.10", 1000, 3306), dst: web,
+			probe: Probe{Proto: ProtoTCP, Port: 3306, Src: a("10.0.1.20"), Dst: a("10.0.1.10")},
+			code:  SGRuleAccept, symptom: "rules were added that I did not write", causeHas: "added by dts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := l.fw.Decide(tt.h, Path{Src: tt.src, Dst: tt.dst, ToInternet: tt.dst == nil})
+			assert.Equal(t, tt.code, v.Code)
+			d := Diagnose(v, tt.probe)
+			if tt.symptom != "" {
+				assert.Equal(t, tt.symptom, d.Symptom)
+			}
+			if tt.fix != "" {
+				assert.Equal(t, tt.fix, d.Fix)
+			}
+			assert.Contains(t, d.Cause, tt.causeHas)
+			assert.Contains(t, d.Fix, tt.fixHas)
+			assert.NotEmpty(t, d.String())
+		})
+	}
+
+	for _, c := range []Code{NoRouteToInternet, NoRouteToDestination, NoListener, ConntrackFull} {
+		d := Diagnose(Verdict{Code: c, Entry: -1}, Probe{Proto: ProtoUDP, Port: 53, Src: a("10.0.1.10"), Dst: a("10.0.1.11")})
+		assert.NotEmpty(t, d.Fix, c.String())
+		assert.Equal(t, "intranet access fails (udp 53)", d.Symptom)
+	}
+}
