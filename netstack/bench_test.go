@@ -27,10 +27,18 @@ type passAll struct{}
 func (passAll) Filter(src, dst *Port, ip []byte) bool { return true }
 
 // benchPair returns a client and a server instance wired by path: "direct"
-// (the two VNICs piped into each other, no fabric, no filter) or "fabric"
-// (both attached to a fabric with a trivial filter).
+// (the two VNICs piped into each other, no fabric, no filter), "fabric"
+// (both attached to a fabric with a trivial filter) or "vpc500" (two
+// instances of a VPC, each NIC in five groups of 100 rules: the firewall
+// runs on every frame).
 func benchPair(b *testing.B, path string, offload bool) (cli, srv *Instance) {
 	b.Helper()
+	if path == "vpc500" {
+		v := newTestVPC(b, VPCConfig{Name: "bench", CIDR: netip.MustParsePrefix("10.0.0.0/16"), NoOffload: !offload})
+		cli = addInstance(b, v, InstanceSpec{Name: "cli", Addr: netip.MustParseAddr("10.0.1.10"), Groups: addPolicy500(b, v, "cli")})
+		srv = addInstance(b, v, InstanceSpec{Name: "srv", Addr: netip.MustParseAddr("10.0.1.20"), Groups: addPolicy500(b, v, "srv")})
+		return cli, srv
+	}
 	cli = newInstanceConfig(b, nil, Config{Name: "cli", Addr: netip.MustParseAddr("10.0.0.2"), NoOffload: !offload})
 	srv = newInstanceConfig(b, nil, Config{Name: "srv", Addr: netip.MustParseAddr("10.0.0.1"), NoOffload: !offload})
 	switch path {
@@ -53,7 +61,7 @@ func benchPair(b *testing.B, path string, offload bool) (cli, srv *Instance) {
 // with offload (TCP super-segments cross unsegmented), written 1 MiB at a
 // time.
 func BenchmarkBulkTCP(b *testing.B) {
-	for _, path := range []string{"direct", "fabric"} {
+	for _, path := range []string{"direct", "fabric", "vpc500"} {
 		b.Run("path="+path, func(b *testing.B) { benchBulk(b, path, true, 1<<20) })
 	}
 }
@@ -68,7 +76,7 @@ func BenchmarkBulkTCPWrite64KiB(b *testing.B) {
 // BenchmarkBulkTCPNoOffload is BenchmarkBulkTCP with plain 1500-byte
 // frames and full checksums, for reference.
 func BenchmarkBulkTCPNoOffload(b *testing.B) {
-	for _, path := range []string{"direct", "fabric"} {
+	for _, path := range []string{"direct", "fabric", "vpc500"} {
 		b.Run("path="+path, func(b *testing.B) { benchBulk(b, path, false, 1<<20) })
 	}
 }
@@ -91,7 +99,7 @@ func benchBulk(b *testing.B, path string, offload bool, writeSize int) {
 		c.Close()
 		received <- n
 	}()
-	c, err := cli.Dial(context.Background(), "tcp", netip.MustParseAddrPort("10.0.0.1:5001"))
+	c, err := cli.Dial(context.Background(), "tcp", netip.AddrPortFrom(srv.Addr(), 5001))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +126,7 @@ func benchBulk(b *testing.B, path string, offload bool, writeSize int) {
 // BenchmarkPingRTT measures an ICMP echo round trip, including the ping
 // socket's creation and close.
 func BenchmarkPingRTT(b *testing.B) {
-	for _, path := range []string{"direct", "fabric"} {
+	for _, path := range []string{"direct", "fabric", "vpc500"} {
 		b.Run("path="+path, func(b *testing.B) {
 			cli, srv := benchPair(b, path, true)
 			ctx := context.Background()
@@ -137,13 +145,21 @@ func BenchmarkPingRTT(b *testing.B) {
 // BenchmarkTCPConnect measures a connection to the http service with one
 // request: connect, GET, read the answer, close (the server closes first).
 func BenchmarkTCPConnect(b *testing.B) {
-	for _, clients := range []int{1, 100} {
-		b.Run(fmt.Sprintf("path=fabric/clients=%d", clients), func(b *testing.B) {
-			cli, srv := benchPair(b, "fabric", true)
-			if err := srv.Serve(ServiceSpec{Kind: ServiceHTTP, Port: 80}); err != nil {
+	for _, path := range []string{"fabric", "vpc500"} {
+		for _, clients := range []int{1, 100} {
+			b.Run(fmt.Sprintf("path=%s/clients=%d", path, clients), func(b *testing.B) { benchConnect(b, path, clients) })
+		}
+	}
+}
+
+func benchConnect(b *testing.B, path string, clients int) {
+	{
+		{
+			cli, srv := benchPair(b, path, true)
+			if err := srv.Serve(ServiceSpec{Kind: ServiceHTTP, Port: 5001}); err != nil {
 				b.Fatal(err)
 			}
-			to := netip.AddrPortFrom(srv.Addr(), 80)
+			to := netip.AddrPortFrom(srv.Addr(), 5001)
 			ctx := context.Background()
 			b.ReportAllocs()
 			start := time.Now()
@@ -163,7 +179,7 @@ func BenchmarkTCPConnect(b *testing.B) {
 				})
 			}
 			b.ReportMetric(float64(conns.Load())/time.Since(start).Seconds(), "conns/s")
-		})
+		}
 	}
 }
 
@@ -327,6 +343,36 @@ func BenchmarkForward(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				ps.transmit(pkt)
+			}
+		})
+	}
+}
+
+// BenchmarkVPCForward measures the VPC's per-frame work without NAT — header
+// peek, parse, conntrack lookup, counters, a fresh inbound PacketBuffer —
+// for a frame of an established TCP flow and for a first packet (SYN)
+// that a 500-rule policy on each NIC denies, delivering to a stub.
+func BenchmarkVPCForward(b *testing.B) {
+	for _, kind := range []string{"tcp-established", "tcp-syn-denied"} {
+		b.Run("frame="+kind, func(b *testing.B) {
+			v := newTestVPC(b)
+			cli := addInstance(b, v, InstanceSpec{Name: "cli", Addr: netip.MustParseAddr("10.0.1.10"), Groups: addPolicy500(b, v, "cli")})
+			srv := addInstance(b, v, InstanceSpec{Name: "srv", Addr: netip.MustParseAddr("10.0.1.20"), Groups: addPolicy500(b, v, "srv")})
+			srv.NIC().Attach(&countingDispatcher{})
+			src := v.Fabric().Port(cli.Addr())
+			pkt := ipFrame(6, cli.Addr(), srv.Addr(), l4(40000, 5001, 20, 0x10), 1400)
+			if kind == "tcp-established" {
+				syn := ipFrame(6, cli.Addr(), srv.Addr(), l4(40000, 5001, 20, 0x02), 0)
+				src.transmit(syn)
+				syn.DecRef()
+			} else {
+				pkt.DecRef()
+				pkt = ipFrame(6, cli.Addr(), srv.Addr(), l4(40000, 5002, 20, 0x02), 0)
+			}
+			defer pkt.DecRef()
+			b.ReportAllocs()
+			for b.Loop() {
+				src.transmit(pkt)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -29,6 +30,19 @@ type Filter interface {
 	Filter(src, dst *Port, ip []byte) bool
 }
 
+// Router decides where a frame goes and how its addresses are translated.
+// When a fabric has a Router, the Router replaces both the Filter and the
+// destination lookup: it returns the port to deliver to (nil: the frame is
+// dropped; the Router accounts for the drop) and the NAT rewrite to apply
+// on the way (the zero Rewrite changes nothing).
+//
+// ip and size are as for Filter: the frame's contiguous headers and the
+// whole frame's length. Route runs in the sending stack's goroutine,
+// concurrently for different frames, and must not block or retain ip.
+type Router interface {
+	Route(src *Port, ip []byte, size int) (dst *Port, nat Rewrite)
+}
+
 // FilterFunc adapts a function to a Filter.
 type FilterFunc func(src, dst *Port, ip []byte) bool
 
@@ -37,7 +51,8 @@ func (f FilterFunc) Filter(src, dst *Port, ip []byte) bool { return f(src, dst, 
 
 // Fabric is a virtual L3 switch: it carries every frame a plugged-in VNIC
 // transmits to the Port that owns the frame's IPv4 destination address,
-// after asking the Filter. It owns no goroutine: a frame crosses the fabric
+// after asking the Filter — or, when it has a Router (a VPC), wherever the
+// Router says, with the NAT rewrite it asks for. It owns no goroutine: a frame crosses the fabric
 // in the goroutine that transmitted it.
 //
 // Ports can be attached and detached while traffic flows. The address table
@@ -50,6 +65,7 @@ type Fabric struct {
 	shards [tableShards]atomic.Pointer[map[uint32]*Port]
 	nports atomic.Int64
 	filter atomic.Pointer[filterRef]
+	router atomic.Pointer[routerRef]
 	closed bool // under mu
 
 	unroutable atomic.Uint64
@@ -58,6 +74,8 @@ type Fabric struct {
 }
 
 type filterRef struct{ f Filter }
+
+type routerRef struct{ r Router }
 
 // tableShards is the number of shards of the address table.
 const tableShards = 256
@@ -91,6 +109,16 @@ func (f *Fabric) SetFilter(flt Filter) {
 		return
 	}
 	f.filter.Store(&filterRef{f: flt})
+}
+
+// SetRouter installs a Router, which then decides for every frame instead
+// of the address table and the Filter (nil: back to both).
+func (f *Fabric) SetRouter(r Router) {
+	if r == nil {
+		f.router.Store(nil)
+		return
+	}
+	f.router.Store(&routerRef{r: r})
 }
 
 // Attach plugs nic into the fabric as the owner of addr, with tag as the
@@ -202,15 +230,36 @@ func (f *Fabric) Stats() FabricStats {
 
 // forward carries one frame transmitted by src.
 func (f *Fabric) forward(src *Port, pkt *stack.PacketBuffer) {
-	size := uint64(pkt.Size())
+	size := pkt.Size()
 	src.tx.frames.Add(1)
-	src.tx.bytes.Add(size)
+	src.tx.bytes.Add(uint64(size))
+	if c := src.capture.Load(); c != nil {
+		c.frame(true, pkt.ToBuffer())
+	}
 
 	ip, scratch := frameHeaders(pkt)
 	if len(ip) < 20 || ip[0]>>4 != 4 || int(ip[0]&0x0f)*4 < 20 || len(ip) < int(ip[0]&0x0f)*4 {
 		releaseScratch(scratch)
 		f.malformed.Add(1)
 		src.tx.dropped.Add(1)
+		return
+	}
+	if r := f.router.Load(); r != nil {
+		dst, nat := r.r.Route(src, ip, size)
+		if dst == nil {
+			releaseScratch(scratch)
+			f.filtered.Add(1)
+			src.tx.filtered.Add(1)
+			return
+		}
+		if nat.Flags != 0 {
+			buf := rewriteFrame(pkt, ip, &nat)
+			releaseScratch(scratch)
+			f.deliver(dst, buf, size)
+			return
+		}
+		releaseScratch(scratch)
+		f.deliver(dst, pkt.ToBuffer(), size)
 		return
 	}
 	dst := f.lookup(binary.BigEndian.Uint32(ip[16:20]))
@@ -226,12 +275,20 @@ func (f *Fabric) forward(src *Port, pkt *stack.PacketBuffer) {
 		src.tx.dropped.Add(1)
 		return
 	}
-	if !dst.nic.deliver(pkt) {
+	f.deliver(dst, pkt.ToBuffer(), size)
+}
+
+// deliver hands buf, a frame of size bytes that deliver now owns, to dst.
+func (f *Fabric) deliver(dst *Port, buf buffer.Buffer, size int) {
+	if c := dst.capture.Load(); c != nil {
+		c.frame(false, buf.Clone())
+	}
+	if !dst.nic.deliverBuffer(buf) {
 		dst.rx.dropped.Add(1)
 		return
 	}
 	dst.rx.frames.Add(1)
-	dst.rx.bytes.Add(size)
+	dst.rx.bytes.Add(uint64(size))
 }
 
 func addrKey(a netip.Addr) uint32 {

@@ -20,6 +20,9 @@ type Port struct {
 	nic    *VNIC
 	fabric *Fabric
 
+	// capture, if set, sees every frame crossing the port.
+	capture atomic.Pointer[captureRef]
+
 	// tx is written by the port's own sender, rx by every other sender:
 	// separate cache lines keep them from bouncing.
 	tx portCounters

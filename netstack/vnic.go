@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -98,11 +99,18 @@ func (v *VNIC) Unplugged() uint64 { return v.unplugged.Load() }
 // keeps (a TCP segment in a receive queue), so the buffer is released here
 // as soon as DeliverNetworkPacket returns; the sender's packet is untouched.
 func (v *VNIC) deliver(pkt *stack.PacketBuffer) bool {
+	return v.deliverBuffer(pkt.ToBuffer())
+}
+
+// deliverBuffer is deliver for a frame given as a buffer, which it takes
+// ownership of (released whether or not a stack received it).
+func (v *VNIC) deliverBuffer(buf buffer.Buffer) bool {
 	d := v.disp.Load()
 	if d == nil {
+		buf.Release()
 		return false
 	}
-	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()})
+	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf})
 	d.d.DeliverNetworkPacket(header.IPv4ProtocolNumber, in)
 	in.DecRef()
 	return true
