@@ -3,6 +3,7 @@ module github.com/vpclab/vpclab
 go 1.26.3
 
 require (
+	github.com/goccy/go-yaml v1.19.2
 	github.com/google/gopacket v1.1.19
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1

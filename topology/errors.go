@@ -1,0 +1,148 @@
+package topology
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Error is one problem in a topology file: where it is, which field, what is
+// wrong and what would be allowed. Its text is
+//
+//	file:line:col: field.path: [Code: ]message (allowed: ...)
+type Error struct {
+	File    string
+	Line    int
+	Column  int
+	Path    string // field path, e.g. "instances[2].ip"; "" for the document
+	Code    string // the cloud's error code where the firewall would refuse, else ""
+	Msg     string
+	Allowed string // the allowed values, if there is a fixed set or range
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d:%d: ", e.File, e.Line, e.Column)
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	if e.Code != "" {
+		b.WriteString(e.Code)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Allowed != "" {
+		fmt.Fprintf(&b, " (allowed: %s)", e.Allowed)
+	}
+	return b.String()
+}
+
+// Errors is every problem found in a file, sorted by position. Load returns
+// it as its error; print it one problem per line with Error or range over it.
+type Errors []*Error
+
+func (l Errors) Error() string {
+	lines := make([]string, len(l))
+	for i, e := range l {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the errors one by one, for errors.As and errors.Is.
+func (l Errors) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// sort orders the errors by position, then path and message, and drops exact
+// duplicates (an alias expanded twice reports its problem once).
+func (l Errors) sort() Errors {
+	slices.SortStableFunc(l, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
+			strings.Compare(a.Path, b.Path), strings.Compare(a.Msg, b.Msg))
+	})
+	return slices.CompactFunc(l, func(a, b *Error) bool { return *a == *b })
+}
+
+// maxErrors bounds how many errors one file reports; a hostile file could
+// otherwise produce millions.
+const maxErrors = 1000
+
+// errorList collects errors with positions looked up in a position table.
+type errorList struct {
+	file  string
+	paths map[string]bool // paths with an error, to skip dependent checks
+	pos   func(path string) Position
+	errs  Errors
+	full  bool
+}
+
+func (l *errorList) add(path, code, msg, allowed string) {
+	l.addAt(l.pos(path), path, code, msg, allowed)
+}
+
+func (l *errorList) addAt(p Position, path, code, msg, allowed string) {
+	if len(l.errs) >= maxErrors {
+		if !l.full {
+			l.full = true
+			l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Column: p.Column,
+				Msg: fmt.Sprintf("too many errors; stopped after %d", maxErrors)})
+		}
+		return
+	}
+	if l.paths == nil {
+		l.paths = map[string]bool{}
+	}
+	l.paths[path] = true
+	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Column: p.Column,
+		Path: path, Code: code, Msg: msg, Allowed: allowed})
+}
+
+// suggest returns the candidate closest to s, or "" if none is close: a
+// candidate s is a prefix of (3 characters or more), else the nearest by edit
+// distance within max(2, len/3).
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	limit := max(2, len(s)/3)
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), c)
+		if len(s) >= 3 && strings.HasPrefix(c, strings.ToLower(s)) {
+			d = 1
+		}
+		if d <= limit && d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance, in bytes. Inputs longer than 64
+// bytes are never close to a field name, so they are not compared.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,124 @@
+package topology
+
+import (
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// field is one struct field as the file sees it, read from its tags.
+type field struct {
+	name     string // YAML key
+	index    int
+	required bool
+	def      string // default, as YAML text; "" if none
+	hasDef   bool
+	enum     []string
+	min, max *int
+	scalar   bool // a string field that also takes numbers (port_range: 80)
+	doc      string
+}
+
+// structFields describes a struct type's YAML fields in declaration order.
+type structFields struct {
+	list   []field
+	byName map[string]*field
+	names  []string
+}
+
+var fieldCache sync.Map // reflect.Type → *structFields
+
+var (
+	addrType   = reflect.TypeFor[netip.Addr]()
+	prefixType = reflect.TypeFor[netip.Prefix]()
+)
+
+func fieldsOf(t reflect.Type) *structFields {
+	if sf, ok := fieldCache.Load(t); ok {
+		return sf.(*structFields)
+	}
+	sf := &structFields{byName: map[string]*field{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("yaml")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		fd := field{name: name, index: i, doc: f.Tag.Get("doc")}
+		for opt := range strings.SplitSeq(f.Tag.Get("topo"), ",") {
+			k, v, _ := strings.Cut(opt, "=")
+			switch k {
+			case "required":
+				fd.required = true
+			case "scalar":
+				fd.scalar = true
+			case "default":
+				fd.def, fd.hasDef = v, true
+			case "enum":
+				fd.enum = strings.Split(v, "|")
+			case "min", "max":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					panic("topology: bad tag on " + t.Name() + "." + f.Name)
+				}
+				if k == "min" {
+					fd.min = &n
+				} else {
+					fd.max = &n
+				}
+			}
+		}
+		sf.list = append(sf.list, fd)
+		sf.names = append(sf.names, name)
+	}
+	for i := range sf.list {
+		sf.byName[sf.list[i].name] = &sf.list[i]
+	}
+	fieldCache.Store(t, sf)
+	return sf
+}
+
+// allowed renders a field's allowed values for error messages.
+func (f *field) allowed() string {
+	switch {
+	case f.enum != nil:
+		return strings.Join(f.enum, ", ")
+	case f.min != nil && f.max != nil && *f.min == *f.max:
+		return strconv.Itoa(*f.min)
+	case f.min != nil && f.max != nil:
+		return strconv.Itoa(*f.min) + ".." + strconv.Itoa(*f.max)
+	case f.min != nil:
+		return "an integer >= " + strconv.Itoa(*f.min)
+	}
+	return ""
+}
+
+// fillDefaults sets the tagged defaults of a struct and of the structs it
+// holds directly (not through slices).
+func fillDefaults(v reflect.Value) {
+	sf := fieldsOf(v.Type())
+	for i := range sf.list {
+		f := &sf.list[i]
+		fv := v.Field(f.index)
+		if fv.Kind() == reflect.Struct && fv.Type() != addrType && fv.Type() != prefixType {
+			fillDefaults(fv)
+			continue
+		}
+		if !f.hasDef {
+			continue
+		}
+		switch {
+		case fv.Type() == addrType:
+			fv.Set(reflect.ValueOf(netip.MustParseAddr(f.def)))
+		case fv.Kind() == reflect.String:
+			fv.SetString(f.def)
+		case fv.Kind() == reflect.Int:
+			n, _ := strconv.Atoi(f.def)
+			fv.SetInt(int64(n))
+		case fv.Kind() == reflect.Bool:
+			fv.SetBool(f.def == "true")
+		}
+	}
+}

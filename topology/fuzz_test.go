@@ -1,0 +1,60 @@
+package topology
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzLoad feeds Load arbitrary bytes, seeded with every file of testdata/
+// and examples/: it must never panic, must answer quickly, and must return
+// either a topology or a non-empty Errors whose every line has a position.
+func FuzzLoad(f *testing.F) {
+	for _, pattern := range []string{"testdata/*.yaml", "../examples/*.yaml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(strings.Repeat("[", 1000)))
+	f.Add([]byte(strings.Repeat("- ", 1000) + "x"))
+	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte("version: 99999999999999999999999999\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		top, err := Load("fuzz.yaml", data)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Load took %v on %d bytes", d, len(data))
+		}
+		if err == nil {
+			if top == nil {
+				t.Fatal("no topology and no error")
+			}
+			for _, in := range top.Instances {
+				if !in.IP.IsValid() {
+					t.Fatalf("instance %s has no address", in.Name)
+				}
+			}
+			return
+		}
+		if top != nil {
+			t.Fatal("a topology and errors")
+		}
+		var list Errors
+		if !errors.As(err, &list) || len(list) == 0 {
+			t.Fatalf("error %T %v is not a non-empty Errors", err, err)
+		}
+		for _, e := range list {
+			if e.Line < 1 || e.Column < 1 || e.File != "fuzz.yaml" {
+				t.Fatalf("error without a position: %v", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,234 @@
+package topology
+
+// The YAML library is github.com/goccy/go-yaml v1.19.2, the newest release
+// on the module proxy: its parser keeps the line and column of every node,
+// which every error here needs, and it is pure Go. Its strict decoder stops at
+// the first problem, so Load decodes the syntax tree itself (decode.go) to
+// report all of them, and it bounds the input first (prescan): the parser
+// takes quadratic time on some shapes (thousands of keys in one mapping, deep
+// nesting on one line).
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Input limits, checked before parsing (see prescan).
+const (
+	maxFileSize      = 2 << 20 // bytes: ~2 s of parsing, ~7,000 instances
+	maxFlowDepth     = 32      // [ and { nesting
+	maxLineNesting   = 16      // block indicators (- ? : & ! *) on one line
+	maxIndentLevels  = 64      // block indentation levels
+	maxKeysPerLevel  = 256     // keys of one block mapping
+	maxErrorSnippets = 200     // bytes of a parser message kept
+)
+
+// LoadFile reads and loads the topology file at path.
+func LoadFile(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(path, data)
+}
+
+// Load decodes, validates and completes a topology: defaults filled and
+// instance addresses assigned (AssignAddresses). filename is used in error
+// positions only. On any problem it returns nil and an Errors holding every
+// problem of the file, sorted by position.
+func Load(filename string, data []byte) (*Topology, error) {
+	t := &Topology{File: filename}
+	errs := &errorList{file: filename, pos: t.Pos}
+	if p, msg := prescan(data); msg != "" {
+		errs.addAt(p, "", "", msg, "")
+		return nil, errs.errs
+	}
+	root, ok := parse(data, errs)
+	if !ok {
+		return nil, errs.errs.sort()
+	}
+	d := newDecoder(errs)
+	fillDefaults(reflect.ValueOf(t).Elem())
+	if root != nil {
+		d.collectAnchors(root)
+		d.decode(root, reflect.ValueOf(t).Elem(), "", nil, 0)
+	}
+	t.pos = d.pos
+	if root == nil || d.pos[""] == (Position{}) {
+		errs.addAt(Position{1, 1}, "", "", "the file is empty; a topology needs at least version, vpc and vswitches", "")
+	}
+	if d.over { // what follows the cut is noise
+		for _, e := range errs.errs {
+			if strings.HasPrefix(e.Msg, "document too large") {
+				return nil, Errors{e}
+			}
+		}
+	}
+	validate(t, errs)
+	if len(errs.errs) > 0 {
+		return nil, errs.errs.sort()
+	}
+	return t, nil
+}
+
+// parse parses one YAML document. Duplicate keys are left to the decoder,
+// which reports all of them rather than the first.
+func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
+	defer func() {
+		if r := recover(); r != nil { // the parser must never take the CLI down
+			errs.addAt(Position{1, 1}, "", "", fmt.Sprintf("YAML parser failed: %v", r), "")
+			root, ok = nil, false
+		}
+	}()
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		p, msg := Position{1, 1}, err.Error()
+		var se *yaml.SyntaxError
+		if errors.As(err, &se) {
+			msg = se.Message
+			if se.Token != nil && se.Token.Position != nil {
+				p = Position{se.Token.Position.Line, se.Token.Position.Column}
+			}
+		}
+		msg, _, _ = strings.Cut(msg, "\n")
+		if len(msg) > maxErrorSnippets {
+			msg = msg[:maxErrorSnippets] + "..."
+		}
+		errs.addAt(p, "", "", "invalid YAML: "+msg, "")
+		return nil, false
+	}
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if root != nil {
+			errs.addAt(nodePos(doc.Body), "", "", "a topology file holds one YAML document; found a second", "")
+			return nil, false
+		}
+		root = doc.Body
+	}
+	return root, true
+}
+
+// prescan rejects, in one linear pass, input the parser would take too long
+// on: files over 2 MiB, flow collections nested deeper than 32, more than 16
+// block indicators on one line ("- - - ..." or "a: b: c: ..."), more than 64
+// indentation levels and block mappings with more than 256 keys. A topology
+// comes nowhere near these. It returns the position and the problem, or "".
+func prescan(data []byte) (Position, string) {
+	if len(data) > maxFileSize {
+		return Position{1, 1}, fmt.Sprintf("file is %d bytes; the limit is %d", len(data), maxFileSize)
+	}
+	type level struct{ col, keys int }
+	var (
+		stack        []level
+		flow         int
+		inSingle     bool
+		inDouble     bool
+		blockScalar  = -1 // indentation of the key that opened a | or > scalar
+		line         = 0
+		rest         = data
+		tokenStarter = func(prev byte) bool {
+			return prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == 0
+		}
+	)
+	for len(rest) > 0 {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			l, rest = rest, nil
+		}
+		indent := 0
+		for indent < len(l) && l[indent] == ' ' {
+			indent++
+		}
+		content := indent < len(l) && l[indent] != '#' && l[indent] != '\r'
+		if blockScalar >= 0 {
+			if !content || indent > blockScalar {
+				continue // text of a literal or folded scalar
+			}
+			blockScalar = -1
+		}
+		if !content {
+			continue
+		}
+		if flow == 0 && !inSingle && !inDouble {
+			isEntry := l[indent] == '-' && (indent+1 == len(l) || l[indent+1] == ' ')
+			for len(stack) > 0 && stack[len(stack)-1].col > indent {
+				stack = stack[:len(stack)-1]
+			}
+			switch {
+			case isEntry:
+				stack = append(stack, level{indent + 2, 0})
+			case len(stack) > 0 && stack[len(stack)-1].col == indent:
+				stack[len(stack)-1].keys++
+			default:
+				stack = append(stack, level{indent, 1})
+			}
+			if top := stack[len(stack)-1]; top.keys > maxKeysPerLevel {
+				return Position{line, indent + 1}, fmt.Sprintf("more than %d keys in one mapping", maxKeysPerLevel)
+			}
+			if len(stack) > maxIndentLevels {
+				return Position{line, indent + 1}, fmt.Sprintf("more than %d levels of indentation", maxIndentLevels)
+			}
+		}
+		indicators := 0
+		var prev byte
+		for i := indent; i < len(l); i++ {
+			c := l[i]
+			switch {
+			case inDouble:
+				if c == '\\' {
+					i++
+				} else if c == '"' {
+					inDouble = false
+				}
+			case inSingle:
+				if c == '\'' {
+					inSingle = false
+				}
+			case c == '#' && (prev == ' ' || prev == '\t' || prev == 0):
+				i = len(l)
+			case c == '"' && tokenStarter(prev):
+				inDouble = true
+			case c == '\'' && tokenStarter(prev):
+				inSingle = true
+			case (c == '[' || c == '{') && (tokenStarter(prev) || flow > 0):
+				flow++
+				if flow > maxFlowDepth {
+					return Position{line, i + 1}, fmt.Sprintf("more than %d nested [ ] or { }", maxFlowDepth)
+				}
+			case (c == ']' || c == '}') && flow > 0:
+				flow--
+			case flow == 0:
+				next := byte(' ')
+				if i+1 < len(l) {
+					next = l[i+1]
+				}
+				switch {
+				case (c == '-' || c == '?') && tokenStarter(prev) && (next == ' ' || next == '\r'),
+					c == ':' && (next == ' ' || next == '\r' || i+1 == len(l)),
+					(c == '&' || c == '!' || c == '*') && tokenStarter(prev):
+					indicators++
+					if indicators > maxLineNesting {
+						return Position{line, i + 1}, fmt.Sprintf("more than %d nested nodes on one line", maxLineNesting)
+					}
+				case (c == '|' || c == '>') && tokenStarter(prev):
+					blockScalar = indent
+				}
+			}
+			prev = c
+		}
+	}
+	return Position{}, ""
+}

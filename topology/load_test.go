@@ -1,0 +1,145 @@
+package topology
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and the JSON Schema")
+
+// TestGolden loads every testdata/*.yaml and compares the outcome with the
+// .golden beside it: the errors one per line, or for a valid file the loaded
+// topology as JSON (defaults filled, addresses assigned).
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			got := outcome(t, f)
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./topology -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", f, golden, got, want)
+			}
+		})
+	}
+}
+
+func outcome(t *testing.T, file string) []byte {
+	t.Helper()
+	top, err := LoadFile(file)
+	if err != nil {
+		var list Errors
+		if !errors.As(err, &list) {
+			t.Fatalf("error is %T, want Errors: %v", err, err)
+		}
+		if top != nil {
+			t.Errorf("Load returned a topology and errors")
+		}
+		if strings.HasPrefix(filepath.Base(file), "valid-") {
+			t.Errorf("a valid- file failed:\n%v", err)
+		}
+		return []byte(err.Error() + "\n")
+	}
+	if !strings.HasPrefix(filepath.Base(file), "valid-") {
+		t.Errorf("%s loaded without errors; invalid files must fail", file)
+	}
+	out, err := json.MarshalIndent(top, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '\n')
+}
+
+// TestExamples loads every example topology of the repository and the
+// embedded default of the CLI.
+func TestExamples(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	more, _ := filepath.Glob("../cmd/vpclab/*.yaml")
+	for _, f := range append(files, more...) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			top, err := LoadFile(f)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			for _, in := range top.Instances {
+				if !in.IP.IsValid() {
+					t.Errorf("instance %s has no address", in.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestAllErrorsTogether checks that one file with a problem in every section
+// reports all of them, sorted by position, and nothing else.
+func TestAllErrorsTogether(t *testing.T) {
+	src := `version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches:
+  - {name: web, cidr: 10.0.1.0/24, colour: red}
+security_groups:
+  - name: sg
+    rules:
+      - {direction: ingress, protocol: tcp, port_range: 0/0, source: 0.0.0.0/0}
+instances:
+  - {name: a, vswitch: nope}
+  - {name: b, vswitch: web, ip: 10.0.9.1}
+nat_gateways:
+  - {name: n, vswitch: web, eip: 10.1.1.1}
+expect:
+  - {from: a, to: b, result: maybe}
+`
+	_, err := Load("all.yaml", []byte(src))
+	var list Errors
+	if !errors.As(err, &list) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	want := []string{
+		`all.yaml:4:36: vswitches[0]: unknown field "colour"`,
+		`all.yaml:8:57: security_groups[0].rules[0].port_range: InvalidPortRange.Malformed: port range "0/0": 0 is not a port`,
+		`all.yaml:10:24: instances[0].vswitch: no vswitch "nope" (allowed: web)`,
+		`all.yaml:11:33: instances[1].ip: InvalidPrivateIpAddress.Malformed: 10.0.9.1 is not in vswitch web`,
+		`all.yaml:13:34: nat_gateways[0].eip: 10.1.1.1 is not a public address`,
+		`all.yaml:15:6: expect[0].port: tcp probes need a port`,
+		`all.yaml:15:30: expect[0].result: unknown value "maybe"`,
+	}
+	if len(list) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(list), len(want), err)
+	}
+	for i, e := range list {
+		if !strings.HasPrefix(e.Error(), want[i]) {
+			t.Errorf("error %d:\n got %s\nwant %s...", i, e, want[i])
+		}
+	}
+}
+
+// TestUnknownFieldMessage checks the contract's exact wording.
+func TestUnknownFieldMessage(t *testing.T) {
+	_, err := Load("f.yaml", []byte("version: 1\nprot: tcp\n"))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:2:1: unknown field \"prot\", did you mean \"protocol\"?") &&
+		!strings.Contains(err.Error(), "f.yaml:2:1: unknown field \"prot\"") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Load("f.yaml", []byte("version: 1\nvpc: {cidr: 10.0.0.0/16}\nvswitches: [{name: a, cidr: 10.0.1.0/24}]\nsecurity_groups: [{name: g, rules: [{direction: ingress, prot: tcp}]}]\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "prot", did you mean "protocol"?`) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,211 @@
+// Package topology loads and validates the topology YAML of schema v1
+// (shared/spec/topology.md): a VPC, its vswitches, security groups,
+// instances, NAT gateways, internet hosts and the expectations that
+// `vpclab test` checks.
+//
+// Load decodes strictly (unknown fields, duplicate keys and wrong types are
+// errors), validates references and quotas, fills defaults and assigns the
+// addresses of instances that name none. Every problem of a file is returned
+// together as Errors, each with file:line:col, the field path and the allowed
+// values. A file with any error yields no Topology.
+//
+// The struct tags drive both the decoder and the JSON Schema (Schema):
+// `yaml` is the field name, `topo` holds the constraints (required,
+// default=V, enum=a|b, min=N, max=N, scalar) and `doc` the description shown
+// by editors.
+package topology
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/vpclab/vpclab/firewall"
+)
+
+// Version is the only schema version this package reads.
+const Version = 1
+
+// Topology is one topology file after loading: defaults filled, references
+// checked and every instance address assigned.
+type Topology struct {
+	Version        int             `yaml:"version" topo:"required,min=1,max=1" doc:"Schema version; 1 is the only version today."`
+	Name           string          `yaml:"name" doc:"Optional label shown in reports."`
+	Quotas         Quotas          `yaml:"quotas" doc:"Security-group quotas; they bind every group and NIC."`
+	Platform       Platform        `yaml:"platform" doc:"Platform-wide behaviour."`
+	VPC            VPC             `yaml:"vpc" topo:"required" doc:"The VPC."`
+	VSwitches      []VSwitch       `yaml:"vswitches" topo:"required" doc:"At least one vswitch; each inside the VPC CIDR, no two overlapping."`
+	SecurityGroups []SecurityGroup `yaml:"security_groups" doc:"Security groups. An instance that lists none joins the system group \"default\"."`
+	Instances      []Instance      `yaml:"instances" doc:"Instances (one NIC each)."`
+	NATGateways    []NATGateway    `yaml:"nat_gateways" doc:"NAT gateways: SNAT for vswitches, DNAT port forwarding."`
+	Internet       Internet        `yaml:"internet" doc:"Hosts outside the VPC, with public addresses."`
+	Expect         []Expect        `yaml:"expect" doc:"Probes checked by vpclab test."`
+
+	// File is the file name given to Load, used in error positions.
+	File string `yaml:"-"`
+
+	pos map[string]Position // field path → position of its value
+}
+
+// Quotas are the security-group quotas of semantics.md §6.
+type Quotas struct {
+	RulesPerGroup int `yaml:"rules_per_group" topo:"default=100,min=1,max=10000" doc:"Rules per group, ingress and egress counted together."`
+	GroupsPerNIC  int `yaml:"groups_per_nic" topo:"default=5,min=1,max=100" doc:"Security groups per NIC."`
+}
+
+// Firewall returns the quotas as the firewall takes them.
+func (q Quotas) Firewall() firewall.Quotas {
+	return firewall.Quotas{RulesPerGroup: q.RulesPerGroup, GroupsPerNIC: q.GroupsPerNIC}
+}
+
+// Platform holds platform-wide behaviour.
+type Platform struct {
+	BlockOutboundSMTP bool `yaml:"block_outbound_smtp" topo:"default=true" doc:"TCP to port 25 on the internet is dropped whatever the rules say; intranet port 25 is not affected."`
+}
+
+// VPC is the private network.
+type VPC struct {
+	Name string       `yaml:"name" doc:"Optional name."`
+	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"IPv4 private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)."`
+}
+
+// VSwitch is a subnet of the VPC.
+type VSwitch struct {
+	Name string       `yaml:"name" topo:"required" doc:"Unique vswitch name."`
+	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"Inside the VPC CIDR, /29 or larger, overlapping no other vswitch."`
+}
+
+// SecurityGroup is a security group as the file describes it.
+type SecurityGroup struct {
+	Name        string `yaml:"name" topo:"required" doc:"Unique group name."`
+	Type        string `yaml:"type" topo:"default=basic,enum=basic|enterprise" doc:"basic (default) or enterprise."`
+	InnerAccess string `yaml:"inner_access" topo:"enum=accept|drop" doc:"Basic groups: accept (default) or drop between members. Enterprise groups are always drop."`
+	Rules       []Rule `yaml:"rules" doc:"Rules; ingress and egress count together against quotas.rules_per_group."`
+}
+
+// Rule is one security-group rule (semantics.md §1). After Load, Policy,
+// Priority, Protocol, PortRange and NICType hold their normalized values
+// (defaults filled, lower case, "80" written as "80/80", "-1/-1" for
+// protocols without ports).
+type Rule struct {
+	Direction        string `yaml:"direction" topo:"required,enum=ingress|egress" doc:"ingress or egress."`
+	Policy           string `yaml:"policy" topo:"default=accept,enum=accept|drop" doc:"accept (default) or drop."`
+	Priority         int    `yaml:"priority" topo:"default=1,min=1,max=100" doc:"1..100, 1 is the highest (default 1)."`
+	Protocol         string `yaml:"protocol" topo:"required,enum=tcp|udp|icmp|gre|all" doc:"tcp, udp, icmp, gre or all (any case)."`
+	PortRange        string `yaml:"port_range" topo:"scalar" doc:"Destination ports \"start/end\" (1..65535); \"80\" means 80/80; \"-1/-1\" for icmp, gre and all."`
+	Source           string `yaml:"source" doc:"Ingress: a CIDR or address (or source_group)."`
+	SourceGroup      string `yaml:"source_group" doc:"Ingress: a group, meaning its members' private addresses."`
+	Destination      string `yaml:"destination" doc:"Egress: a CIDR or address (or destination_group)."`
+	DestinationGroup string `yaml:"destination_group" doc:"Egress: a group, meaning its members' private addresses."`
+	SourcePortRange  string `yaml:"source_port_range" topo:"scalar" doc:"Optional source ports \"start/end\" (five-tuple rules); default any."`
+	LocalCIDR        string `yaml:"local_cidr" doc:"Optional: restricts the instance-side address."`
+	NICType          string `yaml:"nic_type" topo:"default=intranet,enum=intranet|internet" doc:"intranet (default). internet is refused in a VPC: intranet rules apply to internet traffic too."`
+	Description      string `yaml:"description" doc:"Free text shown in explanations."`
+	ManagedBy        string `yaml:"managed_by" doc:"The service that added the rule (dms, dts, ...)."`
+}
+
+// Instance is a VM with one NIC.
+type Instance struct {
+	Name           string     `yaml:"name" topo:"required" doc:"Unique among instances and internet hosts."`
+	VSwitch        string     `yaml:"vswitch" topo:"required" doc:"The vswitch of the NIC."`
+	IP             netip.Addr `yaml:"ip" doc:"Private address; default: the next free address of the vswitch."`
+	SecurityGroups []string   `yaml:"security_groups" doc:"Groups of the NIC; none: the default group. At most quotas.groups_per_nic."`
+	EIP            netip.Addr `yaml:"eip" doc:"Elastic IP: 1:1 NAT between it and the private address."`
+	Services       []Service  `yaml:"services" doc:"What listens inside the instance; a port with none refuses."`
+	Expose         []Expose   `yaml:"expose" doc:"Host loopback ports that reach the instance via its EIP, as internet traffic from internet.host_client."`
+
+	// AutoIP reports that IP was assigned by Load (see AssignAddresses).
+	AutoIP bool `yaml:"-"`
+}
+
+// Service is something that listens inside an instance or internet host.
+type Service struct {
+	Kind     string `yaml:"kind" topo:"required,enum=http|echo|banner" doc:"http answers GET / with the name; echo echoes; banner writes text, then closes."`
+	Port     int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Listening port."`
+	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp (echo only)."`
+	Text     string `yaml:"text" doc:"banner: the text written to each connection."`
+}
+
+// Expose maps a host loopback port to an instance port.
+type Expose struct {
+	Port     int `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
+	HostPort int `yaml:"host_port" topo:"required,min=1,max=65535" doc:"Port on 127.0.0.1 of the host; unique in the file."`
+}
+
+// NATGateway gives vswitches SNAT to the internet and forwards ports (DNAT).
+type NATGateway struct {
+	Name    string     `yaml:"name" topo:"required" doc:"Unique NAT gateway name."`
+	VSwitch string     `yaml:"vswitch" topo:"required" doc:"The vswitch the gateway sits in."`
+	EIP     netip.Addr `yaml:"eip" topo:"required" doc:"Public address of the gateway."`
+	SNAT    []string   `yaml:"snat" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
+	DNAT    []DNAT     `yaml:"dnat" doc:"Port forwarding from the gateway's EIP."`
+}
+
+// DNAT forwards a port of a NAT gateway's EIP to an instance.
+type DNAT struct {
+	Protocol   string `yaml:"protocol" topo:"required,enum=tcp|udp" doc:"tcp or udp."`
+	PublicPort int    `yaml:"public_port" topo:"required,min=1,max=65535" doc:"Port on the gateway's EIP; unique per protocol."`
+	Instance   string `yaml:"instance" topo:"required" doc:"Target instance; it must not have an EIP."`
+	Port       int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
+}
+
+// Internet describes the hosts outside the VPC.
+type Internet struct {
+	HostClient netip.Addr `yaml:"host_client" topo:"default=198.51.100.1" doc:"Source address of connections entering through expose."`
+	Hosts      []Host     `yaml:"hosts" doc:"Internet hosts."`
+}
+
+// Host is a machine on the internet with a public address.
+type Host struct {
+	Name     string     `yaml:"name" topo:"required" doc:"Unique among instances and internet hosts."`
+	IP       netip.Addr `yaml:"ip" topo:"required" doc:"Public address."`
+	Services []Service  `yaml:"services" doc:"What listens on the host."`
+}
+
+// Expect is one probe that `vpclab test` runs through the data plane.
+type Expect struct {
+	Name     string `yaml:"name" doc:"Optional label."`
+	From     string `yaml:"from" topo:"required" doc:"An instance or internet host."`
+	To       string `yaml:"to" topo:"required,scalar" doc:"A name, or an address (private, EIP, NAT EIP or public). A name seen from the internet means its EIP; from inside the VPC, its private IP."`
+	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp|icmp" doc:"tcp (default), udp or icmp."`
+	Port     int    `yaml:"port" topo:"min=1,max=65535" doc:"Destination port; required except for icmp."`
+	Result   string `yaml:"result" topo:"required,enum=allow|block|refuse" doc:"allow, block or refuse."`
+}
+
+// Position is a place in the file, 1-based.
+type Position struct {
+	Line, Column int
+}
+
+// Pos returns the position of the value at a field path such as
+// "instances[2].ip", or of its nearest enclosing node the file gives.
+func (t *Topology) Pos(path string) Position {
+	for {
+		if p, ok := t.pos[path]; ok {
+			return p
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return Position{1, 1}
+		}
+		path = path[:i]
+	}
+}
+
+// has reports whether the file gives a value at path.
+func (t *Topology) has(path string) bool {
+	_, ok := t.pos[path]
+	return ok
+}
+
+// Firewall returns the group as the firewall takes it. It is meant for a
+// loaded Topology, whose rules are valid.
+func (g *SecurityGroup) Firewall() firewall.Group {
+	out := firewall.Group{Name: g.Name, Rules: make([]firewall.Rule, 0, len(g.Rules))}
+	out.Type, _ = firewall.ParseGroupType(g.Type)
+	out.InnerAccess, _ = firewall.ParseInnerAccess(g.InnerAccess)
+	for i := range g.Rules {
+		r, _ := g.Rules[i].firewall()
+		out.Rules = append(out.Rules, r)
+	}
+	return out
+}

@@ -1,0 +1,660 @@
+package topology
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/vpclab/vpclab/firewall"
+)
+
+// validator checks what the decoder cannot see field by field: references,
+// uniqueness, addresses and quotas. Checks that depend on a field the
+// decoder rejected are skipped, so one mistake is reported once.
+type validator struct {
+	t    *Topology
+	errs *errorList
+
+	vswitches map[string]int // name → index of first definition
+	groups    map[string]int
+	instances map[string]int
+	hosts     map[string]int
+	publics   map[netip.Addr]string // EIP, NAT EIP or host address → path of its owner
+	private   map[netip.Addr]string // instance address → path
+}
+
+var (
+	privateRanges = []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+	}
+	// notPublic are IPv4 ranges that are neither private nor reachable on the
+	// internet: "this network", shared address space (CGNAT), loopback, link
+	// local, multicast and reserved.
+	notPublic = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("169.254.0.0/16"),
+		netip.MustParsePrefix("224.0.0.0/3"),
+	}
+)
+
+const privateAllowed = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"
+
+func inAny(a netip.Addr, list []netip.Prefix) bool {
+	return slices.ContainsFunc(list, func(p netip.Prefix) bool { return p.Contains(a) })
+}
+
+// isPublic reports whether a is an IPv4 address hosts on the internet may
+// use. The documentation ranges (192.0.2.0/24, 198.51.100.0/24,
+// 203.0.113.0/24) count as public so that examples can use them.
+func isPublic(a netip.Addr) bool {
+	return a.Is4() && !inAny(a, privateRanges) && !inAny(a, notPublic)
+}
+
+func validate(t *Topology, errs *errorList) {
+	v := &validator{t: t, errs: errs,
+		vswitches: map[string]int{}, groups: map[string]int{},
+		instances: map[string]int{}, hosts: map[string]int{},
+		publics: map[netip.Addr]string{}, private: map[netip.Addr]string{}}
+	v.network()
+	v.securityGroups()
+	v.instanceList()
+	v.hostList()
+	v.assign()
+	v.natGateways()
+	v.expectations()
+	v.firewall()
+}
+
+// bad reports whether the decoder rejected the value at path.
+func (v *validator) bad(path string) bool { return v.errs.paths[path] }
+
+func (v *validator) add(path, code, msg, allowed string) { v.errs.add(path, code, msg, allowed) }
+
+// names lists the keys of an index, in file order, for "allowed" texts.
+func names(m map[string]int) string {
+	list := make([]string, 0, len(m))
+	for k := range m {
+		list = append(list, k)
+	}
+	slices.SortFunc(list, func(a, b string) int { return cmp.Compare(m[a], m[b]) })
+	if len(list) > 10 {
+		list = append(list[:10], "...")
+	}
+	if len(list) == 0 {
+		return "none defined"
+	}
+	return strings.Join(list, ", ")
+}
+
+// unique records name at index i of kind, reporting a repeated name.
+func (v *validator) unique(index map[string]int, name, path, kind string, i int, firstPath func(int) string) bool {
+	if name == "" {
+		return false
+	}
+	if j, dup := index[name]; dup {
+		v.add(path, "", fmt.Sprintf("%s name %q is already used by %s", kind, name, firstPath(j)), "")
+		return false
+	}
+	index[name] = i
+	return true
+}
+
+// network checks the VPC and its vswitches.
+func (v *validator) network() {
+	t := v.t
+	vpc := t.VPC.CIDR
+	if vpc.IsValid() && !slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool {
+		return p.Contains(vpc.Addr()) && vpc.Bits() >= p.Bits()
+	}) {
+		v.add("vpc.cidr", "", fmt.Sprintf("%s is not a private range", vpc), "inside "+privateAllowed)
+	}
+	if len(t.VSwitches) == 0 && t.has("vswitches") {
+		v.add("vswitches", "", "a VPC needs at least one vswitch", "")
+	}
+	var valid []int
+	for i := range t.VSwitches {
+		vs := &t.VSwitches[i]
+		p := fmt.Sprintf("vswitches[%d]", i)
+		v.unique(v.vswitches, vs.Name, p+".name", "vswitch", i, func(j int) string { return fmt.Sprintf("vswitches[%d]", j) })
+		c := vs.CIDR
+		if !c.IsValid() {
+			continue
+		}
+		switch {
+		case vpc.IsValid() && (!vpc.Contains(c.Addr()) || c.Bits() < vpc.Bits()):
+			v.add(p+".cidr", "", fmt.Sprintf("%s is not inside the VPC CIDR %s", c, vpc), "inside "+vpc.String())
+		case c.Bits() > 29:
+			v.add(p+".cidr", "", fmt.Sprintf("%s is too small: a vswitch needs at least 8 addresses", c), "/29 or larger")
+		default:
+			valid = append(valid, i)
+		}
+	}
+	// Overlaps: sorted by first address, a prefix overlaps an earlier one
+	// iff it starts before the furthest end seen so far.
+	slices.SortFunc(valid, func(a, b int) int {
+		return cmp.Or(t.VSwitches[a].CIDR.Addr().Compare(t.VSwitches[b].CIDR.Addr()), cmp.Compare(a, b))
+	})
+	far := -1
+	for _, i := range valid {
+		c := t.VSwitches[i].CIDR
+		if far >= 0 && c.Addr().Compare(lastAddr(t.VSwitches[far].CIDR)) <= 0 {
+			a, b := min(i, far), max(i, far)
+			v.add(fmt.Sprintf("vswitches[%d].cidr", b), "", fmt.Sprintf("%s overlaps vswitch %s (%s)",
+				t.VSwitches[b].CIDR, t.VSwitches[a].Name, t.VSwitches[a].CIDR), "")
+		}
+		if far < 0 || lastAddr(c).Compare(lastAddr(t.VSwitches[far].CIDR)) > 0 {
+			far = i
+		}
+	}
+}
+
+// lastAddr is the broadcast address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	n |= ^uint32(0) >> p.Bits()
+	if p.Bits() == 0 {
+		n = ^uint32(0)
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// securityGroups checks group names, types and the references of rules. The
+// rules themselves are checked by the firewall (see firewall()).
+func (v *validator) securityGroups() {
+	t := v.t
+	for i := range t.SecurityGroups {
+		g := &t.SecurityGroups[i]
+		p := fmt.Sprintf("security_groups[%d]", i)
+		v.unique(v.groups, g.Name, p+".name", "security group", i, func(j int) string { return fmt.Sprintf("security_groups[%d]", j) })
+		switch {
+		case g.Type == "enterprise" && g.InnerAccess == "accept":
+			v.add(p+".inner_access", firewall.ErrInvalidInnerAccess,
+				"enterprise groups always drop traffic between members", "drop")
+		case g.InnerAccess == "" && g.Type == "enterprise":
+			g.InnerAccess = "drop"
+		case g.InnerAccess == "":
+			g.InnerAccess = "accept"
+		}
+	}
+	defaultUsed := false
+	for i := range t.Instances {
+		defaultUsed = defaultUsed || len(t.Instances[i].SecurityGroups) == 0
+	}
+	for i := range t.SecurityGroups {
+		g := &t.SecurityGroups[i]
+		for j := range g.Rules {
+			r := &g.Rules[j]
+			p := fmt.Sprintf("security_groups[%d].rules[%d]", i, j)
+			if v.bad(p + ".direction") {
+				continue
+			}
+			wrong, wrongGroup, right := "destination", "destination_group", "source"
+			if r.Direction == "egress" {
+				wrong, wrongGroup, right = "source", "source_group", "destination"
+			}
+			if (wrong == "source" && r.Source != "") || (wrong == "destination" && r.Destination != "") {
+				v.add(p+"."+wrong, "", fmt.Sprintf("%s is for %s rules; an %s rule names %s", wrong, other(r.Direction), r.Direction, right), right+", "+right+"_group")
+			}
+			if (wrongGroup == "source_group" && r.SourceGroup != "") || (wrongGroup == "destination_group" && r.DestinationGroup != "") {
+				v.add(p+"."+wrongGroup, "", fmt.Sprintf("%s is for %s rules; an %s rule names %s_group", wrongGroup, other(r.Direction), r.Direction, right), right+", "+right+"_group")
+			}
+			ref, refField := r.SourceGroup, "source_group"
+			if r.Direction == "egress" {
+				ref, refField = r.DestinationGroup, "destination_group"
+			}
+			if _, ok := v.groups[ref]; ref != "" && !ok && !(ref == firewall.DefaultGroupName && defaultUsed) {
+				v.add(p+"."+refField, firewall.ErrGroupNotFound, fmt.Sprintf("no security group %q", ref), names(v.groups))
+			}
+		}
+	}
+}
+
+func other(direction string) string {
+	if direction == "egress" {
+		return "ingress"
+	}
+	return "egress"
+}
+
+// problem is a rule field the firewall's parsers rejected.
+type problem struct{ field, code, msg, allowed string }
+
+// firewall converts the rule to the firewall's form, parsing ports and CIDRs
+// with the firewall's own parsers. Range and protocol checks are left to the
+// firewall, which applies them when the rule is authorized.
+func (r *Rule) firewall() (firewall.Rule, []problem) {
+	var out firewall.Rule
+	var probs []problem
+	out.Direction, _ = firewall.ParseDirection(r.Direction)
+	out.Policy, _ = firewall.ParseAction(r.Policy)
+	out.Priority = r.Priority
+	out.Protocol = r.Protocol
+	out.NICType = r.NICType
+	out.Description = r.Description
+	out.ManagedBy = r.ManagedBy
+	ports := func(field, code, s string) firewall.Ports {
+		if s == "" {
+			return firewall.Ports{}
+		}
+		pr, err := firewall.ParsePorts(s)
+		if err == nil && pr == (firewall.Ports{}) {
+			err = fmt.Errorf("port range %q: 0 is not a port", s)
+		}
+		if err != nil {
+			probs = append(probs, problem{field, code, err.Error(), "start/end within 1..65535, a single port, or -1/-1"})
+		}
+		return pr
+	}
+	out.Ports = ports("port_range", firewall.ErrInvalidPortRange, r.PortRange)
+	out.SourcePorts = ports("source_port_range", firewall.ErrInvalidSourcePortRange, r.SourcePortRange)
+	cidr := func(field, s string) netip.Prefix {
+		if s == "" {
+			return netip.Prefix{}
+		}
+		pf, err := firewall.ParseCIDR(field, s)
+		if err != nil {
+			fe := err.(*firewall.Error)
+			probs = append(probs, problem{field, fe.Code, fmt.Sprintf("%s: %q", fe.Msg, s), "an IPv4 CIDR (10.0.0.0/8) or address"})
+			return netip.Prefix{}
+		}
+		if !pf.Addr().Is4() {
+			probs = append(probs, problem{field, "", fmt.Sprintf("%s is IPv6; vpclab VPCs are IPv4 only", s), "an IPv4 CIDR (10.0.0.0/8) or address"})
+			return netip.Prefix{}
+		}
+		return pf
+	}
+	if out.Direction == firewall.Egress {
+		out.Remote = cidr("destination", r.Destination)
+		out.RemoteGroup = r.DestinationGroup
+	} else {
+		out.Remote = cidr("source", r.Source)
+		out.RemoteGroup = r.SourceGroup
+	}
+	out.LocalCIDR = cidr("local_cidr", r.LocalCIDR)
+	return out, probs
+}
+
+var ruleFields = fieldsOf(reflect.TypeFor[Rule]()).names
+
+// ruleBad reports whether the decoder rejected any field of the rule at p.
+func (v *validator) ruleBad(p string) bool {
+	if v.bad(p) {
+		return true
+	}
+	for _, f := range ruleFields {
+		if v.bad(p + "." + f) {
+			return true
+		}
+	}
+	return false
+}
+
+// firewall runs the groups and NICs through a scratch firewall transaction,
+// so that a file accepted here is accepted by the data plane: the rule checks
+// (ranges per protocol, remote side, nic_type), group references, quotas and
+// basic/enterprise mixing are the firewall's own. Its errors are mapped back
+// to positions. The transaction is always abandoned.
+func (v *validator) firewall() {
+	t := v.t
+	fw := firewall.New(firewall.Config{Quotas: t.Quotas.Firewall()})
+	defer fw.Close()
+	type groupRef struct {
+		index int
+		rules []int // firewall rule index → file rule index
+		fw    []firewall.Rule
+	}
+	groups := map[string]*groupRef{}
+	var order []string
+	for i := range t.SecurityGroups {
+		g := &t.SecurityGroups[i]
+		gp := fmt.Sprintf("security_groups[%d]", i)
+		if g.Name == "" || v.groups[g.Name] != i || v.bad(gp+".type") || v.bad(gp+".inner_access") {
+			continue
+		}
+		ref := &groupRef{index: i}
+		for j := range g.Rules {
+			p := fmt.Sprintf("%s.rules[%d]", gp, j)
+			if v.ruleBad(p) {
+				continue
+			}
+			r, probs := g.Rules[j].firewall()
+			for _, pr := range probs {
+				v.add(p+"."+pr.field, pr.code, pr.msg, pr.allowed)
+			}
+			if len(probs) > 0 || v.ruleBad(p) {
+				continue
+			}
+			ref.rules = append(ref.rules, j)
+			ref.fw = append(ref.fw, r)
+		}
+		groups[g.Name] = ref
+		order = append(order, g.Name)
+	}
+	nics := map[string]int{}
+	abandon := errors.New("abandon")
+	err := fw.Update(func(tx *firewall.Tx) error {
+		var errs []error
+		for _, name := range order {
+			ref := groups[name]
+			g := t.SecurityGroups[ref.index].Firewall()
+			g.Rules = ref.fw
+			if err := tx.CreateGroup(g); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for i := range t.Instances {
+			in := &t.Instances[i]
+			if in.Name == "" || v.instances[in.Name] != i {
+				continue
+			}
+			var gs []string
+			for _, g := range in.SecurityGroups {
+				if _, ok := groups[g]; ok {
+					gs = append(gs, g)
+				}
+			}
+			if len(in.SecurityGroups) > 0 && len(gs) == 0 {
+				continue // every group is unknown, already reported
+			}
+			nics[in.Name] = i
+			// Addresses are checked by validate; the firewall gets unique
+			// placeholders so that it checks memberships only.
+			addr := netip.AddrFrom4([4]byte{240, byte(i >> 16), byte(i >> 8), byte(i)})
+			if _, err := tx.AddNIC(in.Name, addr, gs...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, abandon)
+		return errors.Join(errs...)
+	})
+	for _, fe := range firewall.Errors(err) {
+		path := ""
+		switch {
+		case fe.NIC != "":
+			i := nics[fe.NIC]
+			path = fmt.Sprintf("instances[%d].security_groups", i)
+			if j := slices.Index(t.Instances[i].SecurityGroups, fe.Group); fe.Group != "" && j >= 0 {
+				// The first occurrence is the one joined; a repeat is the one refused.
+				if k := slices.Index(t.Instances[i].SecurityGroups[j+1:], fe.Group); fe.Code == firewall.ErrAlreadyMember && k >= 0 {
+					j += 1 + k
+				}
+				path = fmt.Sprintf("%s[%d]", path, j)
+			}
+		case fe.Group != "":
+			ref := groups[fe.Group]
+			if ref == nil {
+				break
+			}
+			path = fmt.Sprintf("security_groups[%d]", ref.index)
+			switch {
+			case fe.Rule >= 0 && fe.Rule < len(ref.rules):
+				path = fmt.Sprintf("%s.rules[%d]", path, ref.rules[fe.Rule])
+				if fe.Field != "" {
+					path += "." + fe.Field
+				}
+			case fe.Code == firewall.ErrAuthorizationLimitExceed || fe.Code == firewall.ErrGroupReferenceLimitExceed:
+				path += ".rules"
+			case fe.Field != "":
+				path += "." + fe.Field
+			}
+		}
+		msg := fe.Msg
+		if fe.Value != "" && !strings.Contains(msg, fe.Value) {
+			msg += fmt.Sprintf(": %q", fe.Value)
+		}
+		v.add(path, fe.Code, msg, fe.Allowed)
+	}
+	// Normalize the rules the firewall accepted, as it stores them.
+	for _, ref := range groups {
+		g := &t.SecurityGroups[ref.index]
+		for k, j := range ref.rules {
+			r := &g.Rules[j]
+			fr := ref.fw[k]
+			if fr.Protocol == firewall.ProtocolTCP || fr.Protocol == firewall.ProtocolUDP {
+				r.PortRange = fr.Ports.String()
+			} else {
+				r.PortRange = firewall.AnyPorts.String()
+			}
+			if fr.SourcePorts != (firewall.Ports{}) && !fr.SourcePorts.IsAny() {
+				r.SourcePortRange = fr.SourcePorts.String()
+			}
+		}
+	}
+}
+
+// instanceList checks instances: names, vswitch, address, groups, EIP,
+// services and exposed ports.
+func (v *validator) instanceList() {
+	t := v.t
+	hostPorts := map[int]string{}
+	for i := range t.Instances {
+		in := &t.Instances[i]
+		p := fmt.Sprintf("instances[%d]", i)
+		v.unique(v.instances, in.Name, p+".name", "instance", i, func(j int) string { return fmt.Sprintf("instances[%d]", j) })
+		vsi, ok := v.vswitches[in.VSwitch]
+		if in.VSwitch != "" && !ok {
+			v.add(p+".vswitch", "", fmt.Sprintf("no vswitch %q", in.VSwitch), names(v.vswitches))
+		}
+		if in.IP.IsValid() {
+			v.privateAddr(p+".ip", in.IP, vsi, ok)
+		}
+		for j, g := range in.SecurityGroups {
+			if _, ok := v.groups[g]; !ok && !v.bad(fmt.Sprintf("%s.security_groups[%d]", p, j)) {
+				v.add(fmt.Sprintf("%s.security_groups[%d]", p, j), firewall.ErrGroupNotFound, fmt.Sprintf("no security group %q", g), names(v.groups))
+			}
+		}
+		if in.EIP.IsValid() {
+			v.publicAddr(p+".eip", in.EIP, "an EIP")
+		}
+		v.services(p, in.Services)
+		if len(in.Expose) > 0 && !in.EIP.IsValid() && !v.bad(p+".eip") {
+			v.add(p+".expose", "", "expose reaches the instance through its EIP, as internet traffic from internet.host_client; give the instance an eip", "")
+		}
+		for j, e := range in.Expose {
+			ep := fmt.Sprintf("%s.expose[%d]", p, j)
+			if e.HostPort == 0 {
+				continue
+			}
+			if first, dup := hostPorts[e.HostPort]; dup {
+				v.add(ep+".host_port", "", fmt.Sprintf("host port %d is already used by %s", e.HostPort, first), "")
+				continue
+			}
+			hostPorts[e.HostPort] = ep
+		}
+	}
+}
+
+// privateAddr checks an explicit instance address: inside its vswitch, not
+// reserved, unique.
+func (v *validator) privateAddr(path string, a netip.Addr, vsi int, vsKnown bool) {
+	if vsKnown {
+		c := v.t.VSwitches[vsi].CIDR
+		if c.IsValid() && !v.bad(fmt.Sprintf("vswitches[%d].cidr", vsi)) {
+			if !c.Contains(a) {
+				v.add(path, firewall.ErrInvalidAddress, fmt.Sprintf("%s is not in vswitch %s (%s)", a, v.t.VSwitches[vsi].Name, c), c.String())
+				return
+			}
+			if reserved(c, a) {
+				v.add(path, firewall.ErrInvalidAddress, fmt.Sprintf("%s is reserved in %s: the first address and the last three are reserved", a, c), firstFree(c).String()+".."+lastAddr(c).Prev().Prev().Prev().String())
+				return
+			}
+		}
+	}
+	if first, dup := v.private[a]; dup {
+		v.add(path, firewall.ErrAddressInUse, fmt.Sprintf("%s is already used by %s", a, first), "")
+		return
+	}
+	v.private[a] = strings.TrimSuffix(path, ".ip")
+}
+
+// publicAddr checks an EIP, NAT EIP or internet host address: public and
+// used once.
+func (v *validator) publicAddr(path string, a netip.Addr, what string) {
+	if !isPublic(a) {
+		v.add(path, "", fmt.Sprintf("%s is not a public address; %s must be public", a, what), "not in "+privateAllowed+", 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 0.0.0.0/8, 224.0.0.0/3")
+		return
+	}
+	if first, dup := v.publics[a]; dup {
+		v.add(path, "", fmt.Sprintf("%s is already used by %s", a, first), "")
+		return
+	}
+	v.publics[a] = path
+}
+
+// services checks what listens in an instance or host.
+func (v *validator) services(owner string, list []Service) {
+	seen := map[string]string{}
+	for j, s := range list {
+		p := fmt.Sprintf("%s.services[%d]", owner, j)
+		if v.bad(p+".kind") || v.bad(p+".protocol") {
+			continue
+		}
+		switch {
+		case s.Kind == "http" && s.Protocol != "tcp":
+			v.add(p+".protocol", "", "http services are TCP only", "tcp")
+		case s.Kind == "banner" && s.Protocol != "tcp":
+			v.add(p+".protocol", "", "banner services write their text and close the connection: TCP only", "tcp")
+		case s.Kind == "banner" && s.Text == "":
+			v.add(p+".text", "", "a banner service needs the text it writes", "")
+		case s.Kind != "banner" && s.Text != "":
+			v.add(p+".text", "", "text is for banner services only", "")
+		}
+		if s.Port == 0 {
+			continue
+		}
+		key := fmt.Sprintf("%d/%s", s.Port, s.Protocol)
+		if first, dup := seen[key]; dup {
+			v.add(p+".port", "", fmt.Sprintf("port %s is already used by %s", key, first), "")
+			continue
+		}
+		seen[key] = p
+	}
+}
+
+// hostList checks the internet section.
+func (v *validator) hostList() {
+	t := v.t
+	if a := t.Internet.HostClient; a.IsValid() && !isPublic(a) {
+		v.add("internet.host_client", "", fmt.Sprintf("%s is not a public address", a), "a public IPv4 address")
+	}
+	for i := range t.Internet.Hosts {
+		h := &t.Internet.Hosts[i]
+		p := fmt.Sprintf("internet.hosts[%d]", i)
+		if h.Name != "" {
+			if j, dup := v.instances[h.Name]; dup {
+				v.add(p+".name", "", fmt.Sprintf("host name %q is already used by instances[%d]", h.Name, j), "")
+			} else {
+				v.unique(v.hosts, h.Name, p+".name", "host", i, func(j int) string { return fmt.Sprintf("internet.hosts[%d]", j) })
+			}
+		}
+		if h.IP.IsValid() {
+			v.publicAddr(p+".ip", h.IP, "an internet host's address")
+		}
+		v.services(p, h.Services)
+	}
+	if a := t.Internet.HostClient; a.IsValid() && isPublic(a) {
+		if owner, ok := v.publics[a]; ok && strings.HasSuffix(owner, ".eip") {
+			v.add("internet.host_client", "", fmt.Sprintf("%s is the EIP of %s", a, strings.TrimSuffix(owner, ".eip")), "")
+		}
+	}
+}
+
+// natGateways checks NAT gateways, their SNAT vswitches and DNAT entries.
+func (v *validator) natGateways() {
+	t := v.t
+	nats := map[string]int{}
+	snat := map[string]string{} // vswitch → gateway path
+	for i := range t.NATGateways {
+		n := &t.NATGateways[i]
+		p := fmt.Sprintf("nat_gateways[%d]", i)
+		v.unique(nats, n.Name, p+".name", "NAT gateway", i, func(j int) string { return fmt.Sprintf("nat_gateways[%d]", j) })
+		if _, ok := v.vswitches[n.VSwitch]; n.VSwitch != "" && !ok {
+			v.add(p+".vswitch", "", fmt.Sprintf("no vswitch %q", n.VSwitch), names(v.vswitches))
+		}
+		if n.EIP.IsValid() {
+			v.publicAddr(p+".eip", n.EIP, "a NAT gateway's EIP")
+		}
+		for j, vs := range n.SNAT {
+			sp := fmt.Sprintf("%s.snat[%d]", p, j)
+			if _, ok := v.vswitches[vs]; !ok {
+				v.add(sp, "", fmt.Sprintf("no vswitch %q", vs), names(v.vswitches))
+				continue
+			}
+			if first, dup := snat[vs]; dup {
+				v.add(sp, "", fmt.Sprintf("vswitch %s already has SNAT through %s; a vswitch uses one NAT gateway", vs, first), "")
+				continue
+			}
+			snat[vs] = p
+		}
+		ports := map[string]string{}
+		for j, d := range n.DNAT {
+			dp := fmt.Sprintf("%s.dnat[%d]", p, j)
+			if k, ok := v.instances[d.Instance]; d.Instance != "" && !ok {
+				v.add(dp+".instance", "", fmt.Sprintf("no instance %q", d.Instance), names(v.instances))
+			} else if ok && t.Instances[k].EIP.IsValid() {
+				v.add(dp+".instance", "", fmt.Sprintf("instance %s has an EIP (%s); a DNAT entry cannot target an instance with an EIP", d.Instance, t.Instances[k].EIP), "")
+			}
+			if d.PublicPort == 0 || d.Protocol == "" {
+				continue
+			}
+			key := fmt.Sprintf("%d/%s", d.PublicPort, d.Protocol)
+			if first, dup := ports[key]; dup {
+				v.add(dp+".public_port", "", fmt.Sprintf("public port %s is already forwarded by %s", key, first), "")
+				continue
+			}
+			ports[key] = dp
+		}
+	}
+}
+
+// expectations checks the probes.
+func (v *validator) expectations() {
+	t := v.t
+	for i := range t.Expect {
+		e := &t.Expect[i]
+		p := fmt.Sprintf("expect[%d]", i)
+		if e.From != "" && !v.endpoint(e.From) {
+			v.add(p+".from", "", fmt.Sprintf("no instance or internet host %q", e.From), v.endpointNames())
+		}
+		if e.To != "" && !v.endpoint(e.To) {
+			if a, err := netip.ParseAddr(e.To); err != nil || !a.Is4() {
+				v.add(p+".to", "", fmt.Sprintf("%q is neither an instance, an internet host nor an IPv4 address", e.To), v.endpointNames()+", or an IPv4 address")
+			}
+		}
+		if v.bad(p + ".protocol") {
+			continue
+		}
+		switch {
+		case e.Protocol == "icmp" && t.has(p+".port"):
+			v.add(p+".port", "", "icmp probes take no port", "")
+		case e.Protocol != "icmp" && e.Port == 0 && !v.bad(p+".port"):
+			v.add(p+".port", "", e.Protocol+" probes need a port", "1..65535")
+		}
+	}
+}
+
+func (v *validator) endpoint(name string) bool {
+	_, inst := v.instances[name]
+	_, host := v.hosts[name]
+	return inst || host
+}
+
+func (v *validator) endpointNames() string {
+	all := map[string]int{}
+	for k, i := range v.instances {
+		all[k] = i
+	}
+	for k, i := range v.hosts {
+		all[k] = len(v.t.Instances) + i
+	}
+	return names(all)
+}
