@@ -1,0 +1,192 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vpclab/vpclab/firewall"
+	"github.com/vpclab/vpclab/netstack"
+)
+
+// Lab is a running topology: the VPC built from it through the data plane's
+// Go API, with its instances, internet hosts and NAT gateways.
+type Lab struct {
+	Topology *Topology
+	VPC      *netstack.VPC
+}
+
+// Build brings a loaded topology up: vswitches, security groups, instances
+// with their services, internet hosts and NAT gateways. On error nothing is
+// left running.
+func Build(t *Topology) (*Lab, error) {
+	vpc, err := netstack.NewVPC(netstack.VPCConfig{
+		Name: t.VPC.Name,
+		CIDR: t.VPC.CIDR,
+		Firewall: firewall.Config{
+			Quotas:            t.Quotas.Firewall(),
+			AllowOutboundSMTP: !t.Platform.BlockOutboundSMTP,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: vpc: %w", t.File, err)
+	}
+	lab := &Lab{Topology: t, VPC: vpc}
+	if err := lab.build(); err != nil {
+		vpc.Close()
+		return nil, fmt.Errorf("%s: %w", t.File, err)
+	}
+	return lab, nil
+}
+
+func (l *Lab) build() error {
+	t, vpc := l.Topology, l.VPC
+	for _, vs := range t.VSwitches {
+		if err := vpc.AddVSwitch(vs.Name, vs.CIDR); err != nil {
+			return fmt.Errorf("vswitch %s: %w", vs.Name, err)
+		}
+	}
+	// Groups go in one transaction: their references may point at each
+	// other in any order.
+	err := vpc.Firewall().Update(func(tx *firewall.Tx) error {
+		var errs []error
+		for i := range t.SecurityGroups {
+			errs = append(errs, tx.CreateGroup(t.SecurityGroups[i].Firewall()))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return fmt.Errorf("security groups: %w", err)
+	}
+	for _, in := range t.Instances {
+		inst, err := vpc.AddInstance(netstack.InstanceSpec{
+			Name: in.Name, VSwitch: in.VSwitch, Addr: in.IP, Groups: in.SecurityGroups, EIP: in.EIP,
+		})
+		if err != nil {
+			return fmt.Errorf("instance %s: %w", in.Name, err)
+		}
+		if err := serve(inst, in.Services); err != nil {
+			return fmt.Errorf("instance %s: %w", in.Name, err)
+		}
+	}
+	for _, h := range t.Internet.Hosts {
+		inst, err := vpc.AddInternetHost(h.Name, h.IP)
+		if err != nil {
+			return fmt.Errorf("internet host %s: %w", h.Name, err)
+		}
+		if err := serve(inst, h.Services); err != nil {
+			return fmt.Errorf("internet host %s: %w", h.Name, err)
+		}
+	}
+	for _, gw := range t.NATGateways {
+		spec := netstack.NATGatewaySpec{Name: gw.Name, VSwitch: gw.VSwitch, EIP: gw.EIP, SNAT: gw.SNAT}
+		for _, d := range gw.DNAT {
+			spec.DNAT = append(spec.DNAT, netstack.DNATEntry{
+				Protocol: d.Protocol, PublicPort: uint16(d.PublicPort), Instance: d.Instance, Port: uint16(d.Port),
+			})
+		}
+		if err := vpc.AddNATGateway(spec); err != nil {
+			return fmt.Errorf("nat gateway %s: %w", gw.Name, err)
+		}
+	}
+	return nil
+}
+
+func serve(inst *netstack.Instance, services []Service) error {
+	for _, s := range services {
+		err := inst.Serve(netstack.ServiceSpec{Kind: s.Kind, Port: uint16(s.Port), Protocol: s.Protocol, Text: s.Text})
+		if err != nil {
+			return fmt.Errorf("service %s %d: %w", s.Kind, s.Port, err)
+		}
+	}
+	return nil
+}
+
+// Close stops every instance and goroutine of the lab.
+func (l *Lab) Close() error { return l.VPC.Close() }
+
+// Endpoint is one side of a probe, resolved.
+type Endpoint struct {
+	Name     string     // instance or host name ("" for a bare address)
+	Addr     netip.Addr // the address the probe targets
+	Internet bool       // an internet host
+}
+
+// instance returns the named instance's spec, or nil.
+func (t *Topology) instance(name string) *Instance {
+	for i := range t.Instances {
+		if t.Instances[i].Name == name {
+			return &t.Instances[i]
+		}
+	}
+	return nil
+}
+
+// host returns the named internet host's spec, or nil.
+func (t *Topology) host(name string) *Host {
+	for i := range t.Internet.Hosts {
+		if t.Internet.Hosts[i].Name == name {
+			return &t.Internet.Hosts[i]
+		}
+	}
+	return nil
+}
+
+// Target resolves an expectation's `to` as seen from `from`
+// (topology.md): a name seen from the internet means the instance's EIP
+// (its private address when it has none, which has no route); from inside
+// the VPC, its private address. An internet host's name is its public
+// address; an address is taken as it is.
+func (t *Topology) Target(from, to string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(to); err == nil {
+		return a, nil
+	}
+	fromInternet := t.host(from) != nil
+	if in := t.instance(to); in != nil {
+		if fromInternet && in.EIP.IsValid() {
+			return in.EIP, nil
+		}
+		return in.IP, nil
+	}
+	if h := t.host(to); h != nil {
+		return h.IP, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no instance or internet host %q", to)
+}
+
+// service returns the service that answers proto/port at addr, following
+// EIPs and DNAT entries, or nil when none is known.
+func (t *Topology) service(addr netip.Addr, proto string, port int) *Service {
+	find := func(ss []Service, port int) *Service {
+		for i := range ss {
+			if ss[i].Port == port && ss[i].Protocol == proto {
+				return &ss[i]
+			}
+		}
+		return nil
+	}
+	for i := range t.Instances {
+		in := &t.Instances[i]
+		if in.IP == addr || in.EIP == addr {
+			return find(in.Services, port)
+		}
+	}
+	for i := range t.Internet.Hosts {
+		if t.Internet.Hosts[i].IP == addr {
+			return find(t.Internet.Hosts[i].Services, port)
+		}
+	}
+	for _, gw := range t.NATGateways {
+		if gw.EIP != addr {
+			continue
+		}
+		for _, d := range gw.DNAT {
+			if d.Protocol == proto && d.PublicPort == port {
+				if in := t.instance(d.Instance); in != nil {
+					return find(in.Services, d.Port)
+				}
+			}
+		}
+	}
+	return nil
+}
