@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+type testFileReport struct {
+	File    string            `json:"file"`
+	Valid   bool              `json:"valid"`
+	Errors  []fileError       `json:"errors,omitempty"`
+	Error   string            `json:"error,omitempty"` // the VPC could not be built
+	Results []topology.Result `json:"results,omitempty"`
+	Passed  int               `json:"passed"`
+	Failed  int               `json:"failed"`
+}
+
+func newTestCmd() *cobra.Command {
+	var (
+		output   string
+		timeout  time.Duration
+		parallel int
+	)
+	cmd := &cobra.Command{
+		Use:   "test FILE...",
+		Short: "Run every expect line as a real probe (exit 0 all pass, 1 any fails, 2 invalid file)",
+		Long: `Test brings each file's VPC up, runs every expect line as a real probe through
+the netstacks (TCP connect plus the service's reply, UDP echo, ICMP echo) and
+prints one line per expectation: pass/FAIL, the observed result and, for a
+mismatch, the explanation (deciding step, group, rule, priority, policy,
+description, managed_by). A blocked probe is known from the data plane's drop
+event at once; --timeout is only the fallback, and a result that relied on it
+says so.
+
+Exit status: 0 when every expectation passes, 1 when any fails, 2 when a file
+is invalid (nothing of that file starts).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if timeout <= 0 || parallel <= 0 {
+				return usageError("--timeout and --parallel must be positive")
+			}
+			var reports []testFileReport
+			invalid, failed := 0, 0
+			for _, f := range args {
+				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel})
+				if !r.Valid || r.Error != "" {
+					invalid++
+				}
+				failed += r.Failed
+				reports = append(reports, r)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				if err := writeJSON(w, reports); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range reports {
+					printTestReport(w, r)
+				}
+			}
+			switch {
+			case invalid > 0:
+				return &exitError{code: 2, err: fmt.Errorf("%d of %d files invalid", invalid, len(args))}
+			case failed > 0:
+				return &exitError{code: 1, err: fmt.Errorf("%d expectations failed", failed)}
+			}
+			return nil
+		},
+	}
+	addOutputFlag(cmd, &output)
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of one probe (blocks are normally known from drop events)")
+	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
+	return cmd
+}
+
+func testFile(ctx context.Context, file string, opts topology.RunOptions) testFileReport {
+	r := testFileReport{File: file}
+	t, err := topology.LoadFile(file)
+	if err != nil {
+		r.Errors = loadErrors(file, err)
+		return r
+	}
+	r.Valid = true
+	lab, err := topology.Build(t)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer lab.Close()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r.Results = lab.Run(ctx, opts)
+	for _, res := range r.Results {
+		if res.Pass {
+			r.Passed++
+		} else {
+			r.Failed++
+		}
+	}
+	return r
+}
+
+func printTestReport(w io.Writer, r testFileReport) {
+	if !r.Valid {
+		for _, e := range r.Errors {
+			fmt.Fprintln(w, errorLine(e))
+		}
+		return
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "%s: %s\n", r.File, r.Error)
+		return
+	}
+	fmt.Fprintf(w, "%s\n", r.File)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, res := range r.Results {
+		status := "pass"
+		if !res.Pass {
+			status = "FAIL"
+		}
+		probe := res.Protocol
+		if res.Port != 0 {
+			probe += fmt.Sprintf("/%d", res.Port)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s %s\texpected %s\tobserved %s\t%s\n", status, res.Label(), res.From, res.To, probe, res.Expected, res.Observed, res.Detail)
+	}
+	tw.Flush()
+	for _, res := range r.Results {
+		if res.Pass || res.Why == nil {
+			continue
+		}
+		x := res.Why
+		fmt.Fprintf(w, "  FAIL %s: %s\n", res.Label(), x.String())
+		var parts []string
+		for _, kv := range [][2]string{{"group", x.Group}, {"priority", prio(x.Priority)}, {"policy", x.Policy}, {"description", x.Description}, {"managed_by", x.ManagedBy}} {
+			if kv[1] != "" {
+				parts = append(parts, kv[0]+"="+kv[1])
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "       %s\n", strings.Join(parts, " "))
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", r.Passed, r.Failed)
+}
+
+func prio(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return fmt.Sprint(p)
+}
