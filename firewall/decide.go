@@ -18,9 +18,8 @@ type Path struct {
 // that decided. Decide never allocates.
 func (fw *Firewall) Decide(h *Header, path Path) Verdict {
 	// Step 1: platform blocks.
-	if path.ToInternet && h.Proto == ProtoTCP && h.DstPort == 25 &&
-		!h.Has(FlagLaterFragment) && !fw.allow25.Load() {
-		return Verdict{Code: PlatformPortBlocked, Dir: Egress, Entry: -1}
+	if fw.PlatformBlocked(h, path.ToInternet) {
+		return platformVerdict
 	}
 	// Step 2: connection tracking (and related ICMP errors, later fragments).
 	if fw.ct.Lookup(h) {
@@ -49,3 +48,43 @@ func (fw *Firewall) Decide(h *Header, path Path) Verdict {
 	}
 	return v
 }
+
+// Evaluate is Decide for a packet that is not sent: the verdict the first
+// packet of a new connection would get along path — platform blocks, the
+// sender's egress, the receiver's ingress — without looking up or creating
+// a conntrack entry and without counting rule hits. It returns the first
+// blocking verdict, else the last allowing one.
+func (fw *Firewall) Evaluate(h *Header, path Path) Verdict {
+	if fw.PlatformBlocked(h, path.ToInternet) {
+		return platformVerdict
+	}
+	v := Verdict{Code: SGDefaultAccept, Dir: Egress, Entry: -1}
+	if path.Src != nil {
+		if v = fw.EvaluateDir(h, path.Src, Egress); !v.Allowed() {
+			return v
+		}
+	}
+	if path.Dst != nil {
+		v = fw.EvaluateDir(h, path.Dst, Ingress)
+	}
+	return v
+}
+
+// EvaluateDir is the verdict of one NIC's policy in one direction alone
+// (steps 3–6 of semantics.md §2), without conntrack and hit counters: what
+// an explanation shows for the sender's egress and the receiver's ingress.
+func (fw *Firewall) EvaluateDir(h *Header, nic *NIC, dir Direction) Verdict {
+	return nic.Policy().Direction(dir).Lookup(&h.Tuple)
+}
+
+// PlatformBlocked reports whether the platform drops h before any rule
+// (semantics.md §2.1): TCP to port 25 leaving the VPC for the internet,
+// unless platform.block_outbound_smtp is off. A later fragment carries no
+// port and is left to connection tracking.
+func (fw *Firewall) PlatformBlocked(h *Header, toInternet bool) bool {
+	return toInternet && h.Proto == ProtoTCP && h.DstPort == 25 &&
+		!h.Has(FlagLaterFragment) && !fw.allow25.Load()
+}
+
+// platformVerdict is the verdict of a platform block.
+var platformVerdict = Verdict{Code: PlatformPortBlocked, Dir: Egress, Entry: -1}

@@ -63,15 +63,25 @@ type Verdict struct {
 // Allowed reports whether the packet passes.
 func (v Verdict) Allowed() bool { return v.Code.Allows() }
 
-// Classify runs the first-match decision list over a packet's five-tuple.
-// It never allocates.
+// Classify runs the first-match decision list over a packet's five-tuple
+// and counts the hit on the deciding entry. It never allocates.
 func (p *Policy) Classify(t *Tuple) Verdict {
-	i := p.m.Match(t)
+	v := p.Lookup(t)
+	i := int(v.Entry)
 	if i < 0 {
-		p.hits[len(p.Entries)].Add(1)
-		return Verdict{Code: p.Fallback, Dir: p.Dir, Entry: -1, Policy: p}
+		i = len(p.Entries)
 	}
 	p.hits[i].Add(1)
+	return v
+}
+
+// Lookup is Classify without the hit counter: the verdict the policy would
+// give t, for explanations of packets that are not sent.
+func (p *Policy) Lookup(t *Tuple) Verdict {
+	i := p.m.Match(t)
+	if i < 0 {
+		return Verdict{Code: p.Fallback, Dir: p.Dir, Entry: -1, Policy: p}
+	}
 	return Verdict{Code: p.Entries[i].Code, Dir: p.Dir, Entry: int32(i), Policy: p}
 }
 

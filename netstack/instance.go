@@ -185,6 +185,30 @@ func (i *Instance) ListenPacket(port uint16) (net.PacketConn, error) {
 	return c, nil
 }
 
+// Listening reports whether a new connection to the instance's address on
+// proto ("tcp", "udp" or "icmp") and port would find a socket: a TCP
+// listener or a bound UDP socket, whether a service or a caller opened it.
+// When it is false the stack answers with a TCP RST or an ICMP port
+// unreachable. ICMP echo requests are always answered; other protocols
+// never are.
+func (i *Instance) Listening(proto string, port uint16) bool {
+	var tp tcpip.TransportProtocolNumber
+	switch proto {
+	case "tcp":
+		tp = tcp.ProtocolNumber
+	case "udp":
+		tp = udp.ProtocolNumber
+	case "icmp":
+		return true
+	default:
+		return false
+	}
+	// The stack's own demultiplexer: a remote-less id matches exactly the
+	// sockets a new flow from anywhere would reach.
+	id := stack.TransportEndpointID{LocalPort: port, LocalAddress: tcpip.AddrFrom4(i.addr.As4())}
+	return i.stack.FindTransportEndpoint(ipv4.ProtocolNumber, tp, id, nicID) != nil
+}
+
 // Close stops the instance: its services, every connection (peers may see
 // a RST) and the stack's goroutines. Its VNIC is unplugged from the fabric
 // or pipe. Close waits for all of it and is idempotent.

@@ -92,35 +92,10 @@ func parseFrame(ip []byte, size int, h *firewall.Header) firewall.ParseError {
 // then the source translation — the instance's EIP, else the DNAT entry it
 // answers for, else the SNAT of its vswitch (semantics.md §5.3–§5.4).
 func (v *VPC) toInternet(se, de *endpoint, h *firewall.Header) (*Port, Rewrite) {
-	rt := v.routes.Load()
-	var rw Rewrite
-	var gw *natGateway
-	icmpErr := h.Has(firewall.FlagICMPError)
-	switch eip := se.eip.Load(); {
-	case eip != 0:
-		rw = Rewrite{Flags: RewriteSrcAddr, SrcAddr: eip}
-		if icmpErr {
-			rw.Flags |= RewriteInnerDst
-			rw.InnerDstAddr = eip
-		}
-	case icmpErr:
-		// An error about a flow that came in through a DNAT entry.
-		o, ok := rt.dnatOut[dnatRevKey{h.Inner.Proto, h.Inner.Dst, h.Inner.DstPort}]
-		if !ok {
-			v.deadEnd(se, de, h, true, firewall.NoRouteToInternet)
-			return nil, Rewrite{}
-		}
-		rw = Rewrite{Flags: RewriteSrcAddr | RewriteInnerDst, SrcAddr: o.gw.eip, InnerDstAddr: o.gw.eip, InnerDstPort: o.port}
-	default:
-		if o, ok := rt.dnatOut[dnatRevKey{h.Proto, h.Src, h.SrcPort}]; ok && !h.Has(firewall.FlagLaterFragment) {
-			rw = Rewrite{Flags: RewriteSrcAddr | RewriteSrcPort, SrcAddr: o.gw.eip, SrcPort: o.port}
-			break
-		}
-		gw = rt.snat[se.vsw]
-		if gw == nil || gw.table(h.Proto) == nil || h.Proto == firewall.ProtoICMP && !h.Has(firewall.FlagICMPEcho) {
-			v.deadEnd(se, de, h, true, firewall.NoRouteToInternet)
-			return nil, Rewrite{}
-		}
+	rw, gw, ok := v.routes.Load().outbound(se, h)
+	if !ok {
+		v.deadEnd(se, de, h, true, firewall.NoRouteToInternet)
+		return nil, Rewrite{}
 	}
 	if de == nil {
 		v.deadEnd(se, nil, h, true, firewall.NoRouteToDestination)
@@ -151,6 +126,41 @@ func (v *VPC) toInternet(se, de *endpoint, h *firewall.Header) (*Port, Rewrite) 
 		}
 	}
 	return de.port, rw
+}
+
+// outbound chooses the source translation of a frame from instance se to
+// the internet (semantics.md §5.3–§5.4): the instance's EIP; else, for a
+// DNAT target answering from its private port (or an ICMP error about such
+// a flow), the gateway's EIP and public port; else the SNAT gateway gw of
+// its vswitch, whose public port is allocated only once the firewall allows
+// the frame. ok is false when nothing translates it: NO_ROUTE_TO_INTERNET.
+// It is pure: Route and Trace share it.
+func (rt *routeTable) outbound(se *endpoint, h *firewall.Header) (rw Rewrite, gw *natGateway, ok bool) {
+	icmpErr := h.Has(firewall.FlagICMPError)
+	switch eip := se.eip.Load(); {
+	case eip != 0:
+		rw = Rewrite{Flags: RewriteSrcAddr, SrcAddr: eip}
+		if icmpErr {
+			rw.Flags |= RewriteInnerDst
+			rw.InnerDstAddr = eip
+		}
+	case icmpErr:
+		// An error about a flow that came in through a DNAT entry.
+		o, found := rt.dnatOut[dnatRevKey{h.Inner.Proto, h.Inner.Dst, h.Inner.DstPort}]
+		if !found {
+			return Rewrite{}, nil, false
+		}
+		rw = Rewrite{Flags: RewriteSrcAddr | RewriteInnerDst, SrcAddr: o.gw.eip, InnerDstAddr: o.gw.eip, InnerDstPort: o.port}
+	default:
+		if o, found := rt.dnatOut[dnatRevKey{h.Proto, h.Src, h.SrcPort}]; found && !h.Has(firewall.FlagLaterFragment) {
+			return Rewrite{Flags: RewriteSrcAddr | RewriteSrcPort, SrcAddr: o.gw.eip, SrcPort: o.port}, nil, true
+		}
+		gw = rt.snat[se.vsw]
+		if gw == nil || gw.table(h.Proto) == nil || h.Proto == firewall.ProtoICMP && !h.Has(firewall.FlagICMPEcho) {
+			return Rewrite{}, nil, false
+		}
+	}
+	return rw, gw, true
 }
 
 // fromEIP carries a frame from the internet to an instance's EIP: the EIP
@@ -254,8 +264,7 @@ func (v *VPC) fromGateway(se *endpoint, gw *natGateway, h *firewall.Header) (*Po
 func (v *VPC) deadEnd(se, de *endpoint, h *firewall.Header, toInternet bool, code firewall.Code) {
 	vd := firewall.Verdict{Code: code, Entry: -1}
 	switch {
-	case toInternet && h.Proto == firewall.ProtoTCP && h.DstPort == 25 &&
-		!h.Has(firewall.FlagLaterFragment) && v.fw.BlockOutboundSMTP():
+	case v.fw.PlatformBlocked(h, toInternet):
 		vd = firewall.Verdict{Code: firewall.PlatformPortBlocked, Dir: firewall.Egress, Entry: -1}
 	case v.fw.Conntrack().Lookup(h):
 	default:

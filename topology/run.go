@@ -197,7 +197,12 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 // why explains a probe the data plane let through (or never answered) with
 // the firewall's verdicts for the path, when they can be computed.
 func (l *Lab) why(e Expect, target netip.Addr) *firewall.Explanation {
-	return nil // TRACE: wired to VPC.Trace when it lands
+	tr, err := l.VPC.Trace(e.From, target, protoNumber(e.Protocol), uint16(e.Port))
+	if err != nil {
+		return nil
+	}
+	x := tr.Final
+	return &x
 }
 
 func orAddr(name string) string {

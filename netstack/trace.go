@@ -1,0 +1,381 @@
+package netstack
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/vpclab/vpclab/firewall"
+)
+
+// Steps of a Trace's hops.
+const (
+	HopPlatform = "platform" // platform blocks (semantics.md §2.1)
+	HopEgress   = "egress"   // the sending NIC's egress rules
+	HopRoute    = "route"    // who owns the destination address
+	HopNAT      = "nat"      // EIP, SNAT or DNAT translation
+	HopIngress  = "ingress"  // the receiving NIC's ingress rules
+	HopListener = "listener" // a socket on the destination port
+)
+
+// TraceSourcePort is the source port (ICMP: the echo id) of the packet a
+// Trace follows: a real client picks an ephemeral port, and rules with a
+// source_port_range may decide differently for another one.
+const TraceSourcePort = 40000
+
+// hopPassed is the code of the synthetic explanation of a route, NAT or
+// listener hop that lets the packet on.
+const hopPassed = "OK"
+
+// Hop is one step of a Trace.
+type Hop struct {
+	Step    string // HopPlatform, HopEgress, HopRoute, HopNAT, HopIngress or HopListener
+	Where   string // the NIC's instance, the gateway or the host the step happens at
+	Allowed bool
+	// Verdict is the firewall's verdict of a platform, egress or ingress
+	// hop, and the code of a route or listener hop that blocks; nil for
+	// route, NAT and listener hops that pass.
+	Verdict     *firewall.Verdict
+	Explanation firewall.Explanation
+	// Before and After are the packet's header around a NAT hop, as
+	// "tcp 10.0.1.5:40000 -> 203.0.113.9:443".
+	Before, After string
+	Note          string
+}
+
+// Trace is a static path explanation: the steps the first packet of a new
+// connection would meet, in the order the data plane applies them, without
+// sending anything and without touching conntrack, rule hit counters or
+// NAT port tables.
+type Trace struct {
+	From, To string // names; To is "" when nobody owns Dst
+	Proto    uint8
+	Port     uint16     // destination port as given (0 for ICMP)
+	Dst      netip.Addr // as given
+	Hops     []Hop
+	// Allowed reports whether every hop, the listener included, lets the
+	// packet through.
+	Allowed bool
+	// Verdict is the deciding verdict: the first hop that blocks, else the
+	// last firewall verdict that allowed (zero Code when no firewall step
+	// applies, e.g. between two internet hosts). Final is its explanation
+	// (for a path without firewall steps, the last hop's).
+	Verdict firewall.Verdict
+	Final   firewall.Explanation
+	// Probe describes the connection for firewall.Diagnose, with the
+	// addresses and port the deciding step saw.
+	Probe firewall.Probe
+}
+
+// Trace explains, without sending it, the first packet of a new connection
+// from the instance or internet host named from to dst (proto: an IP
+// protocol number; port: the destination port, ignored for ICMP, which
+// traces an echo request). The packet's source port is TraceSourcePort.
+func (v *VPC) Trace(from string, dst netip.Addr, proto uint8, port uint16) (*Trace, error) {
+	v.mu.Lock()
+	se, ok := v.endpoints[from]
+	closed := v.closed
+	v.mu.Unlock()
+	if closed {
+		return nil, vpcErr(ErrVPCClosed, "vpc %s is closed", v.name)
+	}
+	if !ok {
+		return nil, vpcErr(ErrInstanceNotFound, "trace: no instance or internet host %q", from)
+	}
+	x, ok := firewall.AddrToU32(dst)
+	if !ok {
+		return nil, fmt.Errorf("trace from %s: destination %v is not an IPv4 address", from, dst)
+	}
+	h := firewall.Header{Tuple: firewall.Tuple{Src: se.addr, Dst: x, Proto: proto}}
+	switch proto {
+	case firewall.ProtoTCP:
+		h.SrcPort, h.DstPort, h.TCPFlags = TraceSourcePort, port, firewall.TCPSyn
+	case firewall.ProtoUDP:
+		h.SrcPort, h.DstPort = TraceSourcePort, port
+	case firewall.ProtoICMP:
+		h.Flags, h.ICMPType, h.ICMPID = firewall.FlagICMPEcho, firewall.ICMPEchoRequest, TraceSourcePort
+		port = 0
+	default:
+		port = 0
+	}
+	tr := &tracer{v: v, rt: v.routes.Load(), h: h,
+		t: &Trace{From: from, Proto: proto, Port: port, Dst: dst}}
+	tr.t.To, _ = v.owner(x)
+	tr.t.Probe = firewall.Probe{Proto: proto, Port: port, SrcName: from, DstName: tr.t.To}
+	if se.nic != nil {
+		tr.t.Probe.SrcGroups = v.fw.NICGroups(se.name)
+		tr.fromInstance(se)
+	} else {
+		tr.t.Probe.FromInternet = true
+		tr.fromInternet(se)
+	}
+	tr.finish()
+	return tr.t, nil
+}
+
+// tracer builds a Trace; h is the packet as the next step sees it.
+type tracer struct {
+	v     *VPC
+	rt    *routeTable
+	t     *Trace
+	h     firewall.Header
+	views []firewall.Tuple // the packet as each hop saw it
+}
+
+// fromInstance mirrors vpcRouter.Route and toInternet for a frame an
+// instance sends: platform, egress, route, NAT, ingress, listener (the
+// platform block and the egress rules decide before a missing route, as
+// deadEnd has it).
+func (tr *tracer) fromInstance(se *endpoint) {
+	v, h := tr.v, &tr.h
+	de := v.endpointAt(h.Dst)
+	intranet := de != nil && de.nic != nil
+	toInternet := !intranet && (de != nil || !v.inVPC(h.Dst))
+	tr.t.Probe.ToInternet = toInternet
+	if intranet {
+		tr.t.Probe.DstName, tr.t.Probe.DstGroups = de.name, v.fw.NICGroups(de.name)
+	}
+
+	if v.fw.PlatformBlocked(h, toInternet) {
+		tr.verdict(HopPlatform, se.name, firewall.Verdict{Code: firewall.PlatformPortBlocked, Dir: firewall.Egress, Entry: -1}, "")
+	} else {
+		note := "no platform block applies"
+		if !toInternet {
+			note = "the packet stays inside the VPC: no platform block applies"
+		}
+		tr.pass(HopPlatform, se.name, "platform: "+note, "")
+	}
+	tr.verdict(HopEgress, se.name, v.fw.EvaluateDir(h, se.nic, firewall.Egress),
+		fmt.Sprintf("egress rules of %s see %s (source port %d is a stand-in for the client's ephemeral port)", se.name, flowString(h), TraceSourcePort))
+
+	switch {
+	case intranet:
+		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is instance %s on vswitch %s, inside the VPC", u32Addr(h.Dst), de.name, de.vsw.name), "")
+		tr.ingress(de)
+		tr.listener(de)
+	case toInternet:
+		rw, gw, ok := tr.rt.outbound(se, h)
+		if !ok {
+			tr.block(HopRoute, se.name, firewall.NoRouteToInternet, "")
+			return
+		}
+		if de == nil {
+			tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, true))
+			return
+		}
+		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is internet host %s, outside the VPC", u32Addr(h.Dst), de.name), "")
+		before := flowString(h)
+		if gw != nil {
+			pt := gw.table(h.Proto)
+			after := fmt.Sprintf("%s %v:[%d-%d] -> %v:%d", firewall.ProtoName(h.Proto), u32Addr(gw.eip), pt.lo, pt.hi, u32Addr(h.Dst), h.DstPort)
+			if h.Proto == firewall.ProtoICMP {
+				after = fmt.Sprintf("icmp %v -> %v (echo id from [%d-%d])", u32Addr(gw.eip), u32Addr(h.Dst), pt.lo, pt.hi)
+			}
+			h.Src = gw.eip
+			tr.nat(gw.name, fmt.Sprintf("nat: SNAT through NAT gateway %s (%s has no EIP; vswitch %s is in the gateway's snat list)", gw.name, se.name, se.vsw.name), before, after,
+				fmt.Sprintf("the public port is taken from the gateway's pool %d-%d when the flow starts (%d itself if free); this trace allocates none", pt.lo, pt.hi, TraceSourcePort))
+		} else {
+			applyTo(h, &rw)
+			step := fmt.Sprintf("nat: the source becomes %s's EIP %v", se.name, u32Addr(rw.SrcAddr))
+			where := se.name
+			if rw.Flags&RewriteSrcPort != 0 {
+				owner := tr.rt.gwIn[rw.SrcAddr]
+				where = owner.name
+				step = fmt.Sprintf("nat: %s answers from a DNAT target port: the source becomes NAT gateway %s's %v:%d", se.name, owner.name, u32Addr(rw.SrcAddr), rw.SrcPort)
+			}
+			tr.nat(where, step, before, flowString(h), "")
+		}
+		tr.listener(de)
+	default:
+		tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, false))
+	}
+}
+
+// fromInternet mirrors vpcRouter.Route, fromEIP and fromGateway for a new
+// flow an internet host sends: route, NAT, ingress, listener. An internet
+// host has no security groups and the platform blocks only outbound
+// traffic.
+func (tr *tracer) fromInternet(se *endpoint) {
+	v, h := tr.v, &tr.h
+	tr.t.Probe.Src = u32Addr(h.Src)
+	de := v.endpointAt(h.Dst)
+	if de != nil && de.nic == nil {
+		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is internet host %s; no VPC step applies", u32Addr(h.Dst), de.name), "")
+		tr.t.Probe.DstName = de.name
+		tr.listener(de)
+		return
+	}
+	if de == nil && !v.inVPC(h.Dst) {
+		if ep := tr.rt.eipIn[h.Dst]; ep != nil {
+			tr.pass(HopRoute, ep.name, fmt.Sprintf("route: %v is the EIP of instance %s", u32Addr(h.Dst), ep.name), "")
+			before, eip := flowString(h), h.Dst
+			h.Dst = ep.addr
+			tr.nat(ep.name, fmt.Sprintf("nat: EIP %v is translated to %s's private address %v", u32Addr(eip), ep.name, u32Addr(ep.addr)), before, flowString(h),
+				"the ingress rules see the client's real address")
+			tr.ingress(ep)
+			tr.listener(ep)
+			return
+		}
+		if gw := tr.rt.gwIn[h.Dst]; gw != nil {
+			d, ok := gw.dnat[dnatKey{h.Proto, h.DstPort}]
+			if !ok {
+				tr.block(HopRoute, gw.name, firewall.NoRouteToDestination,
+					fmt.Sprintf("NAT gateway %s has no DNAT entry for %s %d; only answers to flows its SNAT sent out come back through it", gw.name, firewall.ProtoName(h.Proto), h.DstPort))
+				return
+			}
+			tr.pass(HopRoute, gw.name, fmt.Sprintf("route: %v is NAT gateway %s; its DNAT entry %s %d forwards to %s", u32Addr(h.Dst), gw.name, firewall.ProtoName(h.Proto), h.DstPort, d.ep.name), "")
+			before := flowString(h)
+			h.Dst, h.DstPort = d.addr, d.port
+			tr.nat(gw.name, fmt.Sprintf("nat: DNAT %s %d -> %s %v:%d", firewall.ProtoName(h.Proto), tr.t.Port, d.ep.name, u32Addr(d.addr), d.port), before, flowString(h),
+				"the ingress rules see the client's real address and the private port")
+			tr.ingress(d.ep)
+			tr.listener(d.ep)
+			return
+		}
+	}
+	tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, false))
+}
+
+// nobody says why a destination leads nowhere.
+func (tr *tracer) nobody(dst uint32, fromInstance bool) string {
+	name, kind := tr.v.owner(dst)
+	switch {
+	case kind == OwnerInstance && !fromInstance:
+		return fmt.Sprintf("%v is the private address of instance %s: the internet cannot reach private addresses", u32Addr(dst), name)
+	case kind == OwnerEIP || kind == OwnerNATGateway:
+		return fmt.Sprintf("%v is the public address of %s %s: traffic from inside the VPC does not loop back through it (ours); use the private address", u32Addr(dst), kind, name)
+	case tr.v.inVPC(dst):
+		return fmt.Sprintf("%v is a private address no instance holds", u32Addr(dst))
+	}
+	return fmt.Sprintf("nobody owns %v", u32Addr(dst))
+}
+
+// ingress adds the receiving NIC's ingress verdict.
+func (tr *tracer) ingress(de *endpoint) {
+	p := &tr.t.Probe
+	p.DstName, p.DstGroups = de.name, tr.v.fw.NICGroups(de.name)
+	tr.verdict(HopIngress, de.name, tr.v.fw.EvaluateDir(&tr.h, de.nic, firewall.Ingress),
+		fmt.Sprintf("ingress rules of %s see %s", de.name, flowString(&tr.h)))
+}
+
+// listener adds whether the destination's stack would take the packet.
+func (tr *tracer) listener(de *endpoint) {
+	h := &tr.h
+	switch h.Proto {
+	case firewall.ProtoICMP:
+		tr.pass(HopListener, de.name, "listener: the stack answers ICMP echo requests", "")
+		return
+	case firewall.ProtoTCP, firewall.ProtoUDP:
+		name := firewall.ProtoName(h.Proto)
+		if de.inst.Listening(name, h.DstPort) {
+			tr.pass(HopListener, de.name, fmt.Sprintf("listener: %s listens on %s %d", de.name, name, h.DstPort), "")
+			return
+		}
+		answer := "the stack answers with a TCP RST"
+		if h.Proto == firewall.ProtoUDP {
+			answer = "the stack answers with ICMP port unreachable"
+		}
+		tr.block(HopListener, de.name, firewall.NoListener, fmt.Sprintf("nothing listens on %s %d at %s: %s", name, h.DstPort, de.name, answer))
+		return
+	}
+	tr.block(HopListener, de.name, firewall.NoListener, fmt.Sprintf("%s's stack has no handler for %s", de.name, firewall.ProtoName(h.Proto)))
+}
+
+// verdict adds a firewall hop.
+func (tr *tracer) verdict(step, where string, vd firewall.Verdict, note string) {
+	tr.add(Hop{Step: step, Where: where, Allowed: vd.Allowed(), Verdict: &vd, Explanation: firewall.Explain(vd), Note: note})
+}
+
+// block adds a route or listener hop that stops the packet with code.
+func (tr *tracer) block(step, where string, code firewall.Code, note string) {
+	tr.verdict(step, where, firewall.Verdict{Code: code, Entry: -1}, note)
+}
+
+// pass adds a hop that lets the packet on.
+func (tr *tracer) pass(step, where, text, note string) {
+	tr.add(Hop{Step: step, Where: where, Allowed: true, Note: note,
+		Explanation: firewall.Explanation{Code: hopPassed, Allowed: true, Step: text, RuleIndex: -1}})
+}
+
+// nat adds a NAT hop.
+func (tr *tracer) nat(where, text, before, after, note string) {
+	tr.pass(HopNAT, where, text, note)
+	hop := &tr.t.Hops[len(tr.t.Hops)-1]
+	hop.Before, hop.After = before, after
+}
+
+func (tr *tracer) add(hop Hop) {
+	tr.t.Hops = append(tr.t.Hops, hop)
+	tr.views = append(tr.views, tr.h.Tuple)
+}
+
+// finish picks the deciding hop: the first that blocks, else the last with
+// a firewall verdict, else the last; the probe takes the packet as that hop
+// saw it.
+func (tr *tracer) finish() {
+	t := tr.t
+	t.Allowed = true
+	decide := -1
+	for i := range t.Hops {
+		hop := &t.Hops[i]
+		if !hop.Allowed {
+			t.Allowed = false
+			decide = i
+			break
+		}
+		if hop.Verdict != nil {
+			decide = i
+		}
+	}
+	if decide < 0 {
+		decide = len(t.Hops) - 1
+	}
+	hop := &t.Hops[decide]
+	t.Final = hop.Explanation
+	if hop.Verdict != nil {
+		t.Verdict = *hop.Verdict
+	}
+	view := tr.views[decide]
+	p := &t.Probe
+	p.Src, p.Dst = u32Addr(view.Src), u32Addr(view.Dst)
+	if view.Proto == firewall.ProtoTCP || view.Proto == firewall.ProtoUDP {
+		p.Port = view.DstPort
+	}
+}
+
+// endpointAt returns the instance or internet host holding the address a,
+// as the fabric routes it, or nil.
+func (v *VPC) endpointAt(a uint32) *endpoint {
+	if p := v.fab.lookup(a); p != nil {
+		return p.Tag.(*endpoint)
+	}
+	return nil
+}
+
+// applyTo applies the address and port translation of rw to h.
+func applyTo(h *firewall.Header, rw *Rewrite) {
+	if rw.Flags&RewriteSrcAddr != 0 {
+		h.Src = rw.SrcAddr
+	}
+	if rw.Flags&RewriteDstAddr != 0 {
+		h.Dst = rw.DstAddr
+	}
+	if rw.Flags&RewriteSrcPort != 0 {
+		h.SrcPort = rw.SrcPort
+	}
+	if rw.Flags&RewriteDstPort != 0 {
+		h.DstPort = rw.DstPort
+	}
+}
+
+// flowString renders a header as "tcp 10.0.1.5:40000 -> 203.0.113.9:443".
+func flowString(h *firewall.Header) string {
+	switch h.Proto {
+	case firewall.ProtoTCP, firewall.ProtoUDP:
+		return fmt.Sprintf("%s %v:%d -> %v:%d", firewall.ProtoName(h.Proto), u32Addr(h.Src), h.SrcPort, u32Addr(h.Dst), h.DstPort)
+	case firewall.ProtoICMP:
+		return fmt.Sprintf("icmp %v -> %v (echo id %d)", u32Addr(h.Src), u32Addr(h.Dst), h.ICMPID)
+	}
+	return fmt.Sprintf("%s %v -> %v", firewall.ProtoName(h.Proto), u32Addr(h.Src), u32Addr(h.Dst))
+}
+
+func u32Addr(a uint32) netip.Addr { return firewall.U32ToAddr(a) }
