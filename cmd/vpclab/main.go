@@ -34,7 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
-	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd())
+	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd(), newGraphCmd(), newMatrixCmd())
 	return root
 }
 

@@ -1,22 +1,277 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vpclab/vpclab/topology"
 )
 
+// upReport is what `vpclab up` prints once the VPC is up; -o json prints it
+// as one JSON document.
+type upReport struct {
+	File        string                 `json:"file"`
+	Name        string                 `json:"name,omitempty"`
+	VPC         string                 `json:"vpc,omitempty"`
+	CIDR        string                 `json:"cidr"`
+	Instances   []upInstance           `json:"instances"`
+	Hosts       []upInstance           `json:"internet_hosts"`
+	NATGateways []upNAT                `json:"nat_gateways"`
+	Exposed     []topology.ExposedPort `json:"exposed"`
+	Results     []topology.Result      `json:"results"`
+	Passed      int                    `json:"passed"`
+	Failed      int                    `json:"failed"`
+}
+
+type upInstance struct {
+	Name     string   `json:"name"`
+	VSwitch  string   `json:"vswitch,omitempty"`
+	IP       string   `json:"ip"`
+	EIP      string   `json:"eip,omitempty"`
+	Groups   []string `json:"security_groups,omitempty"`
+	Services []string `json:"services,omitempty"`
+}
+
+type upNAT struct {
+	Name    string   `json:"name"`
+	VSwitch string   `json:"vswitch"`
+	EIP     string   `json:"eip"`
+	SNAT    []string `json:"snat,omitempty"`
+	DNAT    []string `json:"dnat,omitempty"`
+}
+
 func newUpCmd() *cobra.Command {
-	return &cobra.Command{
+	var (
+		output   string
+		duration time.Duration
+		timeout  time.Duration
+	)
+	cmd := &cobra.Command{
 		Use:   "up [FILE]",
 		Short: "Bring a VPC up (no FILE: the embedded default topology) and run until interrupted",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Up builds the VPC of FILE (no FILE: the embedded default topology, a three-tier
+shop with an EIP, SNAT, a DNAT port forward and the port-25 block), prints its
+instances, addresses, services, NAT gateways and exposed host ports, runs every
+expect line and prints the reachability summary, then runs until interrupted
+(SIGINT or SIGTERM) or until --duration has passed, and tears everything down.
+
+Exposed ports listen on 127.0.0.1 of the host. A connection to one is dialled
+from the internet host with address internet.host_client (added as
+"host-client" when the file has no host with that address) to the instance's
+EIP through the data plane, so the security groups apply: a port the groups do
+not open accepts on the host, then closes at once (the drop is logged on
+stderr).
+
+Exit status: 0 when every expect line passed, 1 when one failed or a host port
+could not be listened on (busy: the error names the port and the instance),
+2 when FILE is invalid.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The data plane (issue 3) and the topology loader (issue 4) are not
-			// built yet; say so instead of pretending.
-			fmt.Fprintln(cmd.OutOrStdout(), "vpclab up: not yet — the data plane and topology loader are still being built.")
-			fmt.Fprintln(cmd.OutOrStdout(), "What works today: `vpclab bench classify --rules FILE` (the compiled firewall matcher).")
-			return nil
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if duration < 0 || timeout <= 0 {
+				return usageError("--duration must not be negative and --timeout must be positive")
+			}
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			t, err := loadTopology(path)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return up(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout)
 		},
 	}
+	addOutputFlag(cmd, &output)
+	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (for tests and CI); 0 runs until interrupted")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
+	return cmd
+}
+
+// lockedWriter serializes writes: the exposure's goroutines log on stderr
+// while up writes its progress there.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
+	stderr = &lockedWriter{w: stderr}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lab, err := topology.Build(t)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer lab.Close()
+	x, err := lab.Expose(topology.ExposeOptions{Logger: log})
+	if err != nil {
+		var busy *topology.PortInUseError
+		if errors.As(err, &busy) {
+			return &exitError{code: 1, err: fmt.Errorf("host port %d for %s:%d is not available: %w",
+				busy.Listen.Port(), busy.Instance, busy.Port, busy.Err)}
+		}
+		return &exitError{code: 1, err: err}
+	}
+	defer x.Close()
+
+	rep := newUpReport(t, x)
+	rep.Results = lab.Run(ctx, topology.RunOptions{Timeout: timeout})
+	for _, r := range rep.Results {
+		if r.Pass {
+			rep.Passed++
+		} else {
+			rep.Failed++
+		}
+	}
+	if output == "json" {
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printUpReport(stdout, rep)
+	}
+
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+		fmt.Fprintf(stderr, "vpclab up: %s is up for %v\n", rep.File, duration)
+	} else {
+		fmt.Fprintf(stderr, "vpclab up: %s is up; press Ctrl-C to stop\n", rep.File)
+	}
+	<-ctx.Done()
+	x.Close()
+	lab.Close()
+	fmt.Fprintln(stderr, "vpclab up: torn down")
+	if rep.Failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d expectations failed", rep.Failed, len(rep.Results))}
+	}
+	return nil
+}
+
+func newUpReport(t *topology.Topology, x *topology.Exposure) *upReport {
+	rep := &upReport{File: t.File, Name: t.Name, VPC: t.VPC.Name, CIDR: t.VPC.CIDR.String(),
+		Instances: []upInstance{}, Hosts: []upInstance{}, NATGateways: []upNAT{}, Exposed: x.Ports}
+	if rep.Exposed == nil {
+		rep.Exposed = []topology.ExposedPort{}
+	}
+	for _, in := range t.Instances {
+		u := upInstance{Name: in.Name, VSwitch: in.VSwitch, IP: in.IP.String(), Groups: in.SecurityGroups,
+			Services: upServices(in.Services)}
+		if len(u.Groups) == 0 {
+			u.Groups = []string{"default"}
+		}
+		if in.EIP.IsValid() {
+			u.EIP = in.EIP.String()
+		}
+		rep.Instances = append(rep.Instances, u)
+	}
+	for _, h := range t.Internet.Hosts {
+		rep.Hosts = append(rep.Hosts, upInstance{Name: h.Name, IP: h.IP.String(), Services: upServices(h.Services)})
+	}
+	for _, p := range x.Ports { // the host client, when Expose added it
+		if !slices.ContainsFunc(rep.Hosts, func(h upInstance) bool { return h.Name == p.Client }) {
+			rep.Hosts = append(rep.Hosts, upInstance{Name: p.Client, IP: p.ClientIP.String()})
+		}
+	}
+	for _, gw := range t.NATGateways {
+		n := upNAT{Name: gw.Name, VSwitch: gw.VSwitch, EIP: gw.EIP.String(), SNAT: gw.SNAT}
+		for _, d := range gw.DNAT {
+			n.DNAT = append(n.DNAT, fmt.Sprintf("%s %d → %s:%d", d.Protocol, d.PublicPort, d.Instance, d.Port))
+		}
+		rep.NATGateways = append(rep.NATGateways, n)
+	}
+	return rep
+}
+
+// upServices renders services as "http/80", "echo/7/udp".
+func upServices(ss []topology.Service) []string {
+	var out []string
+	for _, s := range ss {
+		v := fmt.Sprintf("%s/%d", s.Kind, s.Port)
+		if s.Protocol == "udp" {
+			v += "/udp"
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func upDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printUpReport(w io.Writer, rep *upReport) {
+	title := rep.File
+	if rep.Name != "" {
+		title = rep.Name + " (" + rep.File + ")"
+	}
+	fmt.Fprintf(w, "%s: VPC %s %s\n\n", title, upDash(rep.VPC), rep.CIDR)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tVSWITCH\tPRIVATE IP\tEIP\tGROUPS\tSERVICES")
+	for _, in := range rep.Instances {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.VSwitch, in.IP, upDash(in.EIP),
+			strings.Join(in.Groups, ","), upDash(strings.Join(in.Services, " ")))
+	}
+	tw.Flush()
+	if len(rep.Hosts) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "INTERNET HOST\tADDRESS\tSERVICES")
+		for _, h := range rep.Hosts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Name, h.IP, upDash(strings.Join(h.Services, " ")))
+		}
+		tw.Flush()
+	}
+	if len(rep.NATGateways) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "NAT GATEWAY\tVSWITCH\tEIP\tSNAT\tDNAT")
+		for _, n := range rep.NATGateways {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.VSwitch, n.EIP,
+				upDash(strings.Join(n.SNAT, ",")), upDash(strings.Join(n.DNAT, ", ")))
+		}
+		tw.Flush()
+	}
+	if len(rep.Exposed) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "EXPOSED\tINSTANCE\tVIA\tFROM")
+		for _, p := range rep.Exposed {
+			fmt.Fprintf(tw, "%v\t%s:%d\t%v\t%s (%v)\n", p.Listen, p.Instance, p.Port, p.Target, p.Client, p.ClientIP)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "\nreachability: %d passed, %d failed\n", rep.Passed, rep.Failed)
+	for _, r := range rep.Results {
+		mark := "pass"
+		if !r.Pass {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\texpected %s\tobserved %s\n", mark, r.Label(), r.Expected, r.Observed)
+	}
+	tw.Flush()
 }

@@ -1,0 +1,309 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vpclab/vpclab/firewall"
+	"github.com/vpclab/vpclab/netstack"
+)
+
+// HostClientName is the name of the internet host that connections entering
+// through `expose` come from, when no internet host of the file has the
+// address internet.host_client (Expose adds it). When a file already names
+// an instance or host so, a numeric suffix is appended.
+const HostClientName = "host-client"
+
+// ExposeOptions tune Expose.
+type ExposeOptions struct {
+	// Host is the host address to listen on (default 127.0.0.1).
+	Host netip.Addr
+	// DialTimeout bounds the connection through the data plane when no drop
+	// event ends it first (default 5 s).
+	DialTimeout time.Duration
+	// Logger receives one line per connection that fails (default: slog's
+	// default logger).
+	Logger *slog.Logger
+}
+
+// ExposedPort is one host port forwarded into the VPC.
+type ExposedPort struct {
+	Instance string         `json:"instance"`
+	Port     int            `json:"port"`      // the instance's port
+	Listen   netip.AddrPort `json:"listen"`    // the host address accepting connections
+	Target   netip.AddrPort `json:"target"`    // the instance's EIP and port, dialled through the data plane
+	Client   string         `json:"client"`    // the internet host the connections come from
+	ClientIP netip.Addr     `json:"client_ip"` // its address (internet.host_client)
+}
+
+// Exposure is the set of running host listeners of a lab. Close stops them
+// and every connection they carry.
+type Exposure struct {
+	Ports []ExposedPort
+
+	log       *slog.Logger
+	client    *netstack.Instance
+	timeout   time.Duration
+	ctx       context.Context
+	cancel    context.CancelFunc
+	listeners []net.Listener
+	drops     *netstack.DropSubscription
+	wg        sync.WaitGroup
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	pending map[*pendingDial]struct{}
+}
+
+// pendingDial is a connection being dialled through the data plane; a drop
+// event for its flow cancels it, so a blocked expose fails at once.
+type pendingDial struct {
+	dst    netip.AddrPort // the VPC-side (private) destination, as drop events carry it
+	start  time.Time
+	cancel context.CancelFunc
+	event  *netstack.DropEvent // set under Exposure.mu
+}
+
+// PortInUseError reports a host port that could not be listened on.
+type PortInUseError struct {
+	Instance string
+	Port     int            // the instance's port
+	Listen   netip.AddrPort // the host address
+	Err      error
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("expose %s:%d: cannot listen on host %v: %v", e.Instance, e.Port, e.Listen, e.Err)
+}
+
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// Expose listens on the host for every `expose` entry of the topology
+// (127.0.0.1:host_port). Each accepted connection is dialled from the
+// internet host with address internet.host_client to the instance's
+// EIP:port through the data plane — security groups apply as to any
+// internet traffic — and bytes are copied both ways. When no internet host
+// of the file has that address, Expose adds one named HostClientName (it
+// stays until the lab closes).
+//
+// If a host port cannot be listened on (it is busy), Expose closes what it
+// opened and returns a *PortInUseError naming the port and the instance. A
+// topology with nothing to expose yields an empty Exposure.
+func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
+	if !opts.Host.IsValid() {
+		opts.Host = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &Exposure{log: opts.Logger, timeout: opts.DialTimeout, ctx: ctx, cancel: cancel,
+		conns: map[net.Conn]struct{}{}, pending: map[*pendingDial]struct{}{}}
+	t := l.Topology
+	for _, in := range t.Instances {
+		for _, e := range in.Expose {
+			x.Ports = append(x.Ports, ExposedPort{
+				Instance: in.Name, Port: e.Port,
+				Listen: netip.AddrPortFrom(opts.Host, uint16(e.HostPort)),
+				Target: netip.AddrPortFrom(in.EIP, uint16(e.Port)),
+			})
+		}
+	}
+	if len(x.Ports) == 0 {
+		cancel()
+		return x, nil
+	}
+	client, err := l.hostClient()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	x.client = client
+	for i := range x.Ports {
+		x.Ports[i].Client, x.Ports[i].ClientIP = client.Name(), client.Addr()
+	}
+	for _, p := range x.Ports {
+		ln, err := net.Listen("tcp", p.Listen.String())
+		if err != nil {
+			x.Close()
+			return nil, &PortInUseError{Instance: p.Instance, Port: p.Port, Listen: p.Listen, Err: err}
+		}
+		x.listeners = append(x.listeners, ln)
+	}
+	x.drops = l.VPC.SubscribeDrops(256)
+	x.wg.Add(1)
+	go x.watchDrops()
+	for i, ln := range x.listeners {
+		x.wg.Add(1)
+		go x.accept(ln, x.Ports[i], l.Topology.instance(x.Ports[i].Instance).IP)
+	}
+	return x, nil
+}
+
+// hostClient returns the internet host with address internet.host_client,
+// adding it when the file has none.
+func (l *Lab) hostClient() (*netstack.Instance, error) {
+	t := l.Topology
+	addr := t.Internet.HostClient
+	if !addr.IsValid() {
+		addr = netip.AddrFrom4([4]byte{198, 51, 100, 1})
+	}
+	for _, h := range t.Internet.Hosts {
+		if h.IP == addr {
+			if inst := l.VPC.Instance(h.Name); inst != nil {
+				return inst, nil
+			}
+		}
+	}
+	name := HostClientName
+	for n := 2; l.VPC.Instance(name) != nil || t.instance(name) != nil || t.host(name) != nil; n++ {
+		name = fmt.Sprintf("%s-%d", HostClientName, n)
+	}
+	inst, err := l.VPC.AddInternetHost(name, addr)
+	if err != nil {
+		return nil, fmt.Errorf("expose: internet host %s (internet.host_client %v): %w", name, addr, err)
+	}
+	return inst, nil
+}
+
+// Close stops the listeners, closes every connection in flight and waits
+// for all goroutines of the Exposure. It is safe to call twice.
+func (x *Exposure) Close() error {
+	x.cancel()
+	for _, ln := range x.listeners {
+		ln.Close()
+	}
+	x.mu.Lock()
+	for c := range x.conns {
+		c.Close()
+	}
+	x.mu.Unlock()
+	if x.drops != nil {
+		x.drops.Close()
+	}
+	x.wg.Wait()
+	return nil
+}
+
+// watchDrops cancels the pending dials a drop event names: the client's
+// TCP flow to the instance's private address and port.
+func (x *Exposure) watchDrops() {
+	defer x.wg.Done()
+	for ev := range x.drops.C {
+		if ev.From != x.client.Name() || ev.Flow.Proto != firewall.ProtoTCP {
+			continue
+		}
+		dst := netip.AddrPortFrom(firewall.U32ToAddr(ev.Flow.Dst), ev.Flow.DstPort)
+		x.mu.Lock()
+		for p := range x.pending {
+			if p.dst == dst && !ev.Time.Before(p.start) && p.event == nil {
+				p.event = &ev
+				p.cancel()
+			}
+		}
+		x.mu.Unlock()
+	}
+}
+
+// track registers a connection to close on Close; it reports false (and
+// closes c) when the Exposure is already closing.
+func (x *Exposure) track(c net.Conn) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ctx.Err() != nil {
+		c.Close()
+		return false
+	}
+	x.conns[c] = struct{}{}
+	return true
+}
+
+func (x *Exposure) untrack(c net.Conn) {
+	x.mu.Lock()
+	delete(x.conns, c)
+	x.mu.Unlock()
+	c.Close()
+}
+
+func (x *Exposure) accept(ln net.Listener, p ExposedPort, private netip.Addr) {
+	defer x.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if x.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				x.log.Error("expose: accept", "listen", p.Listen, "err", err)
+			}
+			return
+		}
+		if !x.track(c) {
+			return
+		}
+		x.wg.Add(1)
+		go x.forward(c, p, netip.AddrPortFrom(private, uint16(p.Port)))
+	}
+}
+
+// forward dials the instance through the data plane for one host
+// connection and copies bytes both ways until both directions end.
+func (x *Exposure) forward(host net.Conn, p ExposedPort, private netip.AddrPort) {
+	defer x.wg.Done()
+	defer x.untrack(host)
+
+	ctx, cancel := context.WithTimeout(x.ctx, x.timeout)
+	pd := &pendingDial{dst: private, start: time.Now(), cancel: cancel}
+	x.mu.Lock()
+	x.pending[pd] = struct{}{}
+	x.mu.Unlock()
+	vc, err := x.client.Dial(ctx, "tcp", p.Target)
+	x.mu.Lock()
+	delete(x.pending, pd)
+	ev := pd.event
+	x.mu.Unlock()
+	cancel()
+	if err != nil {
+		switch {
+		case ev != nil:
+			x.log.Warn("expose: blocked", "listen", p.Listen, "instance", p.Instance, "port", p.Port,
+				"from", p.Client, "why", ev.Explanation.String())
+		case x.ctx.Err() != nil:
+		default:
+			x.log.Warn("expose: dial failed", "listen", p.Listen, "instance", p.Instance, "port", p.Port,
+				"target", p.Target, "from", p.Client, "err", err)
+		}
+		return
+	}
+	if !x.track(vc) {
+		return
+	}
+	defer x.untrack(vc)
+
+	done := make(chan struct{})
+	go func() { // ends when either side closes; Close closes both
+		defer close(done)
+		io.Copy(vc, host)
+		closeWrite(vc)
+	}()
+	io.Copy(host, vc)
+	closeWrite(host)
+	<-done
+}
+
+// closeWrite half-closes c when it can, so the peer sees EOF while the
+// other direction goes on; else it closes c.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}

@@ -1,0 +1,172 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// freePort returns a host port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// exposeTopology has web-1 expose port 80 (open to the internet) and port
+// 22 (a banner its group does not open) on the given host ports.
+func exposeTopology(t *testing.T, open, closed int) *Topology {
+	t.Helper()
+	src := fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+security_groups:
+  - name: sg-web
+    rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source: 0.0.0.0/0}]
+instances:
+  - name: web-1
+    vswitch: web
+    security_groups: [sg-web]
+    eip: 47.100.0.10
+    services: [{kind: http, port: 80}, {kind: banner, port: 22, text: "SSH-2.0-x"}]
+    expose: [{port: 80, host_port: %d}, {port: 22, host_port: %d}]
+`, open, closed)
+	top, err := Load("expose.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+func TestExpose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	open, closed := freePort(t), freePort(t)
+	lab, err := Build(exposeTopology(t, open, closed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	x, err := lab.Expose(ExposeOptions{DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if len(x.Ports) != 2 || x.Ports[0].Client != HostClientName || x.Ports[0].ClientIP.String() != "198.51.100.1" {
+		t.Fatalf("ports = %+v, want two from %s (198.51.100.1)", x.Ports, HostClientName)
+	}
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for range 3 { // several connections, one after the other
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", open))
+		if err != nil {
+			t.Fatalf("GET through the exposed port: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "web-1") {
+			t.Errorf("body = %q, want the instance name", body)
+		}
+	}
+
+	// Port 22 is not open to the internet: the host accepts, then the
+	// connection closes as soon as the drop event arrives, well before the
+	// 10 s dial timeout.
+	start := time.Now()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", closed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(8 * time.Second))
+	b, err := io.ReadAll(c)
+	c.Close()
+	if len(b) != 0 || err != nil {
+		t.Errorf("blocked expose read %q, %v; want EOF with no data", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("blocked expose took %v; the drop event should end it at once", d)
+	}
+
+	// A connection still open when the exposure closes is closed with it.
+	idle, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", open))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(50 * time.Millisecond)
+	x.Close()
+	idle.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Error("read on a forwarded connection after Close succeeded")
+	}
+	if _, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", open)); err == nil {
+		t.Error("the host port still accepts after Close")
+	}
+}
+
+func TestExposeBusyPort(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	lab, err := Build(exposeTopology(t, freePort(t), port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	x, err := lab.Expose(ExposeOptions{})
+	var pe *PortInUseError
+	if !errors.As(err, &pe) {
+		if x != nil {
+			x.Close()
+		}
+		t.Fatalf("Expose on a busy port = %v, want a *PortInUseError", err)
+	}
+	if pe.Instance != "web-1" || pe.Port != 22 || int(pe.Listen.Port()) != port {
+		t.Errorf("error names %s:%d on %v, want web-1:22 on port %d", pe.Instance, pe.Port, pe.Listen, port)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "web-1") || !strings.Contains(msg, fmt.Sprint(port)) {
+		t.Errorf("error %q does not name the instance and the port", msg)
+	}
+}
+
+func TestExposeExistingHostClient(t *testing.T) {
+	top, err := Load("x.yaml", []byte(fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+instances:
+  - {name: web-1, vswitch: web, eip: 47.100.0.10, expose: [{port: 80, host_port: %d}]}
+internet:
+  host_client: 203.0.113.5
+  hosts: [{name: laptop, ip: 203.0.113.5}]
+`, freePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := Build(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	x, err := lab.Expose(ExposeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if x.Ports[0].Client != "laptop" {
+		t.Errorf("client = %s, want the file's host with internet.host_client's address", x.Ports[0].Client)
+	}
+}
