@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -191,4 +193,31 @@ func near(rng *rand.Rand, lo, hi uint32) uint32 {
 		return lo
 	}
 	return lo + uint32(rng.Uint64N(uint64(hi-lo)+1))
+}
+
+// FindClassBenchDir locates the ClassBench data set (never copied into the
+// repository): $VPCLAB_CLASSBENCH when set, else the first
+// shared/data/classbench found walking up from the working directory. It
+// returns an error saying where it looked when there is none.
+func FindClassBenchDir() (string, error) {
+	if d := os.Getenv("VPCLAB_CLASSBENCH"); d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("VPCLAB_CLASSBENCH=%s: not a directory", d)
+		}
+		return d, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		c := filepath.Join(d, "shared", "data", "classbench")
+		if st, err := os.Stat(c); err == nil && st.IsDir() {
+			return c, nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return "", fmt.Errorf("ClassBench data not found: set VPCLAB_CLASSBENCH or put shared/data/classbench in a parent of %s", wd)
 }

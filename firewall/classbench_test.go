@@ -18,30 +18,18 @@ const acl1Trace = "jiachang_acl1_1k_trace"
 
 // classbenchDir returns the directory of the ClassBench data: $VPCLAB_CLASSBENCH,
 // else the first shared/data/classbench found walking up from the working
-// directory. It skips the test when there is none.
+// directory (firewall.FindClassBenchDir). It skips the test when there is
+// none, and fails it when VPCLAB_CLASSBENCH names no directory.
 func classbenchDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("VPCLAB_CLASSBENCH"); d != "" {
-		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			t.Fatalf("VPCLAB_CLASSBENCH=%s: not a directory", d)
-		}
-		return d
-	}
-	wd, err := os.Getwd()
+	d, err := FindClassBenchDir()
 	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "data", "classbench")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
+		if os.Getenv("VPCLAB_CLASSBENCH") != "" {
+			t.Fatal(err)
 		}
-		if filepath.Dir(d) == d {
-			break
-		}
+		t.Skip(err)
 	}
-	t.Skipf("ClassBench data not found: set VPCLAB_CLASSBENCH or put shared/data/classbench in a parent of %s", wd)
-	return ""
+	return d
 }
 
 func loadClassBenchRules(t testing.TB, dir, file string) []MatchRule {

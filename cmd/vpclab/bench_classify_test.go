@@ -9,35 +9,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vpclab/vpclab/firewall"
 )
 
 // classbenchDir returns the directory of the ClassBench data, found as the
-// firewall tests find it: $VPCLAB_CLASSBENCH, else the first
+// firewall tests find it (firewall.FindClassBenchDir): $VPCLAB_CLASSBENCH, else the first
 // shared/data/classbench walking up from the working directory. It skips
 // the test when there is none.
 func classbenchDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("VPCLAB_CLASSBENCH"); d != "" {
-		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			t.Fatalf("VPCLAB_CLASSBENCH=%s: not a directory", d)
-		}
-		return d
-	}
-	wd, err := os.Getwd()
+	d, err := firewall.FindClassBenchDir()
 	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "data", "classbench")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
+		if os.Getenv("VPCLAB_CLASSBENCH") != "" {
+			t.Fatal(err)
 		}
-		if filepath.Dir(d) == d {
-			break
-		}
+		t.Skip(err)
 	}
-	t.Skipf("ClassBench data not found: set VPCLAB_CLASSBENCH or put shared/data/classbench in a parent of %s", wd)
-	return ""
+	return d
 }
 
 // runVPCLab executes the root command in-process and returns its stdout,
