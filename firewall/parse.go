@@ -81,8 +81,16 @@ const (
 //
 // On error h holds the fields decoded before the error was found, which may
 // be logged but must not be classified. Parse never allocates.
-func Parse(b []byte, h *Header) ParseError {
+func Parse(b []byte, h *Header) ParseError { return ParseHeaders(b, len(b), h) }
+
+// ParseHeaders is Parse for a packet of size bytes of which b holds only the
+// first ones: at least the IPv4 header and the transport header (for an ICMP
+// error, also the quoted header and 8 bytes), as a data plane sees a large
+// segment whose payload lies elsewhere. The total length is checked against
+// size; what the headers need but b lacks is ErrTruncated.
+func ParseHeaders(b []byte, size int, h *Header) ParseError {
 	*h = Header{}
+	size = max(size, len(b))
 	if len(b) == 0 {
 		return ErrTruncated
 	}
@@ -101,7 +109,7 @@ func Parse(b []byte, h *Header) ParseError {
 		return ErrBadIHL
 	}
 	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if total < ihl || total > len(b) {
+	if total < ihl || total > size {
 		return ErrBadTotalLength
 	}
 	h.Proto = b[9]
@@ -110,7 +118,7 @@ func Parse(b []byte, h *Header) ParseError {
 	h.IPID = binary.BigEndian.Uint16(b[4:6])
 	h.L4Offset = uint16(ihl)
 	h.TotalLen = uint16(total)
-	l4 := b[ihl:total]
+	l4 := b[ihl:min(total, len(b))]
 
 	frag := binary.BigEndian.Uint16(b[6:8])
 	if frag&(ipv4MF|ipv4OffMask) != 0 {

@@ -380,6 +380,35 @@ func TestParseTruncated(t *testing.T) {
 	}
 }
 
+// TestParseHeaders checks the data plane's case: only a prefix of the packet
+// is at hand. A prefix that holds the headers parses exactly like the whole
+// packet; one that does not is an error, never a wrong header; a size below
+// the total length is ErrBadTotalLength.
+func TestParseHeaders(t *testing.T) {
+	for _, tc := range validPackets(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			size := int(tc.want.TotalLen)
+			var full Header
+			require.Equal(t, ParseOK, ParseHeaders(tc.b, len(tc.b), &full))
+			require.Equal(t, tc.want, full)
+			ok := false
+			for n := range len(tc.b) + 1 {
+				var h Header
+				got := ParseHeaders(tc.b[:n], size, &h)
+				if got == ParseOK {
+					require.Equal(t, tc.want, h, "prefix of %d bytes", n)
+					ok = true
+				} else {
+					require.False(t, ok, "prefix of %d bytes fails after a shorter one parsed: %v", n, got)
+				}
+			}
+			require.True(t, ok, "no prefix parsed")
+			var h Header
+			assert.Equal(t, ErrBadTotalLength, ParseHeaders(tc.b[:size-1], size-1, &h))
+		})
+	}
+}
+
 func TestParseNoAllocs(t *testing.T) {
 	var frames [][]byte
 	for _, tc := range validPackets(t) {
@@ -442,6 +471,13 @@ func FuzzParse(f *testing.F) {
 		var h2 Header
 		if Parse(b[:h.TotalLen], &h2) != ParseOK || h2 != h {
 			t.Fatalf("frame cut to its total length parses differently: %+v, then %+v", h, h2)
+		}
+		// Any prefix either fails or parses the same headers.
+		for n := range len(b) {
+			var h3 Header
+			if ParseHeaders(b[:n], len(b), &h3) == ParseOK && h3 != h {
+				t.Fatalf("prefix of %d bytes parses differently: %+v, then %+v", n, h, h3)
+			}
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/vpclab/vpclab/firewall"
@@ -24,7 +23,7 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return nil, Rewrite{}
 	}
 	var h firewall.Header
-	if perr := parseFrame(ip, size, &h); perr != firewall.ParseOK {
+	if perr := firewall.ParseHeaders(ip, size, &h); perr != firewall.ParseOK {
 		code := firewall.MalformedFrame
 		if perr == firewall.ErrIPv6 {
 			code = firewall.IPv6NotSupported
@@ -68,23 +67,6 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 	// A private address, or a public one nobody owns.
 	v.drop(se, se, de, &h, firewall.Verdict{Code: firewall.NoRouteToDestination, Entry: -1})
 	return nil, Rewrite{}
-}
-
-// parseFrame parses the frame's headers. ip holds the headers only, while
-// firewall.Parse wants the IPv4 total length inside the slice: a frame
-// whose payload lies beyond ip is parsed from a copy of its headers with
-// the total length cut to them, and its real total length restored.
-func parseFrame(ip []byte, size int, h *firewall.Header) firewall.ParseError {
-	total := int(binary.BigEndian.Uint16(ip[2:4]))
-	if total <= len(ip) || total > size {
-		return firewall.Parse(ip, h)
-	}
-	var tmp [maxHeaderBytes]byte
-	n := copy(tmp[:], ip)
-	binary.BigEndian.PutUint16(tmp[2:4], uint16(n))
-	perr := firewall.Parse(tmp[:n], h)
-	h.TotalLen = uint16(total)
-	return perr
 }
 
 // toInternet carries a frame from instance se to a public address (de: the
