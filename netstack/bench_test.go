@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -88,17 +89,7 @@ func benchBulk(b *testing.B, path string, offload bool, writeSize int) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	received := make(chan int64, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		c.Close()
-		received <- n
-	}()
+	received := sink(l)
 	c, err := cli.Dial(context.Background(), "tcp", netip.AddrPortFrom(srv.Addr(), 5001))
 	if err != nil {
 		b.Fatal(err)
@@ -376,4 +367,21 @@ func BenchmarkVPCForward(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sink accepts one connection on l, reads it to the end and sends how many
+// bytes came (-1 if the accept failed).
+func sink(l net.Listener) <-chan int64 {
+	received := make(chan int64, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			received <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		received <- n
+	}()
+	return received
 }

@@ -119,22 +119,12 @@ func TestBulkCrossesAsSuperSegments(t *testing.T) {
 			srv := newInstanceConfig(t, fab, Config{Name: "srv", Addr: netip.MustParseAddr("10.0.0.1"), NoOffload: !offload})
 			cli := newInstanceConfig(t, fab, Config{Name: "cli", Addr: netip.MustParseAddr("10.0.0.2"), NoOffload: !offload})
 			const total = 8 << 20
-			received := make(chan int64, 1)
 			l, err := srv.Listen(5001)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			go func() {
-				c, err := l.Accept()
-				if err != nil {
-					received <- -1
-					return
-				}
-				n, _ := io.Copy(io.Discard, c)
-				c.Close()
-				received <- n
-			}()
+			received := sink(l)
 			c, err := cli.Dial(ctxTimeout(t, 5*time.Second), "tcp", netip.MustParseAddrPort("10.0.0.1:5001"))
 			if err != nil {
 				t.Fatal(err)
