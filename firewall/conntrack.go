@@ -78,10 +78,20 @@ type ctTable struct {
 }
 
 // ctSlot is one entry. k1 holds the two addresses, k2 the ports, protocol
-// and kind; meta the last-seen tick (high 32 bits) and state bits. A slot is
-// empty when meta is zero (stUsed is always set in a used slot).
+// and kind (and keyValid, so that a key is never zero); meta the last-seen
+// tick (high 32 bits) and state bits. A slot is empty when k2 is zero. A
+// writer publishes a slot by storing k2 last, so a reader that sees the key
+// sees its meta too.
 type ctSlot struct {
 	k1, k2, meta atomic.Uint64
+}
+
+// set fills the slot; k2 goes last, so that a lock-free reader that finds
+// the key finds the whole entry.
+func (s *ctSlot) set(k1, k2, meta uint64) {
+	s.k1.Store(k1)
+	s.meta.Store(meta)
+	s.k2.Store(k2)
 }
 
 // State bits of ctSlot.meta.
@@ -93,10 +103,11 @@ const (
 	stFrag    = 1 << 4 // fragment entry: FragmentTimeout applies
 )
 
-// Kinds of key, in k2 bits 8..15.
+// Kinds of key, in k2 bits 8..15; bit 16 is set in every key.
 const (
 	kindFlow = 0
 	kindFrag = 1
+	keyValid = 1 << 16
 )
 
 // ConntrackStats are the table's counters.
@@ -166,14 +177,14 @@ type ctKey struct {
 // echo.
 func flowKey(t *Tuple) ctKey {
 	a, b := uint64(t.Src)<<16|uint64(t.SrcPort), uint64(t.Dst)<<16|uint64(t.DstPort)
-	k := ctKey{}
-	if a > b {
-		a, b = b, a
-		k.fromHi = true
+	// min and max compile to conditional moves: the order of the two
+	// endpoints is random per packet and would defeat a branch predictor.
+	lo, hi := min(a, b), max(a, b)
+	return ctKey{
+		k1:     (lo>>16)<<32 | hi>>16,
+		k2:     (lo&0xffff)<<48 | (hi&0xffff)<<32 | keyValid | kindFlow<<8 | uint64(t.Proto),
+		fromHi: a > b,
 	}
-	k.k1 = (a>>16)<<32 | b>>16
-	k.k2 = (a&0xffff)<<48 | (b&0xffff)<<32 | kindFlow<<8 | uint64(t.Proto)
-	return k
 }
 
 // headerKey returns the flow key of a packet (ICMP echo: the id as ports).
@@ -192,7 +203,7 @@ func headerKey(h *Header) ctKey {
 func fragKey(h *Header) ctKey {
 	return ctKey{
 		k1: uint64(h.Src)<<32 | uint64(h.Dst),
-		k2: uint64(h.IPID)<<48 | kindFrag<<8 | uint64(h.Proto),
+		k2: uint64(h.IPID)<<48 | keyValid | kindFrag<<8 | uint64(h.Proto),
 	}
 }
 
@@ -228,12 +239,12 @@ func (ct *Conntrack) live(m uint64, now Tick) bool {
 func find(t *ctTable, k *ctKey, hash uint64) int {
 	for i := hash & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
-		m := s.meta.Load()
-		if m == 0 {
-			return -1
-		}
-		if s.k1.Load() == k.k1 && s.k2.Load() == k.k2 {
+		w := s.k2.Load()
+		if w == k.k2 && s.k1.Load() == k.k1 {
 			return int(i)
+		}
+		if w == 0 {
+			return -1
 		}
 	}
 }
@@ -429,11 +440,7 @@ func (ct *Conntrack) insertLocked(sh *ctShard, t *ctTable, k *ctKey, hash, meta 
 	for i := hash & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.meta.Load() == 0 {
-			// Readers see either the empty slot or the whole entry: the key
-			// is written before meta marks the slot used.
-			s.k1.Store(k.k1)
-			s.k2.Store(k.k2)
-			s.meta.Store(meta)
+			s.set(k.k1, k.k2, meta)
 			break
 		}
 	}
@@ -455,9 +462,7 @@ func (ct *Conntrack) grow(sh *ctShard, old *ctTable) *ctTable {
 		for j := ct.hash(&k) & t.mask; ; j = (j + 1) & t.mask {
 			d := &t.slots[j]
 			if d.meta.Load() == 0 {
-				d.k1.Store(k.k1)
-				d.k2.Store(k.k2)
-				d.meta.Store(m)
+				d.set(k.k1, k.k2, m)
 				break
 			}
 		}
@@ -499,12 +504,11 @@ func (ct *Conntrack) delete(sh *ctShard, t *ctTable, i int) {
 		// Move j into the hole at i unless its home lies cyclically in (i, j].
 		if (j-home)&mask >= (j-i)&mask {
 			d := &t.slots[i]
-			d.k1.Store(k.k1)
-			d.k2.Store(k.k2)
-			d.meta.Store(m)
+			d.set(k.k1, k.k2, m)
 			i = j
 		}
 	}
+	t.slots[i].k2.Store(0)
 	t.slots[i].meta.Store(0)
 	sh.seq.Add(1)
 	sh.count--
