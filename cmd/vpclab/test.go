@@ -135,7 +135,11 @@ func printTestReport(w io.Writer, r testFileReport) {
 		if res.Port != 0 {
 			probe += fmt.Sprintf("/%d", res.Port)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s → %s %s\texpected %s\tobserved %s\t%s\n", status, res.Label(), res.From, res.To, probe, res.Expected, res.Observed, res.Detail)
+		name := res.Name // the probe column says it when the line has no name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s %s\texpected %s\tobserved %s\t%s\n", status, name, res.From, res.To, probe, res.Expected, res.Observed, res.Detail)
 	}
 	tw.Flush()
 	for _, res := range r.Results {
