@@ -198,31 +198,61 @@ func connectOnce(b *testing.B, ctx context.Context, cli *Instance, to netip.Addr
 // reports what each costs: heap, goroutine stacks, goroutines, RSS (only
 // meaningful on the first run in a process: later runs reuse freed memory),
 // boot time, and the heap still held once all are closed.
+//
+// The first plugs bare instances into a fabric; path=vpc adds them through
+// VPC.AddInstances, with a firewall NIC in the default group each — what a
+// topology does.
 func BenchmarkIdleInstances(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) { benchIdle(b, n) })
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) { benchIdle(b, n, false) })
+		b.Run(fmt.Sprintf("path=vpc/instances=%d", n), func(b *testing.B) { benchIdle(b, n, true) })
 	}
 }
 
-func benchIdle(b *testing.B, n int) {
+func benchIdle(b *testing.B, n int, viaVPC bool) {
 	var heap, stacks, rss, goroutines, boot, retained float64
 	for b.Loop() {
-		fab := NewFabric(nil)
 		var m0, m1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
 		g0, rss0 := runtime.NumGoroutine(), readRSS()
 		start := time.Now()
-		insts := make([]*Instance, n)
-		for i := range insts {
-			inst, err := NewInstance(Config{Name: "idle", Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
+		var closeAll func()
+		if viaVPC {
+			v, err := NewVPC(VPCConfig{Name: "idle", CIDR: netip.MustParsePrefix("10.0.0.0/8")})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := fab.Attach(inst.NIC(), inst.Addr(), nil); err != nil {
+			if err := v.AddVSwitch("main", netip.MustParsePrefix("10.1.0.0/16")); err != nil {
 				b.Fatal(err)
 			}
-			insts[i] = inst
+			specs := make([]InstanceSpec, n)
+			for i := range specs {
+				specs[i] = InstanceSpec{Name: fmt.Sprintf("vm-%d", i), VSwitch: "main"}
+			}
+			if _, err := v.AddInstances(specs); err != nil {
+				b.Fatal(err)
+			}
+			closeAll = func() { v.Close() }
+		} else {
+			fab := NewFabric(nil)
+			insts := make([]*Instance, n)
+			for i := range insts {
+				inst, err := NewInstance(Config{Name: "idle", Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := fab.Attach(inst.NIC(), inst.Addr(), nil); err != nil {
+					b.Fatal(err)
+				}
+				insts[i] = inst
+			}
+			closeAll = func() {
+				for _, inst := range insts {
+					inst.Close()
+				}
+				fab.Close()
+			}
 		}
 		boot = float64(time.Since(start).Microseconds()) / float64(n)
 		runtime.GC()
@@ -231,11 +261,7 @@ func benchIdle(b *testing.B, n int) {
 		stacks = float64(int64(m1.StackInuse)-int64(m0.StackInuse)) / float64(n) / 1024
 		goroutines = float64(runtime.NumGoroutine()-g0) / float64(n)
 		rss = float64(readRSS()-rss0) / float64(n) / 1024
-		for _, inst := range insts {
-			inst.Close()
-		}
-		fab.Close()
-		insts = nil
+		closeAll()
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		retained = float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(n) / 1024

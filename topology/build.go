@@ -48,24 +48,27 @@ func (l *Lab) build() error {
 	}
 	// Groups go in one transaction: their references may point at each
 	// other in any order.
-	err := vpc.Firewall().Update(func(tx *firewall.Tx) error {
+	if err := vpc.Firewall().Update(func(tx *firewall.Tx) error {
 		var errs []error
 		for i := range t.SecurityGroups {
 			errs = append(errs, tx.CreateGroup(t.SecurityGroups[i].Firewall()))
 		}
 		return errors.Join(errs...)
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("security groups: %w", err)
 	}
-	for _, in := range t.Instances {
-		inst, err := vpc.AddInstance(netstack.InstanceSpec{
-			Name: in.Name, VSwitch: in.VSwitch, Addr: in.IP, Groups: in.SecurityGroups, EIP: in.EIP,
-		})
-		if err != nil {
-			return fmt.Errorf("instance %s: %w", in.Name, err)
-		}
-		if err := serve(inst, in.Services); err != nil {
+	// One batch: the firewall compiles the policies once, not once per
+	// instance.
+	specs := make([]netstack.InstanceSpec, len(t.Instances))
+	for i, in := range t.Instances {
+		specs[i] = netstack.InstanceSpec{Name: in.Name, VSwitch: in.VSwitch, Addr: in.IP, Groups: in.SecurityGroups, EIP: in.EIP}
+	}
+	insts, err := vpc.AddInstances(specs)
+	if err != nil {
+		return fmt.Errorf("instances: %w", err)
+	}
+	for i, in := range t.Instances {
+		if err := serve(insts[i], in.Services); err != nil {
 			return fmt.Errorf("instance %s: %w", in.Name, err)
 		}
 	}
