@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ConntrackConfig configures a connection-tracking table. Zero fields take
@@ -33,7 +34,8 @@ const (
 	DefaultIdleTimeout      = 910 * time.Second
 	DefaultClosingTimeout   = 10 * time.Second
 	DefaultFragmentTimeout  = 30 * time.Second
-	conntrackShards         = 64
+	conntrackShardBits      = 3
+	conntrackShards         = 1 << conntrackShardBits
 	conntrackMinSlots       = 16
 	conntrackSweepPerInsert = 4
 )
@@ -49,13 +51,16 @@ const (
 // insert sweeps a few slots of its shard, and a full table sweeps a whole
 // shard before it refuses a connection.
 type Conntrack struct {
-	shards    [conntrackShards]ctShard
-	seed      uint64
-	max       int64
-	n         atomic.Int64
-	idle      uint32
-	closing   uint32
-	frag      uint32
+	shards  [conntrackShards]ctShard
+	seed    uint64
+	max     int64
+	n       atomic.Int64
+	idle    uint32
+	closing uint32
+	frag    uint32
+	// timeouts is indexed by meta>>3&3: the lifetime of an entry by its
+	// stClosing and stFrag bits, without a branch.
+	timeouts  [4]uint32
 	clock     *Clock
 	ownsClock bool
 
@@ -141,6 +146,7 @@ func NewConntrack(cfg ConntrackConfig) *Conntrack {
 		frag:    ticks(cfg.FragmentTimeout),
 		clock:   cfg.Clock,
 	}
+	ct.timeouts = [4]uint32{ct.idle, ct.closing, ct.frag, ct.frag}
 	if ct.clock == nil {
 		ct.clock = NewClock()
 		ct.clock.Start()
@@ -153,7 +159,11 @@ func NewConntrack(cfg ConntrackConfig) *Conntrack {
 }
 
 func newCtTable(n int) *ctTable {
-	return &ctTable{slots: make([]ctSlot, n), mask: uint64(n - 1)}
+	t := &ctTable{slots: make([]ctSlot, n), mask: uint64(n - 1)}
+	if n*24 >= 4<<20 {
+		adviseHuge(unsafe.Pointer(&t.slots[0]), uintptr(n*24))
+	}
+	return t
 }
 
 // Close stops the table's own clock, if it has one.
@@ -177,13 +187,17 @@ type ctKey struct {
 // echo.
 func flowKey(t *Tuple) ctKey {
 	a, b := uint64(t.Src)<<16|uint64(t.SrcPort), uint64(t.Dst)<<16|uint64(t.DstPort)
-	// min and max compile to conditional moves: the order of the two
-	// endpoints is random per packet and would defeat a branch predictor.
-	lo, hi := min(a, b), max(a, b)
+	// The order of the two endpoints is random per packet and would defeat
+	// a branch predictor, so lo and hi come from arithmetic (both are below
+	// 2^48, so a-b cannot overflow), not from min and max, which the
+	// compiler turns into branches once this is inlined into a loop.
+	d := a - b
+	lt := uint64(int64(d) >> 63) // all ones when a < b
+	lo, hi := b+d&lt, a-d&lt
 	return ctKey{
 		k1:     (lo>>16)<<32 | hi>>16,
 		k2:     (lo&0xffff)<<48 | (hi&0xffff)<<32 | keyValid | kindFlow<<8 | uint64(t.Proto),
-		fromHi: a > b,
+		fromHi: lo != a,
 	}
 }
 
@@ -215,7 +229,7 @@ func (ct *Conntrack) hash(k *ctKey) uint64 {
 }
 
 func (ct *Conntrack) shard(hash uint64) *ctShard {
-	return &ct.shards[hash>>(64-6)]
+	return &ct.shards[hash>>(64-conntrackShardBits)]
 }
 
 // timeout returns how many ticks an entry with meta m lives unseen.
@@ -255,6 +269,143 @@ func find(t *ctTable, k *ctKey, hash uint64) int {
 // TCP's FIN and RST. Lookup never allocates and takes no lock on the common
 // path.
 func (ct *Conntrack) Lookup(h *Header) bool {
+	if !fastPath(h) {
+		return ct.lookup(h)
+	}
+	k := fastKey(h)
+	return ct.lookupFast(h, &k, ct.hash(&k))
+}
+
+// conntrackBatch is how many lookups LookupBatch has in flight.
+const conntrackBatch = 16
+
+// LookupBatch is Lookup for several packets, in order: hit[i] is what
+// Lookup(&hs[i]) would return after the packets before it. It first finds
+// every packet's slot and asks the CPU to prefetch it, then looks them up,
+// so that their cache misses overlap instead of following one another. hit
+// must be at least as long as hs.
+func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
+	var (
+		k1s, k2s [conntrackBatch]uint64
+		slots    [conntrackBatch]*ctSlot
+		shards   [conntrackBatch]*ctShard
+		seqs     [conntrackBatch]uint32
+	)
+	hit = hit[:len(hs)]
+	now := ct.clock.Now()
+	for len(hs) > 0 {
+		n := min(len(hs), conntrackBatch)
+		// Find every home slot, then start loading them all at once.
+		for i := range n {
+			h := &hs[i]
+			t := h.Tuple
+			if t.Proto == ProtoICMP {
+				t.SrcPort, t.DstPort = icmpPorts(h)
+			}
+			k := flowKey(&t)
+			hash := ct.hash(&k)
+			sh := &ct.shards[hash>>(64-conntrackShardBits)]
+			seqs[i] = sh.seq.Load()
+			tab := sh.tab.Load()
+			k1s[i], k2s[i], shards[i] = k.k1, k.k2, sh
+			slots[i] = &tab.slots[hash&tab.mask]
+		}
+		prefetchSlots(&slots, n)
+		for i := range n {
+			h, s, sh, s1 := &hs[i], slots[i], shards[i], seqs[i]
+			if s.k2.Load() != k2s[i] || s.k1.Load() != k1s[i] {
+				s = ct.probeNext(sh, &ctKey{k1: k1s[i], k2: k2s[i]})
+			}
+			if s == nil || !fastPath(h) {
+				hit[i] = ct.lookup(h)
+				continue
+			}
+			m := s.meta.Load()
+			if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-Tick(m>>32)) > int32(ct.timeouts[m>>3&3]) {
+				hit[i] = ct.lookup(h)
+				continue
+			}
+			if Tick(m>>32) != now {
+				// Lock-free refresh; losing a race only keeps an older tick.
+				s.meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
+			}
+			hit[i] = true
+		}
+		hs, hit = hs[n:], hit[n:]
+	}
+}
+
+// probeNext returns the slot of k past its home slot in the shard's table,
+// or nil. The caller validates with the shard's sequence.
+func (ct *Conntrack) probeNext(sh *ctShard, k *ctKey) *ctSlot {
+	t := sh.tab.Load()
+	hash := ct.hash(k)
+	for i := (hash + 1) & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		w := s.k2.Load()
+		if w == k.k2 && s.k1.Load() == k.k1 {
+			return s
+		}
+		if w == 0 {
+			return nil
+		}
+	}
+}
+
+// icmpPorts returns the ports of an ICMP packet's key: its echo id, or 0.
+func icmpPorts(h *Header) (uint16, uint16) {
+	if h.Has(FlagICMPEcho) {
+		return h.ICMPID, h.ICMPID
+	}
+	return 0, 0
+}
+
+// fastPath reports whether h changes no entry's state: not a fragment, not
+// an ICMP error, not a TCP SYN, FIN or RST.
+func fastPath(h *Header) bool {
+	return h.Flags&^FlagICMPEcho == 0 && (h.Proto != ProtoTCP || h.TCPFlags&(TCPFin|TCPRst|TCPSyn) == 0)
+}
+
+// fastKey is headerKey with the common case inline.
+func fastKey(h *Header) ctKey {
+	t := h.Tuple
+	if t.Proto == ProtoICMP {
+		t.SrcPort, t.DstPort = icmpPorts(h)
+	}
+	return flowKey(&t)
+}
+
+// lookupFast is Lookup for a fastPath packet with key k: it answers
+// itself when the flow sits in its home slot or the next one and no writer
+// moved entries meanwhile — a few dozen instructions with predictable
+// branches, so that the CPU overlaps the cache misses of consecutive
+// lookups — and hands anything else to the general path.
+func (ct *Conntrack) lookupFast(h *Header, k *ctKey, hash uint64) bool {
+	sh := &ct.shards[hash>>(64-conntrackShardBits)]
+	s1 := sh.seq.Load()
+	t := sh.tab.Load()
+	i := hash & t.mask
+	s := &t.slots[i]
+	if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {
+		s = &t.slots[(i+1)&t.mask]
+		if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {
+			return ct.lookup(h)
+		}
+	}
+	m := s.meta.Load()
+	now := ct.clock.Now()
+	if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-Tick(m>>32)) > int32(ct.timeouts[m>>3&3]) {
+		return ct.lookup(h)
+	}
+	if Tick(m>>32) != now {
+		// Lock-free refresh; losing a race only keeps an older tick.
+		s.meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
+	}
+	return true
+}
+
+// lookup is Lookup for every packet: the general path.
+func (ct *Conntrack) lookup(h *Header) bool {
 	var k ctKey
 	switch {
 	case h.Has(FlagICMPError):
