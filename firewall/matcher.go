@@ -54,27 +54,17 @@ type dim struct {
 // lookup returns the offset of the row of the interval that holds x.
 func (d *dim) lookup(x uint32) uint32 {
 	base := d.first[x>>d.shift]
-	s := d.starts
-	// Binary search with a fixed number of steps and no branch on the data:
-	// the answer is base plus some of the halves. A step adds half when
-	// s[base+half] <= x, that is when s[base+half]-(x+1) borrows.
+	// Binary search with a fixed number of steps and no branch on the
+	// data: the answer is base plus some of the halves. A step adds half
+	// when starts[base+half] <= x, that is when starts[base+half]-(x+1)
+	// borrows. The padding of starts keeps every probe in bounds (index
+	// pads 2*half-1 entries), so the probes skip Go's bounds checks, which
+	// would lengthen the chain of dependent loads that bounds the latency.
+	s := unsafe.Pointer(unsafe.SliceData(d.starts))
 	x1 := uint64(x) + 1
-	half := d.half
-	for ; half > 8; half >>= 1 {
-		base += half & uint32((uint64(s[base+half])-x1)>>32)
-	}
-	switch half {
-	case 8:
-		base += 8 & uint32((uint64(s[base+8])-x1)>>32)
-		fallthrough
-	case 4:
-		base += 4 & uint32((uint64(s[base+4])-x1)>>32)
-		fallthrough
-	case 2:
-		base += 2 & uint32((uint64(s[base+2])-x1)>>32)
-		fallthrough
-	case 1:
-		base += 1 & uint32((uint64(s[base+1])-x1)>>32)
+	for half := d.half; half > 0; half >>= 1 {
+		v := *(*uint32)(unsafe.Add(s, 4*uintptr(base+half)))
+		base += half & uint32((uint64(v)-x1)>>32)
 	}
 	return d.rows[base]
 }

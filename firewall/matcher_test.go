@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -231,6 +232,7 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 	if m.Len() != len(rules) {
 		t.Errorf("Len() = %d, want %d", m.Len(), len(rules))
 	}
+	checkPadding(t, m)
 	l := NewLinear(rules)
 	bad, matched, decided := 0, 0, map[int]bool{}
 	for i := range tuples {
@@ -256,6 +258,18 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 		}
 	}
 	t.Logf("%d rules: %d of %d tuples match one of %d rules", len(rules), matched, len(tuples), len(decided))
+}
+
+// checkPadding checks the invariant that lets dim.lookup read starts
+// without bounds checks: every probe of every search stays in the slice.
+func checkPadding(t *testing.T, m *Matcher) {
+	t.Helper()
+	for _, d := range []*dim{&m.src, &m.dst, &m.sport, &m.dport} {
+		last := slices.Max(d.first) + max(2*d.half, 1) - 1
+		if int(last) >= len(d.starts) || int(last) >= len(d.rows) {
+			t.Fatalf("a search may probe index %d of %d starts, %d rows", last, len(d.starts), len(d.rows))
+		}
+	}
 }
 
 func TestMatcherRandom(t *testing.T) {
@@ -466,6 +480,7 @@ func FuzzMatcher(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPadding(t, m)
 		l := NewLinear(rules)
 		for i := range tuples {
 			if got, want := m.Match(&tuples[i]), l.Match(&tuples[i]); got != want {
