@@ -14,7 +14,7 @@ build:
 
 # Benchmarks with enough repetitions for benchstat; see bench/RESULTS.md.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=10 ./firewall/ ./netstack/ | tee bench/latest.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=10 ./bench/ ./firewall/ ./netstack/ | tee bench/latest.txt
 	@echo "compare runs with: benchstat bench/latest.txt (go install golang.org/x/perf/cmd/benchstat@latest)"
 
 # A short run of every fuzz target (10 s each).

@@ -1,0 +1,54 @@
+package firewall
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// vmFlags returns the VmFlags of the mapping of /proc/self/smaps that holds
+// address a.
+func vmFlags(t *testing.T, a uintptr) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		first, _, _ := strings.Cut(line, " ")
+		if lo, hi, ok := strings.Cut(first, "-"); ok && !strings.HasSuffix(first, ":") {
+			l, err1 := strconv.ParseUint(lo, 16, 64)
+			h, err2 := strconv.ParseUint(hi, 16, 64)
+			if err1 == nil && err2 == nil {
+				in = uint64(a) >= l && uint64(a) < h
+				continue
+			}
+		}
+		if in && strings.HasPrefix(line, "VmFlags:") {
+			return line
+		}
+	}
+	t.Fatalf("no mapping holds %#x", a)
+	return ""
+}
+
+// TestConntrackHugePages checks that a large table asks for huge pages: the
+// mapping under its slots carries the "hg" (MADV_HUGEPAGE) flag.
+func TestConntrackHugePages(t *testing.T) {
+	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(mode), "[never]") {
+		t.Skip("transparent huge pages are off on this machine")
+	}
+	tab := newCtTable(1 << 19) // 12 MiB of slots
+	mid := uintptr(unsafe.Pointer(&tab.slots[len(tab.slots)/2]))
+	flags := vmFlags(t, mid)
+	if !strings.Contains(flags+" ", " hg ") {
+		t.Errorf("slots at %#x: %s, want hg", mid, flags)
+	}
+}
