@@ -666,7 +666,8 @@ func (ct *Conntrack) delete(sh *ctShard, t *ctTable, i int) {
 	ct.n.Add(-1)
 }
 
-// Delete removes the flow entry of h's connection, if any.
+// Delete removes the flow entry of h's connection and reports whether
+// there was a live one.
 func (ct *Conntrack) Delete(h *Header) bool {
 	k := headerKey(h)
 	hash := ct.hash(&k)
@@ -678,8 +679,14 @@ func (ct *Conntrack) Delete(h *Header) bool {
 	if i < 0 {
 		return false
 	}
+	// An expired entry not yet reclaimed counts as absent: it goes, but
+	// there was no connection to delete.
+	live := ct.live(t.slots[i].meta.Load(), ct.clock.Now())
 	ct.delete(sh, t, i)
-	return true
+	if !live {
+		ct.expired.Add(1)
+	}
+	return live
 }
 
 // Expire reclaims every expired entry now, and returns how many.
