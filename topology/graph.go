@@ -238,25 +238,9 @@ func (g *graph) mermaid() string {
 		fmt.Fprintf(&b, "%s%s%s%s%s\n", indent, n.id, open, q(n.label), close)
 	}
 	fmt.Fprintf(&b, "---\ntitle: %s\n---\nflowchart LR\n", strconv.Quote(g.title)) // YAML front matter
-	fmt.Fprintf(&b, "  subgraph %s[%s]\n", g.vpc.id, q(g.vpc.label))
-	for _, c := range g.vswitch {
-		fmt.Fprintf(&b, "    subgraph %s[%s]\n", c.id, q(c.label))
-		for _, n := range c.nodes {
-			node("      ", n)
-		}
-		b.WriteString("    end\n")
-	}
-	b.WriteString("  end\n")
-	for _, c := range g.clusters {
-		fmt.Fprintf(&b, "  subgraph %s[%s]\n", c.id, q(c.label))
-		for _, n := range c.nodes {
-			node("    ", n)
-		}
-		b.WriteString("  end\n")
-	}
-	for _, n := range g.loose {
-		node("  ", n)
-	}
+	g.walk(func(indent string, c graphCluster) {
+		fmt.Fprintf(&b, "%ssubgraph %s[%s]\n", indent, c.id, q(c.label))
+	}, node, func(indent string) { b.WriteString(indent + "end\n") })
 	var styles []string
 	for i, e := range g.edges {
 		arrow := "-->"
@@ -280,6 +264,30 @@ func (g *graph) mermaid() string {
 	return b.String()
 }
 
+// walk visits the clusters and nodes in the order both renderers write
+// them — the VPC holding its vswitches, the outside clusters, the loose
+// nodes — with each line's indentation.
+func (g *graph) walk(open func(indent string, c graphCluster), node func(indent string, n graphNode), end func(indent string)) {
+	cluster := func(indent string, c graphCluster) {
+		open(indent, c)
+		for _, n := range c.nodes {
+			node(indent+"  ", n)
+		}
+		end(indent)
+	}
+	open("  ", g.vpc)
+	for _, c := range g.vswitch {
+		cluster("    ", c)
+	}
+	end("  ")
+	for _, c := range g.clusters {
+		cluster("  ", c)
+	}
+	for _, n := range g.loose {
+		node("  ", n)
+	}
+}
+
 // dot renders a Graphviz digraph.
 func (g *graph) dot() string {
 	var b strings.Builder
@@ -293,25 +301,9 @@ func (g *graph) dot() string {
 		fmt.Fprintf(&b, "%s%s [label=%s, shape=%s];\n", indent, n.id, q(n.label), shapes[n.shape])
 	}
 	fmt.Fprintf(&b, "digraph %s {\n  rankdir=LR;\n", q(g.title))
-	fmt.Fprintf(&b, "  subgraph cluster_%s {\n    label=%s;\n", g.vpc.id, q(g.vpc.label))
-	for _, c := range g.vswitch {
-		fmt.Fprintf(&b, "    subgraph cluster_%s {\n      label=%s;\n", c.id, q(c.label))
-		for _, n := range c.nodes {
-			node("      ", n)
-		}
-		b.WriteString("    }\n")
-	}
-	b.WriteString("  }\n")
-	for _, c := range g.clusters {
-		fmt.Fprintf(&b, "  subgraph cluster_%s {\n    label=%s;\n", c.id, q(c.label))
-		for _, n := range c.nodes {
-			node("    ", n)
-		}
-		b.WriteString("  }\n")
-	}
-	for _, n := range g.loose {
-		node("  ", n)
-	}
+	g.walk(func(indent string, c graphCluster) {
+		fmt.Fprintf(&b, "%ssubgraph cluster_%s {\n%s  label=%s;\n", indent, c.id, indent, q(c.label))
+	}, node, func(indent string) { b.WriteString(indent + "}\n") })
 	attrs := map[string]string{
 		edgeAllow:  "style=solid",
 		edgeBlock:  "style=dashed, color=red, fontcolor=red",
