@@ -292,9 +292,9 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 		seqs     [conntrackBatch]uint32
 	)
 	hit = hit[:len(hs)]
-	now := ct.clock.Now()
 	for len(hs) > 0 {
 		n := min(len(hs), conntrackBatch)
+		now := ct.clock.Now()
 		// Find every home slot, then start loading them all at once.
 		for i := range n {
 			h := &hs[i]
