@@ -297,10 +297,10 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 		now := ct.clock.Now()
 		// Find every home slot, then start loading them all at once.
 		for i := range n {
-			h := &hs[i]
-			t := h.Tuple
+			// fastKey, by hand: the compiler does not inline it.
+			t := hs[i].Tuple
 			if t.Proto == ProtoICMP {
-				t.SrcPort, t.DstPort = icmpPorts(h)
+				t.SrcPort, t.DstPort = icmpPorts(&hs[i])
 			}
 			k := flowKey(&t)
 			hash := ct.hash(&k)
@@ -312,24 +312,12 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 		}
 		prefetchSlots(&slots, n)
 		for i := range n {
-			h, s, sh, s1 := &hs[i], slots[i], shards[i], seqs[i]
-			if s.k2.Load() != k2s[i] || s.k1.Load() != k1s[i] {
-				s = ct.probeNext(sh, &ctKey{k1: k1s[i], k2: k2s[i]})
-			}
-			if s == nil || !fastPath(h) {
-				hit[i] = ct.lookup(h)
+			if !fastPath(&hs[i]) {
+				hit[i] = ct.lookup(&hs[i])
 				continue
 			}
-			m := s.meta.Load()
-			if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-Tick(m>>32)) > int32(ct.timeouts[m>>3&3]) {
-				hit[i] = ct.lookup(h)
-				continue
-			}
-			if Tick(m>>32) != now {
-				// Lock-free refresh; losing a race only keeps an older tick.
-				s.meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
-			}
-			hit[i] = true
+			k := ctKey{k1: k1s[i], k2: k2s[i]}
+			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], slots[i], now)
 		}
 		hs, hit = hs[n:], hit[n:]
 	}
@@ -375,25 +363,28 @@ func fastKey(h *Header) ctKey {
 	return flowKey(&t)
 }
 
-// lookupFast is Lookup for a fastPath packet with key k: it answers
-// itself when the flow sits in its home slot or the next one and no writer
-// moved entries meanwhile — a few dozen instructions with predictable
-// branches, so that the CPU overlaps the cache misses of consecutive
-// lookups — and hands anything else to the general path.
+// lookupFast is Lookup for a fastPath packet with key k.
 func (ct *Conntrack) lookupFast(h *Header, k *ctKey, hash uint64) bool {
 	sh := &ct.shards[hash>>(64-conntrackShardBits)]
 	s1 := sh.seq.Load()
 	t := sh.tab.Load()
-	i := hash & t.mask
-	s := &t.slots[i]
+	return ct.finish(h, k, sh, s1, &t.slots[hash&t.mask], ct.clock.Now())
+}
+
+// finish ends the lookup of a fastPath packet whose key k has home slot
+// home in shard sh, whose sequence read s1 before the table was: it
+// answers itself when it finds a live entry and no writer moved entries
+// meanwhile — a few dozen instructions with predictable branches, so that
+// the CPU overlaps the cache misses of consecutive lookups — and hands
+// anything else to the general path.
+func (ct *Conntrack) finish(h *Header, k *ctKey, sh *ctShard, s1 uint32, home *ctSlot, now Tick) bool {
+	s := home
 	if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {
-		s = &t.slots[(i+1)&t.mask]
-		if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {
+		if s = ct.probeNext(sh, k); s == nil {
 			return ct.lookup(h)
 		}
 	}
 	m := s.meta.Load()
-	now := ct.clock.Now()
 	if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-Tick(m>>32)) > int32(ct.timeouts[m>>3&3]) {
 		return ct.lookup(h)
 	}
