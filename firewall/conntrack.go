@@ -186,19 +186,25 @@ type ctKey struct {
 // flowKey returns the symmetric key of t; id replaces both ports for ICMP
 // echo.
 func flowKey(t *Tuple) ctKey {
+	k1, k2 := flowWords(t)
+	// The packet travels from hi to lo when its source is the higher
+	// endpoint.
+	a, b := uint64(t.Src)<<16|uint64(t.SrcPort), uint64(t.Dst)<<16|uint64(t.DstPort)
+	return ctKey{k1: k1, k2: k2, fromHi: a > b}
+}
+
+// flowWords returns the two words of t's symmetric key, small enough to be
+// inlined into the lookups.
+func flowWords(t *Tuple) (k1, k2 uint64) {
 	a, b := uint64(t.Src)<<16|uint64(t.SrcPort), uint64(t.Dst)<<16|uint64(t.DstPort)
 	// The order of the two endpoints is random per packet and would defeat
 	// a branch predictor, so lo and hi come from arithmetic (both are below
 	// 2^48, so a-b cannot overflow), not from min and max, which the
 	// compiler turns into branches once this is inlined into a loop.
 	d := a - b
-	lt := uint64(int64(d) >> 63) // all ones when a < b
-	lo, hi := b+d&lt, a-d&lt
-	return ctKey{
-		k1:     (lo>>16)<<32 | hi>>16,
-		k2:     (lo&0xffff)<<48 | (hi&0xffff)<<32 | keyValid | kindFlow<<8 | uint64(t.Proto),
-		fromHi: lo != a,
-	}
+	d &= uint64(int64(d) >> 63) // a-b when a < b, else 0
+	lo, hi := b+d, a-d
+	return lo>>16<<32 | hi>>16, lo<<48 | hi&0xffff<<32 | keyValid | kindFlow<<8 | uint64(t.Proto)
 }
 
 // headerKey returns the flow key of a packet (ICMP echo: the id as ports).
@@ -302,7 +308,8 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 			if t.Proto == ProtoICMP {
 				t.SrcPort, t.DstPort = icmpPorts(&hs[i])
 			}
-			k := flowKey(&t)
+			var k ctKey
+			k.k1, k.k2 = flowWords(&t)
 			hash := ct.hash(&k)
 			sh := &ct.shards[hash>>(64-conntrackShardBits)]
 			seqs[i] = sh.seq.Load()
@@ -317,6 +324,10 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 				continue
 			}
 			k := ctKey{k1: k1s[i], k2: k2s[i]}
+			if seenNow(slots[i], &k, now) && shards[i].seq.Load() == seqs[i] && seqs[i]&1 == 0 {
+				hit[i] = true
+				continue
+			}
 			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], slots[i], now)
 		}
 		hs, hit = hs[n:], hit[n:]
@@ -354,13 +365,15 @@ func fastPath(h *Header) bool {
 	return h.Flags&^FlagICMPEcho == 0 && (h.Proto != ProtoTCP || h.TCPFlags&(TCPFin|TCPRst|TCPSyn) == 0)
 }
 
-// fastKey is headerKey with the common case inline.
+// fastKey is headerKey for a fastPath packet, without the direction.
 func fastKey(h *Header) ctKey {
 	t := h.Tuple
 	if t.Proto == ProtoICMP {
 		t.SrcPort, t.DstPort = icmpPorts(h)
 	}
-	return flowKey(&t)
+	var k ctKey
+	k.k1, k.k2 = flowWords(&t)
+	return k
 }
 
 // lookupFast is Lookup for a fastPath packet with key k.
@@ -368,15 +381,28 @@ func (ct *Conntrack) lookupFast(h *Header, k *ctKey, hash uint64) bool {
 	sh := &ct.shards[hash>>(64-conntrackShardBits)]
 	s1 := sh.seq.Load()
 	t := sh.tab.Load()
-	return ct.finish(h, k, sh, s1, &t.slots[hash&t.mask], ct.clock.Now())
+	home, now := &t.slots[hash&t.mask], ct.clock.Now()
+	if seenNow(home, k, now) && sh.seq.Load() == s1 && s1&1 == 0 {
+		return true
+	}
+	return ct.finish(h, k, sh, s1, home, now)
+}
+
+// seenNow reports the common case of a fastPath lookup: the entry of key
+// k sits in its home slot and was last seen in the current tick (a
+// second), so it is live and needs no refresh. It is small enough to be
+// inlined into the lookups; the caller then checks the shard's sequence.
+func seenNow(home *ctSlot, k *ctKey, now Tick) bool {
+	return home.k2.Load() == k.k2 && home.k1.Load() == k.k1 && Tick(home.meta.Load()>>32) == now
 }
 
 // finish ends the lookup of a fastPath packet whose key k has home slot
-// home in shard sh, whose sequence read s1 before the table was: it
-// answers itself when it finds a live entry and no writer moved entries
-// meanwhile — a few dozen instructions with predictable branches, so that
-// the CPU overlaps the cache misses of consecutive lookups — and hands
-// anything else to the general path.
+// home in shard sh, whose sequence read s1 before the table was, past the
+// common case of seenNow: it answers itself when it
+// finds a live entry (in the home slot or past it) and no writer moved
+// entries meanwhile — a few dozen instructions with predictable branches,
+// so that the CPU overlaps the cache misses of consecutive lookups — and
+// hands anything else to the general path.
 func (ct *Conntrack) finish(h *Header, k *ctKey, sh *ctShard, s1 uint32, home *ctSlot, now Tick) bool {
 	s := home
 	if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -378,23 +379,26 @@ func BenchmarkConntrackLookup(b *testing.B) {
 			for i := range hs {
 				ct.Insert(&hs[i])
 			}
-			hit := make([]bool, 16)
+			var hit [16]bool
+			// Every answer must be a hit. The check reads the 16 answers as
+			// two words (a true bool is 1), so that it adds two compares per
+			// batch to the figure rather than a branch per packet.
+			hits := (*[2]uint64)(unsafe.Pointer(&hit))
+			const allHit = 0x0101010101010101
 			b.ReportAllocs()
 			b.ResetTimer()
-			i, misses := 0, 0
+			i, bad := 0, 0
 			for done := 0; done < b.N; done += 16 {
-				ct.LookupBatch(hs[i:i+16], hit)
-				for _, ok := range hit {
-					if !ok {
-						misses++
-					}
+				ct.LookupBatch(hs[i:i+16], hit[:])
+				if hits[0] != allHit || hits[1] != allHit {
+					bad++
 				}
 				if i += 16; i == n {
 					i = 0
 				}
 			}
-			if misses != 0 {
-				b.Fatalf("%d misses", misses)
+			if bad != 0 {
+				b.Fatalf("%d batches with misses", bad)
 			}
 		})
 		b.Run(fmt.Sprintf("flows=%d/impl=map", n), func(b *testing.B) {
