@@ -25,6 +25,7 @@ type Matcher struct {
 	gshift uint
 	wshift uint   // 6 - gshift: summary bit to word is >> wshift
 	gmask  uint64 // summary bits of the groups of one word
+	nw     int    // rule words of a row
 
 	// words holds the rows of every dimension back to back, each being sum
 	// summary words followed by the rule words (bit i = rule i).
@@ -53,37 +54,86 @@ type dim struct {
 
 // lookup returns the offset of the row of the interval that holds x.
 func (d *dim) lookup(x uint32) uint32 {
-	base := d.first[x>>d.shift]
 	// Binary search with a fixed number of steps and no branch on the
-	// data: the answer is base plus some of the halves. A step adds half
-	// when starts[base+half] <= x, that is when starts[base+half]-(x+1)
-	// borrows. The padding of starts keeps every probe in bounds (index
-	// pads 2*half-1 entries), so the probes skip Go's bounds checks, which
-	// would lengthen the chain of dependent loads that bounds the latency.
+	// data: the answer is the first candidate plus some of the halves. A
+	// step adds half when the start half past p is at most x, that is when
+	// start+^x (start-x-1) borrows. The search moves a pointer, so that a
+	// probe's address is one addition the load does itself, and a step is
+	// one load and four operations on the chain of dependent loads that
+	// bounds the latency. The padding of starts keeps every probe in bounds
+	// (index pads 2*half-1 entries), so the probes skip Go's bounds
+	// checks, which would lengthen that chain.
 	s := unsafe.Pointer(unsafe.SliceData(d.starts))
-	x1 := uint64(x) + 1
-	for half := d.half; half > 0; half >>= 1 {
-		v := *(*uint32)(unsafe.Add(s, 4*uintptr(base+half)))
-		base += half & uint32((uint64(v)-x1)>>32)
+	p := unsafe.Add(s, 4*uintptr(d.first[x>>d.shift]))
+	nx := ^uint64(x)
+	for step := 4 * uintptr(d.half); step >= 4; step >>= 1 {
+		v := *(*uint32)(unsafe.Add(p, step))
+		p = unsafe.Add(p, step&uintptr((uint64(v)+nx)>>32))
 	}
-	return d.rows[base]
+	// rows is as long as starts: the same offset finds the row.
+	return *(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d.rows)), uintptr(p)-uintptr(s)))
 }
 
 // Match returns the index of the first rule that matches t, or -1.
+//
+// With at most scanWords rule words, the summary only answers "no rule" (a
+// branch the core predicts well when most packets match nothing, or most
+// match something) and the words are then read in order. Visiting the
+// groups the summary names instead (see visit) costs one mispredicted
+// branch per group that turns out empty, often several when rules have
+// wide ranges, and every visit's address waits for the summary; in the
+// scan no word's address depends on a load other than the rows', and the
+// loop leaves once, at the first rule.
+//
+// The words are read without bounds checks: Compile lays every row out as
+// sum+nw words inside m.words (the matcher tests check it).
 func (m *Matcher) Match(t *Tuple) int {
-	a := int(m.src.lookup(t.Src))
-	b := int(m.dst.lookup(t.Dst))
-	c := int(m.sport.lookup(uint32(t.SrcPort)))
-	d := int(m.dport.lookup(uint32(t.DstPort)))
-	e := int(m.proto[t.Proto])
+	a := uintptr(m.src.lookup(t.Src))
+	b := uintptr(m.dst.lookup(t.Dst))
+	c := uintptr(m.sport.lookup(uint32(t.SrcPort)))
+	d := uintptr(m.dport.lookup(uint32(t.DstPort)))
+	e := uintptr(m.proto[t.Proto])
+	if m.nw > scanWords {
+		return m.visit(a, b, c, d, e)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(m.words))
+	and := func(k uintptr) uint64 {
+		return *(*uint64)(unsafe.Add(p, 8*(a+k))) & *(*uint64)(unsafe.Add(p, 8*(b+k))) &
+			*(*uint64)(unsafe.Add(p, 8*(c+k))) & *(*uint64)(unsafe.Add(p, 8*(d+k))) &
+			*(*uint64)(unsafe.Add(p, 8*(e+k)))
+	}
+	ns := uintptr(m.sum)
+	var any uint64
+	for k := range ns {
+		any |= and(k)
+	}
+	if any == 0 {
+		return -1
+	}
+	for k := ns; k < ns+uintptr(m.nw); k++ {
+		if x := and(k); x != 0 {
+			return int(k-ns)<<6 + bits.TrailingZeros64(x)
+		}
+	}
+	return -1
+}
+
+// scanWords is the most rule words (512 rules) Match scans in order rather
+// than visiting the groups its summary names.
+const scanWords = 8
+
+// visit is Match over more than scanWords words, given the offsets of the
+// packet's five rows: it visits the words of the groups the summary names,
+// in order, and skips the rest.
+func (m *Matcher) visit(a, b, c, d, e uintptr) int {
 	w, ns := m.words, m.sum
 	for k := 0; k < ns; k++ {
-		s := w[a+k] & w[b+k] & w[c+k] & w[d+k] & w[e+k]
+		s := w[int(a)+k] & w[int(b)+k] & w[int(c)+k] & w[int(d)+k] & w[int(e)+k]
 		for s != 0 {
 			g := uint(bits.TrailingZeros64(s))
 			i := (uint(k)<<6 + g) >> m.wshift // the word of group g
 			j := ns + int(i)
-			if x := w[a+j] & w[b+j] & w[c+j] & w[d+j] & w[e+j]; x != 0 {
+			if x := w[int(a)+j] & w[int(b)+j] & w[int(c)+j] & w[int(d)+j] & w[int(e)+j]; x != 0 {
 				return int(i)<<6 + bits.TrailingZeros64(x)
 			}
 			// Nothing in this word: skip its other groups too.

@@ -26,7 +26,7 @@ func Compile(rules []MatchRule) (*Matcher, error) {
 	}
 	groups := (n + 1<<gshift - 1) >> gshift // the last one may be partial
 	ns := (groups + 63) / 64
-	m := &Matcher{n: n, sum: ns, gshift: gshift, wshift: 6 - gshift,
+	m := &Matcher{n: n, sum: ns, nw: nw, gshift: gshift, wshift: 6 - gshift,
 		gmask: ^uint64(0) >> (64 - 1<<(6-gshift))}
 	b := &builder{
 		sum:    ns,

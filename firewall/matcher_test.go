@@ -260,14 +260,26 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 	t.Logf("%d rules: %d of %d tuples match one of %d rules", len(rules), matched, len(tuples), len(decided))
 }
 
-// checkPadding checks the invariant that lets dim.lookup read starts
-// without bounds checks: every probe of every search stays in the slice.
+// checkPadding checks the invariants that let dim.lookup read starts and
+// Match read words without bounds checks: every probe of every search stays
+// in starts and rows, and every row's words in words.
 func checkPadding(t *testing.T, m *Matcher) {
 	t.Helper()
 	for _, d := range []*dim{&m.src, &m.dst, &m.sport, &m.dport} {
 		last := slices.Max(d.first) + max(2*d.half, 1) - 1
 		if int(last) >= len(d.starts) || int(last) >= len(d.rows) {
 			t.Fatalf("a search may probe index %d of %d starts, %d rows", last, len(d.starts), len(d.rows))
+		}
+		// Match reads the words of every row without bounds checks.
+		for _, r := range d.rows {
+			if int(r)+m.sum+m.nw > len(m.words) {
+				t.Fatalf("row at %d has %d+%d words past it of %d", r, m.sum, m.nw, len(m.words))
+			}
+		}
+	}
+	for p, r := range m.proto {
+		if int(r)+m.sum+m.nw > len(m.words) {
+			t.Fatalf("protocol %d: row at %d has %d+%d words past it of %d", p, r, m.sum, m.nw, len(m.words))
 		}
 	}
 }
