@@ -64,7 +64,8 @@ func (d *dim) lookup(x uint32) uint32 {
 	// (index pads 2*half-1 entries), so the probes skip Go's bounds
 	// checks, which would lengthen that chain.
 	s := unsafe.Pointer(unsafe.SliceData(d.starts))
-	p := unsafe.Add(s, 4*uintptr(d.first[x>>d.shift]))
+	// A 64-bit shift below 64 needs no check of its count.
+	p := unsafe.Add(s, 4*uintptr(d.first[uint64(x)>>(d.shift&63)]))
 	nx := ^uint64(x)
 	for step := 4 * uintptr(d.half); step >= 4; step >>= 1 {
 		v := *(*uint32)(unsafe.Add(p, step))
@@ -96,11 +97,14 @@ func (m *Matcher) Match(t *Tuple) int {
 	if m.nw > scanWords {
 		return m.visit(a, b, c, d, e)
 	}
+	// Pointers to the five rows, so that a word's load is one addressing
+	// mode: row plus 8*k.
 	p := unsafe.Pointer(unsafe.SliceData(m.words))
+	pa, pb, pc, pd, pe := unsafe.Add(p, 8*a), unsafe.Add(p, 8*b), unsafe.Add(p, 8*c), unsafe.Add(p, 8*d), unsafe.Add(p, 8*e)
 	and := func(k uintptr) uint64 {
-		return *(*uint64)(unsafe.Add(p, 8*(a+k))) & *(*uint64)(unsafe.Add(p, 8*(b+k))) &
-			*(*uint64)(unsafe.Add(p, 8*(c+k))) & *(*uint64)(unsafe.Add(p, 8*(d+k))) &
-			*(*uint64)(unsafe.Add(p, 8*(e+k)))
+		return *(*uint64)(unsafe.Add(pa, 8*k)) & *(*uint64)(unsafe.Add(pb, 8*k)) &
+			*(*uint64)(unsafe.Add(pc, 8*k)) & *(*uint64)(unsafe.Add(pd, 8*k)) &
+			*(*uint64)(unsafe.Add(pe, 8*k))
 	}
 	ns := uintptr(m.sum)
 	var any uint64
