@@ -29,15 +29,30 @@ func BenchmarkClassify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, impl := range []struct {
+			impls := []struct {
 				name string
 				c    Classifier
-			}{{"compiled", m}, {"linear", NewLinear(rules)}} {
+				go_  bool // the Go word scan instead of and8
+			}{{"compiled", m, false}, {"linear", NewLinear(rules), false}}
+			if vectorScan && m.nw <= scanWords {
+				// The Go word scan beside and8, measured in the same run.
+				impls = append(impls, struct {
+					name string
+					c    Classifier
+					go_  bool
+				}{"compiled-goscan", m, true})
+			}
+			for _, impl := range impls {
 				b.Run(fmt.Sprintf("set=%s/rules=%s/impl=%s", set.name, label, impl.name), func(b *testing.B) {
-					if impl.name == "compiled" {
-						b.ReportMetric(float64(m.MemoryBytes()), "B/matcher")
+					if impl.go_ {
+						defer func(v bool) { vectorScan = v }(vectorScan)
+						vectorScan = false
 					}
 					benchHeaders(b, impl.c, headers)
+					// After the loop: b.Loop's first call resets the metrics.
+					if impl.c == Classifier(m) {
+						b.ReportMetric(float64(m.MemoryBytes()), "B/matcher")
+					}
 				})
 			}
 		}

@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // naiveMatch is the reference of references: the first rule whose Matches
@@ -221,6 +223,18 @@ func (g *ruleGen) edgeTuples(rules []MatchRule) []Tuple {
 	return out
 }
 
+// scans runs f once for every word scan Match can use here: the Go scan,
+// and and8 where it runs (AVX-512 on amd64). It restores the default.
+func scans(f func(scan string)) {
+	defer func(v bool) { vectorScan = v }(vectorScan)
+	vectorScan = false
+	f("go")
+	if canVectorScan {
+		vectorScan = true
+		f("and8")
+	}
+}
+
 // checkSame fails t for every tuple on which the compiled matcher, the
 // linear scan and the naive loop disagree (reporting at most a few).
 func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
@@ -242,11 +256,17 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 			matched++
 			decided[want] = true
 		}
-		got, lin := m.Match(tp), l.Match(tp)
+		lin := l.Match(tp)
+		got, scan := want, ""
+		scans(func(s string) {
+			if g := m.Match(tp); g != want && got == want {
+				got, scan = g, s
+			}
+		})
 		if got == want && lin == want {
 			continue
 		}
-		t.Errorf("tuple %d %+v: compiled %d, linear %d, naive %d", i, *tp, got, lin, want)
+		t.Errorf("tuple %d %+v: compiled %d (%s scan), linear %d, naive %d", i, *tp, got, scan, lin, want)
 		if want >= 0 {
 			t.Logf("  naive rule %d: %+v", want, rules[want])
 		}
@@ -368,9 +388,11 @@ func TestMatcherEmpty(t *testing.T) {
 		}
 		for _, tp := range append(RandomTuples(nil, 100, 1), Tuple{}, Tuple{Src: math.MaxUint32, Dst: math.MaxUint32,
 			SrcPort: math.MaxUint16, DstPort: math.MaxUint16, Proto: 255}) {
-			if got := m.Match(&tp); got != -1 {
-				t.Fatalf("Match(%+v) = %d with no rules, want -1", tp, got)
-			}
+			scans(func(scan string) {
+				if got := m.Match(&tp); got != -1 {
+					t.Fatalf("%s scan: Match(%+v) = %d with no rules, want -1", scan, tp, got)
+				}
+			})
 		}
 	}
 }
@@ -396,22 +418,24 @@ func TestMatcherClassBench(t *testing.T) {
 					{"random", RandomTuples(rules, 1<<14, uint64(n))},
 				} {
 					name, hs := x.name, x.hs
-					bad, matched := 0, 0
-					for i := range hs {
-						got, want := m.Match(&hs[i]), l.Match(&hs[i])
-						if want >= 0 {
-							matched++
-						}
-						if got != want {
-							if bad++; bad <= 5 {
-								t.Errorf("%s header %d %+v: compiled %d, linear %d", name, i, hs[i], got, want)
+					scans(func(scan string) {
+						bad, matched := 0, 0
+						for i := range hs {
+							got, want := m.Match(&hs[i]), l.Match(&hs[i])
+							if want >= 0 {
+								matched++
+							}
+							if got != want {
+								if bad++; bad <= 5 {
+									t.Errorf("%s, %s scan, header %d %+v: compiled %d, linear %d", name, scan, i, hs[i], got, want)
+								}
 							}
 						}
-					}
-					if bad > 0 {
-						t.Errorf("%s: %d of %d headers differ", name, bad, len(hs))
-					}
-					t.Logf("%s: %d of %d headers match a rule", name, matched, len(hs))
+						if bad > 0 {
+							t.Errorf("%s, %s scan: %d of %d headers differ", name, scan, bad, len(hs))
+						}
+						t.Logf("%s, %s scan: %d of %d headers match a rule", name, scan, matched, len(hs))
+					})
 				}
 			})
 		}
@@ -450,14 +474,16 @@ func TestMatcherAllocs(t *testing.T) {
 		}
 		tuples := append(g.edgeTuples(rules), RandomTuples(rules, 100, 7)...)
 		tuples = append(tuples, Tuple{}, g.tuple())
-		i := 0
-		allocs := testing.AllocsPerRun(1000, func() {
-			matchSink += m.Match(&tuples[i%len(tuples)])
-			i++
+		scans(func(scan string) {
+			i := 0
+			allocs := testing.AllocsPerRun(1000, func() {
+				matchSink += m.Match(&tuples[i%len(tuples)])
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("rules=%d, %s scan: Match allocates %v times per call, want 0", n, scan, allocs)
+			}
 		})
-		if allocs != 0 {
-			t.Errorf("rules=%d: Match allocates %v times per call, want 0", n, allocs)
-		}
 	}
 }
 
@@ -494,11 +520,13 @@ func FuzzMatcher(f *testing.F) {
 		}
 		checkPadding(t, m)
 		l := NewLinear(rules)
-		for i := range tuples {
-			if got, want := m.Match(&tuples[i]), l.Match(&tuples[i]); got != want {
-				t.Fatalf("rules %+v\ntuple %+v: compiled %d, linear %d", rules, tuples[i], got, want)
+		scans(func(scan string) {
+			for i := range tuples {
+				if got, want := m.Match(&tuples[i]), l.Match(&tuples[i]); got != want {
+					t.Fatalf("%s scan: rules %+v\ntuple %+v: compiled %d, linear %d", scan, rules, tuples[i], got, want)
+				}
 			}
-		}
+		})
 	})
 }
 
@@ -546,4 +574,50 @@ func (d *fuzzDecoder) set() []Range32 {
 		set[i] = Range32{d.addr(), d.addr()}
 	}
 	return set
+}
+
+// TestAnd8 checks the word scan Match uses (and8: AVX-512 on amd64) on its
+// own: every word count, every answer bit, and set bits past word nw, which
+// must be ignored.
+func TestAnd8(t *testing.T) {
+	if !canVectorScan {
+		t.Skip("no vector scan on this machine")
+	}
+	ref := func(rows *[5][8]uint64, nw int) int {
+		for k := range nw {
+			if x := rows[0][k] & rows[1][k] & rows[2][k] & rows[3][k] & rows[4][k]; x != 0 {
+				return k<<6 + bits.TrailingZeros64(x)
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for nw := 0; nw <= scanWords; nw++ {
+		for trial := range 2000 {
+			var rows [5][8]uint64
+			for r := range rows {
+				for k := range rows[r] {
+					// Dense rows early on, sparse ones later, so that both
+					// early and late answers (and none) occur.
+					rows[r][k] = rng.Uint64()
+					if trial%2 == 1 {
+						rows[r][k] &= rng.Uint64() & rng.Uint64()
+					}
+				}
+			}
+			if trial%7 == 0 { // one common bit, anywhere
+				for r := range rows {
+					clear(rows[r][:])
+				}
+				k, bit := rng.IntN(8), rng.IntN(64)
+				for r := range rows {
+					rows[r][k] = 1 << bit
+				}
+			}
+			p := func(r int) unsafe.Pointer { return unsafe.Pointer(&rows[r][0]) }
+			if got, want := and8(p(0), p(1), p(2), p(3), p(4), nw), ref(&rows, nw); got != want {
+				t.Fatalf("nw=%d trial %d: and8 = %d, want %d (rows %x)", nw, trial, got, want, rows)
+			}
+		}
+	}
 }
