@@ -278,8 +278,24 @@ func (ct *Conntrack) Lookup(h *Header) bool {
 	if !fastPath(h) {
 		return ct.lookup(h)
 	}
-	k := fastKey(h)
-	return ct.lookupFast(h, &k, ct.hash(&k))
+	// The key of a fastPath packet and the check of its home slot, in
+	// one function: as two calls (the compiler inlines neither) they cost
+	// a sixth of a hit on a cached flow.
+	t := h.Tuple
+	if t.Proto == ProtoICMP {
+		t.SrcPort, t.DstPort = icmpPorts(h)
+	}
+	var k ctKey
+	k.k1, k.k2 = flowWords(&t)
+	hash := ct.hash(&k)
+	sh := &ct.shards[hash>>(64-conntrackShardBits)]
+	s1 := sh.seq.Load()
+	tab := sh.tab.Load()
+	home, now := &tab.slots[hash&tab.mask], ct.clock.Now()
+	if seenNow(home, &k, now) && sh.seq.Load() == s1 && s1&1 == 0 {
+		return true
+	}
+	return ct.finish(h, &k, sh, s1, home, now)
 }
 
 // conntrackBatch is how many lookups LookupBatch has in flight.
@@ -303,7 +319,7 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 		now := ct.clock.Now()
 		// Find every home slot, then start loading them all at once.
 		for i := range n {
-			// fastKey, by hand: the compiler does not inline it.
+			// The key as in Lookup.
 			t := hs[i].Tuple
 			if t.Proto == ProtoICMP {
 				t.SrcPort, t.DstPort = icmpPorts(&hs[i])
@@ -363,29 +379,6 @@ func icmpPorts(h *Header) (uint16, uint16) {
 // an ICMP error, not a TCP SYN, FIN or RST.
 func fastPath(h *Header) bool {
 	return h.Flags&^FlagICMPEcho == 0 && (h.Proto != ProtoTCP || h.TCPFlags&(TCPFin|TCPRst|TCPSyn) == 0)
-}
-
-// fastKey is headerKey for a fastPath packet, without the direction.
-func fastKey(h *Header) ctKey {
-	t := h.Tuple
-	if t.Proto == ProtoICMP {
-		t.SrcPort, t.DstPort = icmpPorts(h)
-	}
-	var k ctKey
-	k.k1, k.k2 = flowWords(&t)
-	return k
-}
-
-// lookupFast is Lookup for a fastPath packet with key k.
-func (ct *Conntrack) lookupFast(h *Header, k *ctKey, hash uint64) bool {
-	sh := &ct.shards[hash>>(64-conntrackShardBits)]
-	s1 := sh.seq.Load()
-	t := sh.tab.Load()
-	home, now := &t.slots[hash&t.mask], ct.clock.Now()
-	if seenNow(home, k, now) && sh.seq.Load() == s1 && s1&1 == 0 {
-		return true
-	}
-	return ct.finish(h, k, sh, s1, home, now)
 }
 
 // seenNow reports the common case of a fastPath lookup: the entry of key
