@@ -368,6 +368,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 					i = 0
 				}
 			}
+			reportCycles(b)
 			if hit == 0 {
 				b.Fatal("no hits")
 			}
@@ -397,6 +398,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 					i = 0
 				}
 			}
+			reportCycles(b)
 			if bad != 0 {
 				b.Fatalf("%d batches with misses", bad)
 			}
@@ -419,6 +421,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 					i = 0
 				}
 			}
+			reportCycles(b)
 			if hit == 0 {
 				b.Fatal("no hits")
 			}
