@@ -29,8 +29,9 @@ func coreGHz() float64 {
 
 // reportCycles adds the clock, measured right after the timed loop, and the
 // time per op in core cycles, which compare across runs and machines that
-// ns/op does not. Call it after the loop: b.Loop's first call resets
-// reported metrics.
+// ns/op does not. It is ns/op times the fastest clock seen, so an upper
+// bound when the clock sagged during the loop. Call it after the loop:
+// b.Loop's first call resets reported metrics.
 func reportCycles(b *testing.B) {
 	if b.N == 0 {
 		return
