@@ -29,22 +29,19 @@ func BenchmarkClassify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			impls := []struct {
-				name string
-				c    Classifier
-				go_  bool // the Go word scan instead of and8
-			}{{"compiled", m, false}, {"linear", NewLinear(rules), false}}
+			type impl struct {
+				name   string
+				c      Classifier
+				goScan bool // the Go word scan instead of and8
+			}
+			impls := []impl{{"compiled", m, false}, {"linear", NewLinear(rules), false}}
 			if vectorScan && m.nw <= scanWords {
 				// The Go word scan beside and8, measured in the same run.
-				impls = append(impls, struct {
-					name string
-					c    Classifier
-					go_  bool
-				}{"compiled-goscan", m, true})
+				impls = append(impls, impl{"compiled-goscan", m, true})
 			}
 			for _, impl := range impls {
 				b.Run(fmt.Sprintf("set=%s/rules=%s/impl=%s", set.name, label, impl.name), func(b *testing.B) {
-					if impl.go_ {
+					if impl.goScan {
 						defer func(v bool) { vectorScan = v }(vectorScan)
 						vectorScan = false
 					}
