@@ -3,6 +3,8 @@ package netstack
 import (
 	"encoding/binary"
 
+	"github.com/vpclab/vpclab/firewall"
+
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -34,6 +36,45 @@ const (
 	RewriteInnerSrc // InnerSrcAddr, and InnerSrcPort if not zero
 	RewriteInnerDst // InnerDstAddr, and InnerDstPort if not zero
 )
+
+// applyTo applies rw to the parsed header h, as rewriteFrame applies it to
+// the frame, so that the next step (ingress rules, conntrack) sees the
+// translated packet. For ICMP echo messages a port is the echo identifier.
+func applyTo(h *firewall.Header, rw *Rewrite) {
+	if rw.Flags&RewriteSrcAddr != 0 {
+		h.Src = rw.SrcAddr
+	}
+	if rw.Flags&RewriteDstAddr != 0 {
+		h.Dst = rw.DstAddr
+	}
+	echo := h.Proto == firewall.ProtoICMP
+	if rw.Flags&RewriteSrcPort != 0 {
+		if echo {
+			h.ICMPID = rw.SrcPort
+		} else {
+			h.SrcPort = rw.SrcPort
+		}
+	}
+	if rw.Flags&RewriteDstPort != 0 {
+		if echo {
+			h.ICMPID = rw.DstPort
+		} else {
+			h.DstPort = rw.DstPort
+		}
+	}
+	if rw.Flags&RewriteInnerSrc != 0 {
+		h.Inner.Src = rw.InnerSrcAddr
+		if rw.InnerSrcPort != 0 {
+			h.Inner.SrcPort = rw.InnerSrcPort
+		}
+	}
+	if rw.Flags&RewriteInnerDst != 0 {
+		h.Inner.Dst = rw.InnerDstAddr
+		if rw.InnerDstPort != 0 {
+			h.Inner.DstPort = rw.InnerDstPort
+		}
+	}
+}
 
 // rewriteFrame returns a copy of pkt's bytes with nat applied: the headers
 // (hdr, the frame's contiguous IPv4 and transport headers) are copied into a

@@ -10,10 +10,6 @@ import (
 // mapping on every frame (semantics.md §2 and §5).
 type vpcRouter struct{ v *VPC }
 
-// Verdict.Detail of a NO_ROUTE_TO_INTERNET drop when the NAT gateway had no
-// free public port (ours: the cloud reports it as a NAT metric).
-const detailSNATExhausted = 1
-
 // Route implements Router. Per frame and without NAT it parses the headers,
 // looks up the destination port and asks the firewall, allocating nothing.
 func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
@@ -31,64 +27,54 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		v.drop(se, se, nil, &h, firewall.Verdict{Code: code, Detail: uint8(perr), Entry: -1})
 		return nil, Rewrite{}
 	}
-	dst := v.fab.lookup(h.Dst)
-	var de *endpoint
-	if dst != nil {
-		de = dst.Tag.(*endpoint)
-	}
-	if se.nic != nil { // from an instance
-		switch {
-		case de != nil && de.nic != nil: // to an instance: both NICs' rules
-			vd := v.fw.Decide(&h, firewall.Path{Src: se.nic, Dst: de.nic})
-			if !vd.Allowed() {
-				v.drop(nil, se, de, &h, vd)
-				return nil, Rewrite{}
-			}
-			return dst, Rewrite{}
-		case de != nil || !v.inVPC(h.Dst):
-			return v.toInternet(se, de, &h)
+	rt := v.routes.Load()
+	p := v.plan(rt, se, &h)
+	switch p.kind {
+	case pathIntranet:
+		vd := v.fw.Decide(&h, firewall.Path{Src: se.nic, Dst: p.to.nic})
+		if !vd.Allowed() {
+			v.drop(nil, se, p.to, &h, vd)
+			return nil, Rewrite{}
 		}
-		v.deadEnd(se, nil, &h, false, firewall.NoRouteToDestination)
-		return nil, Rewrite{}
-	}
-	// From an internet host: no security group of its own.
-	if de != nil && de.nic == nil {
-		return dst, Rewrite{}
-	}
-	if de == nil && !v.inVPC(h.Dst) {
-		rt := v.routes.Load()
-		if ep := rt.eipIn[h.Dst]; ep != nil {
-			return v.fromEIP(se, ep, &h)
+		return p.to.port, Rewrite{}
+	case pathToInternet:
+		return v.toInternet(se, &p, &h)
+	case pathInternet:
+		return p.to.port, Rewrite{}
+	case pathInbound:
+		applyTo(&h, &p.rw)
+		vd := v.fw.Decide(&h, firewall.Path{Dst: p.to.nic})
+		if !vd.Allowed() {
+			v.drop(p.to, se, p.to, &h, vd)
+			return nil, Rewrite{}
 		}
-		if gw := rt.gwIn[h.Dst]; gw != nil {
-			return v.fromGateway(se, gw, &h)
+		return p.to.port, p.rw
+	case pathGatewayReturn:
+		if to, rw, ok := v.gatewayReturn(p.gw, &h); ok {
+			return to, rw
 		}
+		p = noRoutePlan(firewall.NoRouteToDestination, noRouteNoDNAT, nil, p.gw, false)
 	}
-	// A private address, or a public one nobody owns.
-	v.drop(se, se, de, &h, firewall.Verdict{Code: firewall.NoRouteToDestination, Entry: -1})
+	if se.nic != nil {
+		v.deadEnd(se, &p, &h)
+	} else {
+		v.drop(se, se, p.to, &h, firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1})
+	}
 	return nil, Rewrite{}
 }
 
-// toInternet carries a frame from instance se to a public address (de: the
-// internet host owning it, or nil): egress rules first, on the private view,
-// then the source translation — the instance's EIP, else the DNAT entry it
-// answers for, else the SNAT of its vswitch (semantics.md §5.3–§5.4).
-func (v *VPC) toInternet(se, de *endpoint, h *firewall.Header) (*Port, Rewrite) {
-	rw, gw, ok := v.routes.Load().outbound(se, h)
-	if !ok {
-		v.deadEnd(se, de, h, true, firewall.NoRouteToInternet)
-		return nil, Rewrite{}
-	}
-	if de == nil {
-		v.deadEnd(se, nil, h, true, firewall.NoRouteToDestination)
-		return nil, Rewrite{}
-	}
+// toInternet carries a frame from instance se to internet host p.to: the
+// egress rules decide first, on the private view, then the source is
+// translated — by p.rw, or by a public port of the SNAT gateway p.gw,
+// allocated only once the firewall allowed the frame (semantics.md §5.3).
+func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header) (*Port, Rewrite) {
 	vd := v.fw.Decide(h, firewall.Path{Src: se.nic, ToInternet: true})
 	if !vd.Allowed() {
-		v.drop(se, se, de, h, vd)
+		v.drop(se, se, p.to, h, vd)
 		return nil, Rewrite{}
 	}
-	if gw != nil {
+	rw := p.rw
+	if gw := p.gw; gw != nil {
 		rw = Rewrite{Flags: RewriteSrcAddr, SrcAddr: gw.eip}
 		if !h.Has(firewall.FlagLaterFragment) {
 			k := snatKey{h.Src, h.SrcPort}
@@ -100,14 +86,14 @@ func (v *VPC) toInternet(se, de *endpoint, h *firewall.Header) (*Port, Rewrite) 
 				if vd.Code != firewall.ConntrackEstablished {
 					v.fw.Conntrack().Delete(h)
 				}
-				v.drop(se, se, de, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: detailSNATExhausted, Entry: -1})
+				v.drop(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1})
 				return nil, Rewrite{}
 			}
 			rw.Flags |= RewriteSrcPort
 			rw.SrcPort = pub
 		}
 	}
-	return de.port, rw
+	return p.to.port, rw
 }
 
 // outbound chooses the source translation of a frame from instance se to
@@ -145,86 +131,60 @@ func (rt *routeTable) outbound(se *endpoint, h *firewall.Header) (rw Rewrite, gw
 	return rw, gw, true
 }
 
-// fromEIP carries a frame from the internet to an instance's EIP: the EIP
-// is translated first, then the instance's ingress rules see the client's
-// real public address (semantics.md §5.2).
-func (v *VPC) fromEIP(se, ep *endpoint, h *firewall.Header) (*Port, Rewrite) {
-	eip := h.Dst
-	h.Dst = ep.addr
-	rw := Rewrite{Flags: RewriteDstAddr, DstAddr: ep.addr}
-	if h.Has(firewall.FlagICMPError) && h.Inner.Src == eip {
-		h.Inner.Src = ep.addr
-		rw.Flags |= RewriteInnerSrc
-		rw.InnerSrcAddr = ep.addr
+// gatewayReturn carries a frame from the internet to NAT gateway gw's
+// EIP that no DNAT entry forwards: an answer to a flow the gateway's SNAT
+// sent out, or an ICMP error about one (or about a DNAT flow). The SNAT
+// table gives the instance and conntrack must know the flow; ok is false
+// otherwise.
+func (v *VPC) gatewayReturn(gw *natGateway, fh *firewall.Header) (to *Port, rw Rewrite, ok bool) {
+	h := *fh // fh keeps the public view for the drop event of an unknown flow
+	if to, rw, ok = v.translateReturn(gw, &h); ok {
+		*fh = h
 	}
-	vd := v.fw.Decide(h, firewall.Path{Dst: ep.nic})
-	if !vd.Allowed() {
-		v.drop(ep, se, ep, h, vd)
-		return nil, Rewrite{}
-	}
-	return ep.port, rw
+	return to, rw, ok
 }
 
-// fromGateway carries a frame from the internet to a NAT gateway's EIP: a
-// DNAT entry forwards it to its instance, whose ingress rules decide; else
-// it must answer a flow an SNAT mapping sent out (it is then tracked).
-func (v *VPC) fromGateway(se *endpoint, gw *natGateway, h *firewall.Header) (*Port, Rewrite) {
-	noRoute := func(to *endpoint) (*Port, Rewrite) {
-		v.drop(se, se, to, h, firewall.Verdict{Code: firewall.NoRouteToDestination, Entry: -1})
-		return nil, Rewrite{}
-	}
+// translateReturn translates h for gatewayReturn.
+func (v *VPC) translateReturn(gw *natGateway, h *firewall.Header) (to *Port, rw Rewrite, ok bool) {
 	if h.Has(firewall.FlagICMPError) {
-		// An error about a flow an instance sent out through the gateway.
 		in := &h.Inner
 		t := gw.table(in.Proto)
 		if t == nil || in.Src != gw.eip {
-			return noRoute(nil)
+			return nil, Rewrite{}, false
 		}
-		if d, ok := gw.dnat[dnatKey{in.Proto, in.SrcPort}]; ok {
+		if d, found := gw.dnat[dnatKey{in.Proto, in.SrcPort}]; found {
 			in.Src, in.SrcPort = d.addr, d.port
 		} else {
-			k, ok := t.in(in.SrcPort)
-			if !ok {
-				return noRoute(nil)
+			k, found := t.in(in.SrcPort)
+			if !found {
+				return nil, Rewrite{}, false
 			}
 			in.Src, in.SrcPort = k.addr, k.port
 		}
 		if in.Proto == firewall.ProtoICMP {
 			in.DstPort = in.SrcPort // an echo's id stands for both ports
 		}
-		to := v.fab.lookup(in.Src)
+		to = v.fab.lookup(in.Src)
 		if to == nil || !v.fw.Conntrack().Lookup(h) {
-			return noRoute(nil)
+			return nil, Rewrite{}, false
 		}
 		h.Dst = in.Src
-		return to, Rewrite{Flags: RewriteDstAddr | RewriteInnerSrc, DstAddr: in.Src, InnerSrcAddr: in.Src, InnerSrcPort: in.SrcPort}
-	}
-	if h.Has(firewall.FlagLaterFragment) {
-		return noRoute(nil) // ours: fragments are not reassembled at the gateway
-	}
-	if d, ok := gw.dnat[dnatKey{h.Proto, h.DstPort}]; ok {
-		h.Dst, h.DstPort = d.addr, d.port
-		vd := v.fw.Decide(h, firewall.Path{Dst: d.ep.nic})
-		if !vd.Allowed() {
-			v.drop(d.ep, se, d.ep, h, vd)
-			return nil, Rewrite{}
-		}
-		return d.ep.port, Rewrite{Flags: RewriteDstAddr | RewriteDstPort, DstAddr: d.addr, DstPort: d.port}
+		return to, Rewrite{Flags: RewriteDstAddr | RewriteInnerSrc, DstAddr: in.Src, InnerSrcAddr: in.Src, InnerSrcPort: in.SrcPort}, true
 	}
 	t := gw.table(h.Proto)
 	pub := h.DstPort
 	if h.Proto == firewall.ProtoICMP {
 		if !h.Has(firewall.FlagICMPEcho) {
-			return noRoute(nil)
+			return nil, Rewrite{}, false
 		}
 		pub = h.ICMPID
 	}
 	if t == nil {
-		return noRoute(nil)
+		return nil, Rewrite{}, false
 	}
-	k, ok := t.in(pub)
-	if !ok {
-		return noRoute(nil)
+	k, found := t.in(pub)
+	if !found {
+		return nil, Rewrite{}, false
 	}
 	h.Dst = k.addr
 	if h.Proto == firewall.ProtoICMP {
@@ -232,21 +192,21 @@ func (v *VPC) fromGateway(se *endpoint, gw *natGateway, h *firewall.Header) (*Po
 	} else {
 		h.DstPort = k.port
 	}
-	to := v.fab.lookup(k.addr)
+	to = v.fab.lookup(k.addr)
 	if to == nil || !v.fw.Conntrack().Lookup(h) {
-		return noRoute(nil)
+		return nil, Rewrite{}, false
 	}
-	return to, Rewrite{Flags: RewriteDstAddr | RewriteDstPort, DstAddr: k.addr, DstPort: k.port}
+	return to, Rewrite{Flags: RewriteDstAddr | RewriteDstPort, DstAddr: k.addr, DstPort: k.port}, true
 }
 
-// deadEnd drops a frame from instance se that has nowhere to go, with code
-// — unless an earlier step would have dropped it: the platform block, then
-// the sender's egress rules (semantics.md §5.3 evaluates them first). A
-// dead end creates no conntrack entry.
-func (v *VPC) deadEnd(se, de *endpoint, h *firewall.Header, toInternet bool, code firewall.Code) {
-	vd := firewall.Verdict{Code: code, Entry: -1}
+// deadEnd drops a frame from instance se that plan p sends nowhere — with
+// p's code unless an earlier step would have dropped it: the platform
+// block, then the sender's egress rules (semantics.md §5.3 evaluates them
+// first). A dead end creates no conntrack entry.
+func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header) {
+	vd := firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1}
 	switch {
-	case v.fw.PlatformBlocked(h, toInternet):
+	case v.fw.PlatformBlocked(h, p.toInternet):
 		vd = firewall.Verdict{Code: firewall.PlatformPortBlocked, Dir: firewall.Egress, Entry: -1}
 	case v.fw.Conntrack().Lookup(h):
 	default:
@@ -254,7 +214,7 @@ func (v *VPC) deadEnd(se, de *endpoint, h *firewall.Header, toInternet bool, cod
 			vd = ev
 		}
 	}
-	v.drop(se, se, de, h, vd)
+	v.drop(se, se, p.to, h, vd)
 }
 
 // drop counts a dropped frame on the NIC it is charged to (nil: the
@@ -277,11 +237,16 @@ func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.V
 	if from != nil {
 		ev.From = from.name
 	}
-	if to != nil {
+	switch name, kind := v.owner(h.Dst); {
+	case to != nil:
 		ev.To = to.name
+	case kind != OwnerNone:
+		ev.To = name
+	default:
+		ev.To = u32Addr(h.Dst).String()
 	}
-	if vd.Code == firewall.NoRouteToInternet && vd.Detail == detailSNATExhausted {
-		ev.Explanation.Step = "nat: the NAT gateway has no free public port for this protocol (SNAT ports exhausted)"
+	if step, ok := v.noRouteStep(vd, h, ev.From); ok {
+		ev.Explanation.Step = step
 	}
 	v.drops.publish(&ev)
 }

@@ -121,25 +121,23 @@ type tracer struct {
 	views []firewall.Tuple // the packet as each hop saw it
 }
 
-// fromInstance mirrors vpcRouter.Route and toInternet for a frame an
-// instance sends: platform, egress, route, NAT, ingress, listener (the
+// fromInstance records the steps of a frame an instance sends: platform,
+// egress, then the route plan's path — route, NAT, ingress, listener. The
 // platform block and the egress rules decide before a missing route, as
-// deadEnd has it).
+// the data path's deadEnd has it.
 func (tr *tracer) fromInstance(se *endpoint) {
 	v, h := tr.v, &tr.h
-	de := v.endpointAt(h.Dst)
-	intranet := de != nil && de.nic != nil
-	toInternet := !intranet && (de != nil || !v.inVPC(h.Dst))
-	tr.t.Probe.ToInternet = toInternet
-	if intranet {
-		tr.t.Probe.DstName, tr.t.Probe.DstGroups = de.name, v.fw.NICGroups(de.name)
+	p := v.plan(tr.rt, se, h)
+	tr.t.Probe.ToInternet = p.toInternet
+	if p.kind == pathIntranet {
+		tr.t.Probe.DstName, tr.t.Probe.DstGroups = p.to.name, v.fw.NICGroups(p.to.name)
 	}
 
-	if v.fw.PlatformBlocked(h, toInternet) {
+	if v.fw.PlatformBlocked(h, p.toInternet) {
 		tr.verdict(HopPlatform, se.name, firewall.Verdict{Code: firewall.PlatformPortBlocked, Dir: firewall.Egress, Entry: -1}, "")
 	} else {
 		note := "no platform block applies"
-		if !toInternet {
+		if !p.toInternet {
 			note = "the packet stays inside the VPC: no platform block applies"
 		}
 		tr.pass(HopPlatform, se.name, "platform: "+note, "")
@@ -147,24 +145,15 @@ func (tr *tracer) fromInstance(se *endpoint) {
 	tr.verdict(HopEgress, se.name, v.fw.EvaluateDir(h, se.nic, firewall.Egress),
 		fmt.Sprintf("egress rules of %s see %s (source port %d is a stand-in for the client's ephemeral port)", se.name, flowString(h), TraceSourcePort))
 
-	switch {
-	case intranet:
-		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is instance %s on vswitch %s, inside the VPC", u32Addr(h.Dst), de.name, de.vsw.name), "")
-		tr.ingress(de)
-		tr.listener(de)
-	case toInternet:
-		rw, gw, ok := tr.rt.outbound(se, h)
-		if !ok {
-			tr.block(HopRoute, se.name, firewall.NoRouteToInternet, "")
-			return
-		}
-		if de == nil {
-			tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, true))
-			return
-		}
-		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is internet host %s, outside the VPC", u32Addr(h.Dst), de.name), "")
+	switch p.kind {
+	case pathIntranet:
+		tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is instance %s on vswitch %s, inside the VPC", u32Addr(h.Dst), p.to.name, p.to.vsw.name), "")
+		tr.ingress(p.to)
+		tr.listener(p.to)
+	case pathToInternet:
+		tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is internet host %s, outside the VPC", u32Addr(h.Dst), p.to.name), "")
 		before := flowString(h)
-		if gw != nil {
+		if gw := p.gw; gw != nil {
 			pt := gw.table(h.Proto)
 			after := fmt.Sprintf("%s %v:[%d-%d] -> %v:%d", firewall.ProtoName(h.Proto), u32Addr(gw.eip), pt.lo, pt.hi, u32Addr(h.Dst), h.DstPort)
 			if h.Proto == firewall.ProtoICMP {
@@ -174,79 +163,72 @@ func (tr *tracer) fromInstance(se *endpoint) {
 			tr.nat(gw.name, fmt.Sprintf("nat: SNAT through NAT gateway %s (%s has no EIP; vswitch %s is in the gateway's snat list)", gw.name, se.name, se.vsw.name), before, after,
 				fmt.Sprintf("the public port is taken from the gateway's pool %d-%d when the flow starts (%d itself if free); this trace allocates none", pt.lo, pt.hi, TraceSourcePort))
 		} else {
-			applyTo(h, &rw)
-			step := fmt.Sprintf("nat: the source becomes %s's EIP %v", se.name, u32Addr(rw.SrcAddr))
+			applyTo(h, &p.rw)
+			step := fmt.Sprintf("nat: the source becomes %s's EIP %v", se.name, u32Addr(p.rw.SrcAddr))
 			where := se.name
-			if rw.Flags&RewriteSrcPort != 0 {
-				owner := tr.rt.gwIn[rw.SrcAddr]
+			if p.rw.Flags&RewriteSrcPort != 0 {
+				owner := tr.rt.gwIn[p.rw.SrcAddr]
 				where = owner.name
-				step = fmt.Sprintf("nat: %s answers from a DNAT target port: the source becomes NAT gateway %s's %v:%d", se.name, owner.name, u32Addr(rw.SrcAddr), rw.SrcPort)
+				step = fmt.Sprintf("nat: %s answers from a DNAT target port: the source becomes NAT gateway %s's %v:%d", se.name, owner.name, u32Addr(p.rw.SrcAddr), p.rw.SrcPort)
 			}
 			tr.nat(where, step, before, flowString(h), "")
 		}
-		tr.listener(de)
+		tr.listener(p.to)
 	default:
-		tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, false))
+		tr.noRoute(&p, se.name)
 	}
 }
 
-// fromInternet mirrors vpcRouter.Route, fromEIP and fromGateway for a new
-// flow an internet host sends: route, NAT, ingress, listener. An internet
-// host has no security groups and the platform blocks only outbound
-// traffic.
+// fromInternet records the steps of a new flow an internet host sends:
+// route, NAT, ingress, listener. An internet host has no security groups
+// and the platform blocks only outbound traffic.
 func (tr *tracer) fromInternet(se *endpoint) {
 	v, h := tr.v, &tr.h
 	tr.t.Probe.Src = u32Addr(h.Src)
-	de := v.endpointAt(h.Dst)
-	if de != nil && de.nic == nil {
-		tr.pass(HopRoute, de.name, fmt.Sprintf("route: %v is internet host %s; no VPC step applies", u32Addr(h.Dst), de.name), "")
-		tr.t.Probe.DstName = de.name
-		tr.listener(de)
-		return
-	}
-	if de == nil && !v.inVPC(h.Dst) {
-		if ep := tr.rt.eipIn[h.Dst]; ep != nil {
-			tr.pass(HopRoute, ep.name, fmt.Sprintf("route: %v is the EIP of instance %s", u32Addr(h.Dst), ep.name), "")
-			before, eip := flowString(h), h.Dst
-			h.Dst = ep.addr
-			tr.nat(ep.name, fmt.Sprintf("nat: EIP %v is translated to %s's private address %v", u32Addr(eip), ep.name, u32Addr(ep.addr)), before, flowString(h),
-				"the ingress rules see the client's real address")
-			tr.ingress(ep)
-			tr.listener(ep)
-			return
-		}
-		if gw := tr.rt.gwIn[h.Dst]; gw != nil {
-			d, ok := gw.dnat[dnatKey{h.Proto, h.DstPort}]
-			if !ok {
-				tr.block(HopRoute, gw.name, firewall.NoRouteToDestination,
-					fmt.Sprintf("NAT gateway %s has no DNAT entry for %s %d; only answers to flows its SNAT sent out come back through it", gw.name, firewall.ProtoName(h.Proto), h.DstPort))
-				return
-			}
-			tr.pass(HopRoute, gw.name, fmt.Sprintf("route: %v is NAT gateway %s; its DNAT entry %s %d forwards to %s", u32Addr(h.Dst), gw.name, firewall.ProtoName(h.Proto), h.DstPort, d.ep.name), "")
-			before := flowString(h)
-			h.Dst, h.DstPort = d.addr, d.port
-			tr.nat(gw.name, fmt.Sprintf("nat: DNAT %s %d -> %s %v:%d", firewall.ProtoName(h.Proto), tr.t.Port, d.ep.name, u32Addr(d.addr), d.port), before, flowString(h),
+	p := v.plan(tr.rt, se, h)
+	switch p.kind {
+	case pathInternet:
+		tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is internet host %s; no VPC step applies", u32Addr(h.Dst), p.to.name), "")
+		tr.t.Probe.DstName = p.to.name
+		tr.listener(p.to)
+	case pathInbound:
+		before, pub := flowString(h), h.Dst
+		applyTo(h, &p.rw)
+		if gw := p.gw; gw != nil {
+			tr.pass(HopRoute, gw.name, fmt.Sprintf("route: %v is NAT gateway %s; its DNAT entry %s %d forwards to %s", u32Addr(pub), gw.name, firewall.ProtoName(h.Proto), tr.t.Port, p.to.name), "")
+			tr.nat(gw.name, fmt.Sprintf("nat: DNAT %s %d -> %s %v:%d", firewall.ProtoName(h.Proto), tr.t.Port, p.to.name, u32Addr(h.Dst), h.DstPort), before, flowString(h),
 				"the ingress rules see the client's real address and the private port")
-			tr.ingress(d.ep)
-			tr.listener(d.ep)
-			return
+		} else {
+			tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is the EIP of instance %s", u32Addr(pub), p.to.name), "")
+			tr.nat(p.to.name, fmt.Sprintf("nat: EIP %v is translated to %s's private address %v", u32Addr(pub), p.to.name, u32Addr(h.Dst)), before, flowString(h),
+				"the ingress rules see the client's real address")
 		}
+		tr.ingress(p.to)
+		tr.listener(p.to)
+	case pathGatewayReturn:
+		// A new flow has no SNAT mapping to answer.
+		np := noRoutePlan(firewall.NoRouteToDestination, noRouteNoDNAT, nil, p.gw, false)
+		tr.noRoute(&np, se.name)
+	default:
+		tr.noRoute(&p, se.name)
 	}
-	tr.block(HopRoute, tr.t.To, firewall.NoRouteToDestination, tr.nobody(h.Dst, false))
 }
 
-// nobody says why a destination leads nowhere.
-func (tr *tracer) nobody(dst uint32, fromInstance bool) string {
-	name, kind := tr.v.owner(dst)
+// noRoute adds the route hop of a plan that leads nowhere.
+func (tr *tracer) noRoute(p *routePlan, from string) {
+	where := tr.t.To
 	switch {
-	case kind == OwnerInstance && !fromInstance:
-		return fmt.Sprintf("%v is the private address of instance %s: the internet cannot reach private addresses", u32Addr(dst), name)
-	case kind == OwnerEIP || kind == OwnerNATGateway:
-		return fmt.Sprintf("%v is the public address of %s %s: traffic from inside the VPC does not loop back through it (ours); use the private address", u32Addr(dst), kind, name)
-	case tr.v.inVPC(dst):
-		return fmt.Sprintf("%v is a private address no instance holds", u32Addr(dst))
+	case p.why == noRouteNoTranslation:
+		where = from
+	case p.gw != nil:
+		where = p.gw.name
+	case p.to != nil:
+		where = p.to.name
 	}
-	return fmt.Sprintf("nobody owns %v", u32Addr(dst))
+	vd := firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1}
+	tr.verdict(HopRoute, where, vd, "")
+	hop := &tr.t.Hops[len(tr.t.Hops)-1]
+	hop.Explanation.Step, _ = tr.v.noRouteStep(vd, &tr.h, from)
 }
 
 // ingress adds the receiving NIC's ingress verdict.
@@ -349,22 +331,6 @@ func (v *VPC) endpointAt(a uint32) *endpoint {
 		return p.Tag.(*endpoint)
 	}
 	return nil
-}
-
-// applyTo applies the address and port translation of rw to h.
-func applyTo(h *firewall.Header, rw *Rewrite) {
-	if rw.Flags&RewriteSrcAddr != 0 {
-		h.Src = rw.SrcAddr
-	}
-	if rw.Flags&RewriteDstAddr != 0 {
-		h.Dst = rw.DstAddr
-	}
-	if rw.Flags&RewriteSrcPort != 0 {
-		h.SrcPort = rw.SrcPort
-	}
-	if rw.Flags&RewriteDstPort != 0 {
-		h.DstPort = rw.DstPort
-	}
 }
 
 // flowString renders a header as "tcp 10.0.1.5:40000 -> 203.0.113.9:443".

@@ -160,14 +160,26 @@ func TestTraceNoRoute(t *testing.T) {
 	tr = trace(t, v, "client1", lonely.Addr(), firewall.ProtoTCP, 22)
 	assert.Equal(t, "route!", steps(tr))
 	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code)
-	assert.Contains(t, tr.Hops[0].Note, "private address of instance lonely")
+	assert.Contains(t, tr.Hops[0].Explanation.Step, "private address of instance lonely")
 
 	tr = trace(t, v, "lonely", netip.MustParseAddr("10.0.2.200"), firewall.ProtoTCP, 22)
 	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code)
-	assert.Contains(t, tr.Hops[len(tr.Hops)-1].Note, "no instance holds")
+	assert.Contains(t, tr.Hops[len(tr.Hops)-1].Explanation.Step, "no instance holds")
 
 	tr = trace(t, v, "pub", webEIP, firewall.ProtoTCP, 22)
 	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code, "no hairpin through an EIP")
+	assert.Contains(t, tr.Final.Step, "no hairpin NAT); use its private address "+v.Instance("pub").Addr().String())
+
+	tr = trace(t, v, "pub", netip.MustParseAddr("203.0.113.99"), firewall.ProtoTCP, 22)
+	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code)
+	assert.Contains(t, tr.Final.Step, "nobody owns the public address 203.0.113.99")
+
+	tr = trace(t, v, "lonely", webEIP, firewall.ProtoTCP, 22)
+	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code, "a hairpin is no route even without any translation")
+	assert.Equal(t, "pub", tr.Hops[len(tr.Hops)-1].Where)
+
+	tr = trace(t, v, "client1", netip.MustParseAddr("10.0.2.200"), firewall.ProtoTCP, 22)
+	assert.Contains(t, tr.Final.Step, "the internet cannot reach private addresses")
 
 	_, err := v.Trace("nobody", client1, firewall.ProtoTCP, 1)
 	var ve *Error
@@ -195,9 +207,13 @@ func TestTraceDNAT(t *testing.T) {
 	assert.Equal(t, "web", hop(t, tr, HopIngress).Where)
 	assert.Equal(t, uint16(80), tr.Probe.Port, "the rules see the private port")
 
+	tr = trace(t, v, "web", gwEIP, firewall.ProtoTCP, 8080)
+	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code, "no hairpin through a DNAT entry")
+	assert.Contains(t, tr.Final.Step, "use web's private address 10.0.2.4:80")
+
 	tr = trace(t, v, "client1", gwEIP, firewall.ProtoTCP, 9999)
 	assert.Equal(t, "NO_ROUTE_TO_DESTINATION", tr.Final.Code)
-	assert.Contains(t, tr.Hops[0].Note, "no DNAT entry")
+	assert.Contains(t, tr.Hops[0].Explanation.Step, "no DNAT entry")
 }
 
 // TestTraceSNAT checks that SNAT shows the gateway's EIP and its port pool
@@ -338,6 +354,10 @@ func TestTraceMatchesTraffic(t *testing.T) {
 		{h2, gwEIP, tcp, 9999, firewall.NoRouteToDestination},
 		{h1, web.Addr(), tcp, 80, firewall.NoRouteToDestination},
 		{h1, client2, tcp, 7, firewall.NoListener},
+		{app, gwEIP, tcp, 8080, firewall.NoRouteToDestination},                            // hairpin through a DNAT entry
+		{app, netip.MustParseAddr("203.0.113.99"), tcp, 7, firewall.NoRouteToDestination}, // a public address nobody owns
+		{h1, netip.MustParseAddr("203.0.113.99"), udp, 7, firewall.NoRouteToDestination},
+		{h1, netip.MustParseAddr("10.0.2.200"), tcp, 7, firewall.NoRouteToDestination},
 	}
 	traces := make([]*Trace, len(tests))
 	for i, tc := range tests {
@@ -374,6 +394,8 @@ func TestTraceMatchesTraffic(t *testing.T) {
 				assert.Equal(t, tr.Verdict.Entry, ev.Verdict.Entry)
 				assert.Equal(t, tr.Probe.Src, firewall.U32ToAddr(ev.Flow.Src), "the deciding step saw this source")
 				assert.Equal(t, tr.Probe.Dst, firewall.U32ToAddr(ev.Flow.Dst), "the deciding step saw this destination")
+				assert.Equal(t, tr.Final.Step, ev.Explanation.Step, "traffic and trace give the same reason")
+				assert.NotEmpty(t, ev.To, "a drop event names both ends")
 			}
 		})
 	}
