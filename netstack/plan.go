@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/vpclab/vpclab/firewall"
 )
@@ -222,4 +223,22 @@ func (v *VPC) hairpinNATReason(h *firewall.Header, gwName string) string {
 		}
 	}
 	return fmt.Sprintf("%v is the address of NAT gateway %s in this VPC: traffic from inside the VPC does not loop back through it (no hairpin NAT); use the private address of the instance you mean", dst, gwName)
+}
+
+// Inbound resolves what the internet reaches at public address dst with a
+// new flow of proto to port: the instance behind an EIP or a DNAT entry
+// and the private address and port its ingress rules see. ok is false
+// when the route plan sends such a flow elsewhere or nowhere.
+func (v *VPC) Inbound(dst netip.Addr, proto uint8, port uint16) (instance string, private netip.AddrPort, ok bool) {
+	x, valid := firewall.AddrToU32(dst)
+	if !valid {
+		return "", netip.AddrPort{}, false
+	}
+	h := firewall.Header{Tuple: firewall.Tuple{Dst: x, Proto: proto, DstPort: port}}
+	p := v.planFromInternet(v.routes.Load(), v.endpointAt(x), &h)
+	if p.kind != pathInbound {
+		return "", netip.AddrPort{}, false
+	}
+	applyTo(&h, &p.rw)
+	return p.to.name, netip.AddrPortFrom(u32Addr(h.Dst), h.DstPort), true
 }

@@ -142,6 +142,9 @@ func NewVPC(cfg VPCConfig) (*VPC, error) {
 	if !cfg.CIDR.IsValid() || !cfg.CIDR.Addr().Is4() {
 		return nil, vpcErr(ErrInvalidCIDR, "vpc %s: CIDR %v is not an IPv4 prefix", cfg.Name, cfg.CIDR)
 	}
+	if !IsPrivateRange(cfg.CIDR) {
+		return nil, vpcErr(ErrInvalidCIDR, "vpc %s: CIDR %v is not a private range (inside %s)", cfg.Name, cfg.CIDR, PrivateRangesText())
+	}
 	cidr := cfg.CIDR.Masked()
 	lo, hi := prefixRange(cidr)
 	v := &VPC{
@@ -193,8 +196,8 @@ func (v *VPC) AddVSwitch(name string, cidr netip.Prefix) error {
 	if _, ok := v.vswitches[name]; ok || name == "" {
 		return vpcErr(ErrVSwitchExists, "vswitch %q exists or has no name", name)
 	}
-	if !cidr.IsValid() || !cidr.Addr().Is4() || cidr.Bits() > 29 {
-		return vpcErr(ErrInvalidCIDR, "vswitch %s: CIDR %v is not an IPv4 prefix of at most /29", name, cidr)
+	if !cidr.IsValid() || !cidr.Addr().Is4() || cidr.Bits() > MaxVSwitchBits {
+		return vpcErr(ErrInvalidCIDR, "vswitch %s: CIDR %v is not an IPv4 prefix of at most /%d", name, cidr, MaxVSwitchBits)
 	}
 	cidr = cidr.Masked()
 	if !v.cidr.Contains(cidr.Addr()) || cidr.Bits() < v.cidr.Bits() {
@@ -251,9 +254,9 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 	}
 	plan := make([]planned, len(specs))
 	names := make(map[string]bool, len(specs))
-	addrs := map[netip.Addr]string{} // explicit and assigned in this batch
-	eips := map[uint32]string{}      // in this batch
-	cursor := map[*vswitch]uint32{}  // next address to try, per vswitch
+	addrs := map[netip.Addr]string{}    // explicit and assigned in this batch
+	eips := map[uint32]string{}         // in this batch
+	cursor := map[*vswitch]netip.Addr{} // next address to try, per vswitch
 	for i, spec := range specs {
 		if spec.Name == "" {
 			return nil, vpcErr(ErrInstanceNotFound, "an instance needs a name")
@@ -267,7 +270,7 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 			return nil, vpcErr(ErrVSwitchNotFound, "instance %s: no vswitch %q", spec.Name, spec.VSwitch)
 		}
 		if a := spec.Addr; a.IsValid() {
-			if !a.Is4() || !vsw.prefix.Contains(a) || reservedAddr(vsw.prefix, a) {
+			if !a.Is4() || !vsw.prefix.Contains(a) || Reserved(vsw.prefix, a) {
 				return nil, vpcErr(ErrInvalidPrivateIP, "instance %s: %v is not an assignable address of vswitch %s (%v)", spec.Name, a, vsw.name, vsw.prefix)
 			}
 			if other, dup := addrs[a]; v.fab.Port(a) != nil || dup {
@@ -295,19 +298,15 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 			plan[i].addr = spec.Addr
 			continue
 		}
-		lo, hi := prefixRange(vsw.prefix)
-		x := max(cursor[vsw], lo+1)
-		for ; x+3 <= hi; x++ {
-			a := firewall.U32ToAddr(x)
-			if _, taken := addrs[a]; !taken && v.fab.Port(a) == nil {
-				break
-			}
-		}
-		if x+3 > hi {
+		a, ok := NextFree(vsw.prefix, cursor[vsw], func(a netip.Addr) bool {
+			_, taken := addrs[a]
+			return taken || v.fab.Port(a) != nil
+		})
+		if !ok {
 			return nil, vpcErr(ErrNoFreeAddress, "instance %s: vswitch %s (%v) has no free address", spec.Name, vsw.name, vsw.prefix)
 		}
-		cursor[vsw] = x + 1
-		plan[i].addr = firewall.U32ToAddr(x)
+		cursor[vsw] = a.Next()
+		plan[i].addr = a
 		addrs[plan[i].addr] = spec.Name
 	}
 
@@ -382,14 +381,6 @@ func (v *VPC) plug(name string, kind OwnerKind, addr netip.Addr, nic *firewall.N
 	return ep, nil
 }
 
-// reservedAddr reports whether a is a vswitch's network address or one of
-// its last three addresses.
-func reservedAddr(p netip.Prefix, a netip.Addr) bool {
-	lo, hi := prefixRange(p)
-	x, _ := firewall.AddrToU32(a)
-	return x == lo || x+3 > hi
-}
-
 // checkPublic checks that a is a public IPv4 address no one owns yet.
 func (v *VPC) checkPublic(a netip.Addr, what string) (uint32, error) {
 	x, ok := firewall.AddrToU32(a)
@@ -398,6 +389,9 @@ func (v *VPC) checkPublic(a netip.Addr, what string) (uint32, error) {
 	}
 	if v.inVPC(x) {
 		return 0, vpcErr(ErrInternetHostInVPC, "%s: %v is inside the VPC's CIDR %v", what, a, v.cidr)
+	}
+	if !IsPublic(a) {
+		return 0, vpcErr(ErrInvalidEIP, "%s: %v is not a public address (%s)", what, a, PublicRuleText())
 	}
 	if name, kind := v.owner(x); kind != OwnerNone {
 		return 0, vpcErr(ErrEIPInUse, "%s: %v is already used by %s %s", what, a, kind, name)
