@@ -3,27 +3,18 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/vpclab/vpclab/netstack"
 )
 
 // Address assignment. As in Alibaba Cloud, the first address of every
 // vswitch (the network address) and its last three are reserved, so a /24
-// such as 10.0.1.0/24 offers 10.0.1.1..10.0.1.252; the data plane
-// (netstack.VPC) applies the same rule. Instances that give an ip keep it.
+// such as 10.0.1.0/24 offers 10.0.1.1..10.0.1.252: the rule is netstack's
+// (netstack.Reserved, netstack.NextFree), which the data plane applies. Instances that give an ip keep it.
 // The others get, in file order, the lowest free address of their vswitch
 // (ours: the cloud picks at random). The result depends only on the file;
 // adding an instance without an ip changes the addresses of those after it
 // in the same vswitch, so give an ip to an instance whose address matters.
-
-// reserved reports whether a is one of c's reserved addresses.
-func reserved(c netip.Prefix, a netip.Addr) bool {
-	last := lastAddr(c)
-	return a == c.Masked().Addr() || a == last || a == last.Prev() || a == last.Prev().Prev()
-}
-
-// firstFree is the first address of c that an instance may use.
-func firstFree(c netip.Prefix) netip.Addr {
-	return c.Masked().Addr().Next()
-}
 
 // AssignAddresses gives every instance without an IP the lowest free
 // address of its vswitch (see the rule above), setting Instance.AutoIP. Load
@@ -71,18 +62,11 @@ func (v *validator) assign() {
 			continue
 		}
 		c := t.VSwitches[vsi].CIDR
-		if !c.IsValid() || c.Bits() > 29 || v.bad(fmt.Sprintf("vswitches[%d].cidr", vsi)) {
+		if !c.IsValid() || c.Bits() > netstack.MaxVSwitchBits || v.bad(fmt.Sprintf("vswitches[%d].cidr", vsi)) {
 			continue
 		}
-		a, ok := next[vsi]
+		a, ok := netstack.NextFree(c, next[vsi], func(a netip.Addr) bool { return used[a] })
 		if !ok {
-			a = firstFree(c)
-		}
-		last := lastAddr(c)
-		for used[a] && a.Compare(last) < 0 {
-			a = a.Next()
-		}
-		if a.Compare(last) >= 0 {
 			full[vsi] = true
 			v.add(fmt.Sprintf("instances[%d].vswitch", i), "", fmt.Sprintf("vswitch %s (%s) has no free address left", in.VSwitch, c), "")
 			continue

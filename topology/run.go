@@ -163,7 +163,7 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 	}, onDrop)
 	defer stop()
 
-	svc := t.service(target, e.Protocol, e.Port)
+	svc := l.service(target, e.Protocol, e.Port)
 	var observed, detail string
 	switch e.Protocol {
 	case "udp":
@@ -214,28 +214,35 @@ func orAddr(name string) string {
 
 // flowDsts returns the destinations a drop event of this probe may carry:
 // the probed address and port and, behind an EIP or a DNAT entry, the
-// instance's private address and port (inbound translation comes first).
+// instance's private address and port (inbound translation comes first),
+// as the data plane's route plan resolves them.
 func (l *Lab) flowDsts(target netip.Addr, proto string, port int) []netip.AddrPort {
 	out := []netip.AddrPort{netip.AddrPortFrom(target, uint16(port))}
-	t := l.Topology
-	for i := range t.Instances {
-		if in := &t.Instances[i]; in.EIP == target {
-			out = append(out, netip.AddrPortFrom(in.IP, uint16(port)))
-		}
-	}
-	for _, gw := range t.NATGateways {
-		if gw.EIP != target {
-			continue
-		}
-		for _, d := range gw.DNAT {
-			if d.Protocol == proto && d.PublicPort == port {
-				if in := t.instance(d.Instance); in != nil {
-					out = append(out, netip.AddrPortFrom(in.IP, uint16(d.Port)))
-				}
-			}
-		}
+	if _, private, ok := l.VPC.Inbound(target, protoNumber(proto), uint16(port)); ok {
+		out = append(out, private)
 	}
 	return out
+}
+
+// service returns the service that answers proto/port at addr, following
+// EIPs and DNAT entries as the data plane does, or nil when none is known.
+func (l *Lab) service(addr netip.Addr, proto string, port int) *Service {
+	name, _ := l.VPC.Owner(addr)
+	if inst, private, ok := l.VPC.Inbound(addr, protoNumber(proto), uint16(port)); ok {
+		name, port = inst, int(private.Port())
+	}
+	var ss []Service
+	if in := l.Topology.instance(name); in != nil {
+		ss = in.Services
+	} else if h := l.Topology.host(name); h != nil {
+		ss = h.Services
+	}
+	for i := range ss {
+		if ss[i].Port == port && ss[i].Protocol == proto {
+			return &ss[i]
+		}
+	}
+	return nil
 }
 
 func protoNumber(p string) uint8 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vpclab/vpclab/firewall"
+	"github.com/vpclab/vpclab/netstack"
 )
 
 // validator checks what the decoder cannot see field by field: references,
@@ -25,37 +26,6 @@ type validator struct {
 	hosts     map[string]int
 	publics   map[netip.Addr]string // EIP, NAT EIP or host address → path of its owner
 	private   map[netip.Addr]string // instance address → path
-}
-
-var (
-	privateRanges = []netip.Prefix{
-		netip.MustParsePrefix("10.0.0.0/8"),
-		netip.MustParsePrefix("172.16.0.0/12"),
-		netip.MustParsePrefix("192.168.0.0/16"),
-	}
-	// notPublic are IPv4 ranges that are neither private nor reachable on the
-	// internet: "this network", shared address space (CGNAT), loopback, link
-	// local, multicast and reserved.
-	notPublic = []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),
-		netip.MustParsePrefix("100.64.0.0/10"),
-		netip.MustParsePrefix("127.0.0.0/8"),
-		netip.MustParsePrefix("169.254.0.0/16"),
-		netip.MustParsePrefix("224.0.0.0/3"),
-	}
-)
-
-const privateAllowed = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"
-
-func inAny(a netip.Addr, list []netip.Prefix) bool {
-	return slices.ContainsFunc(list, func(p netip.Prefix) bool { return p.Contains(a) })
-}
-
-// isPublic reports whether a is an IPv4 address hosts on the internet may
-// use. The documentation ranges (192.0.2.0/24, 198.51.100.0/24,
-// 203.0.113.0/24) count as public so that examples can use them.
-func isPublic(a netip.Addr) bool {
-	return a.Is4() && !inAny(a, privateRanges) && !inAny(a, notPublic)
 }
 
 func validate(t *Topology, errs *errorList) {
@@ -111,10 +81,8 @@ func (v *validator) unique(index map[string]int, name, path, kind string, i int,
 func (v *validator) network() {
 	t := v.t
 	vpc := t.VPC.CIDR
-	if vpc.IsValid() && !slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool {
-		return p.Contains(vpc.Addr()) && vpc.Bits() >= p.Bits()
-	}) {
-		v.add("vpc.cidr", "", fmt.Sprintf("%s is not a private range", vpc), "inside "+privateAllowed)
+	if vpc.IsValid() && !netstack.IsPrivateRange(vpc) {
+		v.add("vpc.cidr", "", fmt.Sprintf("%s is not a private range", vpc), "inside "+netstack.PrivateRangesText())
 	}
 	if len(t.VSwitches) == 0 && t.has("vswitches") {
 		v.add("vswitches", "", "a VPC needs at least one vswitch", "")
@@ -131,8 +99,8 @@ func (v *validator) network() {
 		switch {
 		case vpc.IsValid() && (!vpc.Contains(c.Addr()) || c.Bits() < vpc.Bits()):
 			v.add(p+".cidr", "", fmt.Sprintf("%s is not inside the VPC CIDR %s", c, vpc), "inside "+vpc.String())
-		case c.Bits() > 29:
-			v.add(p+".cidr", "", fmt.Sprintf("%s is too small: a vswitch needs at least 8 addresses", c), "/29 or larger")
+		case c.Bits() > netstack.MaxVSwitchBits:
+			v.add(p+".cidr", "", fmt.Sprintf("%s is too small: a vswitch needs at least 8 addresses", c), fmt.Sprintf("/%d or larger", netstack.MaxVSwitchBits))
 		default:
 			valid = append(valid, i)
 		}
@@ -483,8 +451,9 @@ func (v *validator) privateAddr(path string, a netip.Addr, vsi int, vsKnown bool
 				v.add(path, firewall.ErrInvalidAddress, fmt.Sprintf("%s is not in vswitch %s (%s)", a, v.t.VSwitches[vsi].Name, c), c.String())
 				return
 			}
-			if reserved(c, a) {
-				v.add(path, firewall.ErrInvalidAddress, fmt.Sprintf("%s is reserved in %s: the first address and the last three are reserved", a, c), firstFree(c).String()+".."+lastAddr(c).Prev().Prev().Prev().String())
+			if netstack.Reserved(c, a) {
+				first, last := netstack.AssignableRange(c)
+				v.add(path, firewall.ErrInvalidAddress, fmt.Sprintf("%s is reserved in %s: the first address and the last three are reserved", a, c), first.String()+".."+last.String())
 				return
 			}
 		}
@@ -499,8 +468,8 @@ func (v *validator) privateAddr(path string, a netip.Addr, vsi int, vsKnown bool
 // publicAddr checks an EIP, NAT EIP or internet host address: public and
 // used once.
 func (v *validator) publicAddr(path string, a netip.Addr, what string) {
-	if !isPublic(a) {
-		v.add(path, "", fmt.Sprintf("%s is not a public address; %s must be public", a, what), "not in "+privateAllowed+", 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 0.0.0.0/8, 224.0.0.0/3")
+	if !netstack.IsPublic(a) {
+		v.add(path, "", fmt.Sprintf("%s is not a public address; %s must be public", a, what), netstack.PublicRuleText())
 		return
 	}
 	if first, dup := v.publics[a]; dup {
@@ -543,7 +512,7 @@ func (v *validator) services(owner string, list []Service) {
 // hostList checks the internet section.
 func (v *validator) hostList() {
 	t := v.t
-	if a := t.Internet.HostClient; a.IsValid() && !isPublic(a) {
+	if a := t.Internet.HostClient; a.IsValid() && !netstack.IsPublic(a) {
 		v.add("internet.host_client", "", fmt.Sprintf("%s is not a public address", a), "a public IPv4 address")
 	}
 	for i := range t.Internet.Hosts {
@@ -561,7 +530,7 @@ func (v *validator) hostList() {
 		}
 		v.services(p, h.Services)
 	}
-	if a := t.Internet.HostClient; a.IsValid() && isPublic(a) {
+	if a := t.Internet.HostClient; a.IsValid() && netstack.IsPublic(a) {
 		if owner, ok := v.publics[a]; ok && strings.HasSuffix(owner, ".eip") {
 			v.add("internet.host_client", "", fmt.Sprintf("%s is the EIP of %s", a, strings.TrimSuffix(owner, ".eip")), "")
 		}
