@@ -20,13 +20,13 @@ var PrivateRanges = []netip.Prefix{
 }
 
 // notPublic are IPv4 ranges that are neither private nor reachable on the
-// internet: "this network", shared address space (CGNAT), loopback, link
-// local, multicast and reserved.
+// internet: shared address space (CGNAT), loopback, link local, "this
+// network", multicast and reserved.
 var notPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("224.0.0.0/3"),
 }
 

@@ -26,6 +26,10 @@ const (
 	// entry; routePlan.rw translates first, then the instance's ingress
 	// rules decide.
 	pathInbound
+	// pathLocal: an endpoint to its own address. Its stack delivers such a
+	// packet itself (loopback) and no VNIC or security group sees it; a
+	// frame that reaches the fabric anyway goes back to its sender.
+	pathLocal
 	// pathGatewayReturn: internet to a NAT gateway's EIP with no DNAT
 	// entry for it: only an answer to a flow the gateway's SNAT sent out
 	// (or an ICMP error about one) goes on, which the SNAT table and
@@ -93,6 +97,9 @@ type routePlan struct {
 // rt and changes nothing: no conntrack, no SNAT port, no counter.
 func (v *VPC) plan(rt *routeTable, se *endpoint, h *firewall.Header) routePlan {
 	de := v.endpointAt(h.Dst)
+	if de == se {
+		return routePlan{kind: pathLocal, to: se}
+	}
 	if se.nic != nil {
 		return v.planFromInstance(rt, se, de, h)
 	}

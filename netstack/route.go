@@ -39,7 +39,7 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return p.to.port, Rewrite{}
 	case pathToInternet:
 		return v.toInternet(se, &p, &h)
-	case pathInternet:
+	case pathInternet, pathLocal:
 		return p.to.port, Rewrite{}
 	case pathInbound:
 		applyTo(&h, &p.rw)

@@ -128,6 +128,10 @@ type tracer struct {
 func (tr *tracer) fromInstance(se *endpoint) {
 	v, h := tr.v, &tr.h
 	p := v.plan(tr.rt, se, h)
+	if p.kind == pathLocal {
+		tr.local(se)
+		return
+	}
 	tr.t.Probe.ToInternet = p.toInternet
 	if p.kind == pathIntranet {
 		tr.t.Probe.DstName, tr.t.Probe.DstGroups = p.to.name, v.fw.NICGroups(p.to.name)
@@ -187,6 +191,8 @@ func (tr *tracer) fromInternet(se *endpoint) {
 	tr.t.Probe.Src = u32Addr(h.Src)
 	p := v.plan(tr.rt, se, h)
 	switch p.kind {
+	case pathLocal:
+		tr.local(se)
 	case pathInternet:
 		tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is internet host %s; no VPC step applies", u32Addr(h.Dst), p.to.name), "")
 		tr.t.Probe.DstName = p.to.name
@@ -212,6 +218,13 @@ func (tr *tracer) fromInternet(se *endpoint) {
 	default:
 		tr.noRoute(&p, se.name)
 	}
+}
+
+// local records a packet to the sender's own address: no VNIC, no rule.
+func (tr *tracer) local(se *endpoint) {
+	tr.t.Probe.DstName = se.name
+	tr.pass(HopRoute, se.name, fmt.Sprintf("route: %v is %s's own address: its stack delivers the packet itself (loopback); no security group sees it", u32Addr(tr.h.Dst), se.name), "")
+	tr.listener(se)
 }
 
 // noRoute adds the route hop of a plan that leads nowhere.
