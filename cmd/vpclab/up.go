@@ -167,7 +167,7 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 	lab.Close()
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d expectations failed", rep.Failed, len(rep.Results))}
+		return &exitError{code: 1, err: fmt.Errorf("%d of %s failed", rep.Failed, count(len(rep.Results), "expectation"))}
 	}
 	return nil
 }
@@ -266,12 +266,5 @@ func printUpReport(w io.Writer, rep *upReport) {
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nreachability: %d passed, %d failed\n", rep.Passed, rep.Failed)
-	for _, r := range rep.Results {
-		mark := "pass"
-		if !r.Pass {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\texpected %s\tobserved %s\n", mark, r.Label(), r.Expected, r.Observed)
-	}
-	tw.Flush()
+	printResults(w, rep.Results)
 }
