@@ -72,8 +72,10 @@ Exposed ports listen on 127.0.0.1 of the host. A connection to one is dialled
 from the internet host with address internet.host_client (added as
 "host-client" when the file has no host with that address) to the instance's
 EIP through the data plane, so the security groups apply: a port the groups do
-not open accepts on the host, then closes at once (the drop is logged on
-stderr).
+not open (or where nothing listens) accepts on the host, then resets the
+connection as soon as the client has sent its first bytes (at most half a
+second later), so every client sees the same thing: curl says "Connection
+reset by peer". The drop is logged on stderr.
 
 Exit status: 0 when every expect line passed, 1 when one failed or a host port
 could not be listened on (busy: the error names the port and the instance),
