@@ -24,15 +24,19 @@ type Probe struct {
 }
 
 // Diagnosis names, for a user's symptom (semantics.md §9), the step that
-// decided and the smallest change that would make the connection work.
+// decided and the smallest change that would make the connection work. A
+// connection that works has Works set, the symptom "none" (or "rules were
+// added that I did not write" when a managed_by rule allowed it), what
+// allowed it as the cause, and no fix.
 type Diagnosis struct {
+	Works       bool        `json:"works"`
 	Symptom     string      `json:"symptom"`
 	Cause       string      `json:"cause"`
 	Fix         string      `json:"fix,omitempty"`
 	Explanation Explanation `json:"explanation"`
 }
 
-// String renders the diagnosis on three lines.
+// String renders the diagnosis on two or three lines.
 func (d Diagnosis) String() string {
 	s := "symptom: " + d.Symptom + "\ncause:   " + d.Cause
 	if d.Fix != "" {
@@ -61,10 +65,21 @@ func Symptom(p Probe) string {
 	return fmt.Sprintf("%s %d fails", ProtoName(p.Proto), p.Port)
 }
 
+// works names a connection that works, in the words of Symptom.
+func works(p Probe, src, dst string) string {
+	if p.Proto == ProtoICMP {
+		return fmt.Sprintf("none — %s gets ping replies from %s", src, dst)
+	}
+	return fmt.Sprintf("none — %s reaches %s on %s %d", src, dst, ProtoName(p.Proto), p.Port)
+}
+
 // Diagnose explains verdict v of probe p: the cause in words and, when it
-// blocks, the smallest change that would fix it. An allowed verdict whose
-// deciding rule carries managed_by answers the symptom "rules were added
-// that I did not write".
+// blocks, the smallest change that would fix it. v is the deciding verdict
+// of the path (netstack.Trace.Verdict): the first step that blocks, else the
+// last that allowed, else CodeNone when no firewall step applies. An allowed
+// verdict says the connection works, names what allowed it and has no fix;
+// when its deciding rule carries managed_by it answers the symptom "rules
+// were added that I did not write".
 func Diagnose(v Verdict, p Probe) Diagnosis {
 	e := Explain(v)
 	d := Diagnosis{Symptom: Symptom(p), Explanation: e, Cause: e.Step}
@@ -106,8 +121,13 @@ func Diagnose(v Verdict, p Probe) Diagnosis {
 		d.Cause = fmt.Sprintf("%s is not reachable from the internet: private addresses have no route, and an EIP or NAT port without a mapping leads nowhere", p.Dst)
 		d.Fix = "connect to the instance's EIP (associate one if it has none), or add a DNAT entry for the port on a NAT gateway"
 	case NoListener:
-		d.Cause = fmt.Sprintf("the firewall let the packet through, but nothing listens on %s at %s (TCP RST / ICMP port unreachable)", service, dst)
-		d.Fix = fmt.Sprintf("start a service on %s in %s (services: [{kind: ..., port: %d}])", service, dst, p.Port)
+		answer, svc := "a TCP RST (connection refused)", fmt.Sprintf("{kind: echo, port: %d}", p.Port)
+		if p.Proto == ProtoUDP {
+			answer, svc = "ICMP port unreachable", fmt.Sprintf("{kind: echo, port: %d, protocol: udp}", p.Port)
+		}
+		d.Cause = fmt.Sprintf("the security groups allow it, but nothing listens on %s %d at %s: its stack answers with %s",
+			ProtoName(p.Proto), p.Port, dst, answer)
+		d.Fix = fmt.Sprintf("start a listener on %s %d in %s (e.g. services: [%s]); no rule change is needed", ProtoName(p.Proto), p.Port, dst, svc)
 	case ConntrackFull:
 		d.Cause = "the connection-tracking table is full: new connections are dropped, tracked ones keep working"
 		d.Fix = "raise the conntrack limit, or flush stale connections"
@@ -115,14 +135,23 @@ func Diagnose(v Verdict, p Probe) Diagnosis {
 		d.Fix = "send the first fragment first (or avoid fragmentation): later fragments follow an accepted first one"
 	case MalformedFrame, IPv6NotSupported:
 		d.Fix = "send well-formed IPv4"
+	case CodeNone:
+		d.Works, d.Symptom = true, works(p, src, dst)
+		d.Cause = "it works: no security group or platform step applies on this path"
 	default:
-		if v.Allowed() {
-			d.Cause = "allowed: " + e.Step
-			if e.ManagedBy != "" {
-				d.Symptom = "rules were added that I did not write"
-				d.Cause = fmt.Sprintf("rule %d of %s was added by %s (managed_by) and allows this: %s", e.RuleIndex, e.Group, e.ManagedBy, e.Rule)
-				d.Fix = fmt.Sprintf("nothing is wrong; the rule belongs to %s — revoke it there, not by hand, if it is no longer needed", e.ManagedBy)
-			}
+		if !v.Allowed() {
+			break
+		}
+		d.Works, d.Symptom = true, works(p, src, dst)
+		switch {
+		case e.ManagedBy != "":
+			d.Symptom = "rules were added that I did not write"
+			d.Cause = fmt.Sprintf("it works: %s rule %d of %s was added by %s (managed_by) and allows it [%s]; it belongs to %s — revoke it there, not by hand, if it is no longer needed",
+				e.Direction, e.RuleIndex, e.Group, e.ManagedBy, e.Rule, e.ManagedBy)
+		case v.Code == SGRuleAccept:
+			d.Cause = fmt.Sprintf("it works: %s rule %d of %s allows it [%s]", e.Direction, e.RuleIndex, e.Group, e.Rule)
+		default:
+			d.Cause = "it works: " + e.Step
 		}
 	}
 	return d

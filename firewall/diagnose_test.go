@@ -28,6 +28,7 @@ func TestDiagnose(t *testing.T) {
 		h                *Header
 		src, dst         *NIC
 		probe            Probe
+		works            bool
 		symptom, fix     string
 		code             Code
 		causeHas, fixHas string
@@ -54,7 +55,17 @@ func TestDiagnose(t *testing.T) {
 			code:  PlatformPortBlocked, symptom: "mail on 25 fails", fixHas: "465 or 587"},
 		{name: "managed_by", h: syn("10.0.1.20", "10.0.1.10", 1000, 3306), dst: web,
 			probe: Probe{Proto: ProtoTCP, Port: 3306, Src: a("10.0.1.20"), Dst: a("10.0.1.10")},
-			code:  SGRuleAccept, symptom: "rules were added that I did not write", causeHas: "added by dts"},
+			code:  SGRuleAccept, works: true, symptom: "rules were added that I did not write", causeHas: "added by dts"},
+		{name: "works by a rule", h: syn("198.51.100.7", "10.0.1.10", 1000, 80), dst: web,
+			probe: Probe{Proto: ProtoTCP, Port: 80, Src: a("198.51.100.7"), Dst: a("10.0.1.10"), DstName: "web", DstGroups: []string{"sg-web"}, FromInternet: true},
+			code:  SGRuleAccept, works: true, symptom: "none — 198.51.100.7 reaches web on tcp 80",
+			causeHas: "it works: ingress rule 0 of sg-web allows it [ingress accept priority 1 tcp 80/80 source 0.0.0.0/0]"},
+		{name: "works by the default egress", h: syn("10.0.1.10", "203.0.113.80", 1000, 443), src: web,
+			probe: Probe{Proto: ProtoTCP, Port: 443, Src: a("10.0.1.10"), Dst: a("203.0.113.80"), SrcName: "web", DstName: "updates", ToInternet: true},
+			code:  SGDefaultAccept, works: true, symptom: "none — web reaches updates on tcp 443", causeHas: "it works: egress: no rule matched"},
+		{name: "ping works", h: echo("10.0.1.30", "10.0.1.31", 1, false), src: iso1,
+			probe: Probe{Proto: ProtoICMP, Src: a("10.0.1.30"), Dst: a("203.0.113.1"), SrcName: "iso1", ToInternet: true},
+			code:  SGDefaultAccept, works: true, symptom: "none — iso1 gets ping replies from 203.0.113.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,9 +80,36 @@ func TestDiagnose(t *testing.T) {
 			}
 			assert.Contains(t, d.Cause, tt.causeHas)
 			assert.Contains(t, d.Fix, tt.fixHas)
+			assert.Equal(t, tt.works, d.Works)
+			if tt.works {
+				assert.Empty(t, d.Fix, "a connection that works needs no fix")
+				assert.NotContains(t, d.String(), "fix:")
+			}
 			assert.NotEmpty(t, d.String())
 		})
 	}
+
+	// Nothing listens: the fix is a listener, never a rule.
+	for _, tt := range []struct {
+		proto      uint8
+		cause, fix string
+	}{
+		{ProtoTCP, "the security groups allow it, but nothing listens on tcp 6000 at db: its stack answers with a TCP RST (connection refused)",
+			"start a listener on tcp 6000 in db (e.g. services: [{kind: echo, port: 6000}]); no rule change is needed"},
+		{ProtoUDP, "the security groups allow it, but nothing listens on udp 6000 at db: its stack answers with ICMP port unreachable",
+			"start a listener on udp 6000 in db (e.g. services: [{kind: echo, port: 6000, protocol: udp}]); no rule change is needed"},
+	} {
+		d := Diagnose(Verdict{Code: NoListener, Entry: -1}, Probe{Proto: tt.proto, Port: 6000, Src: a("10.0.1.10"), Dst: a("10.0.1.11"), DstName: "db"})
+		assert.False(t, d.Works)
+		assert.Equal(t, tt.cause, d.Cause)
+		assert.Equal(t, tt.fix, d.Fix)
+	}
+
+	// No firewall step on the path (internet host to internet host).
+	d := Diagnose(Verdict{Entry: -1}, Probe{Proto: ProtoTCP, Port: 80, SrcName: "customer", DstName: "updates", FromInternet: true, ToInternet: true})
+	assert.True(t, d.Works)
+	assert.Equal(t, "none — customer reaches updates on tcp 80", d.Symptom)
+	assert.Empty(t, d.Fix)
 
 	for _, c := range []Code{NoRouteToInternet, NoRouteToDestination, NoListener, ConntrackFull} {
 		d := Diagnose(Verdict{Code: c, Entry: -1}, Probe{Proto: ProtoUDP, Port: 53, Src: a("10.0.1.10"), Dst: a("10.0.1.11")})

@@ -89,7 +89,11 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 // (127.0.0.1:host_port). Each accepted connection is dialled from the
 // internet host with address internet.host_client to the instance's
 // EIP:port through the data plane — security groups apply as to any
-// internet traffic — and bytes are copied both ways. When no internet host
+// internet traffic — and bytes are copied both ways. When that connection
+// cannot be made (the groups drop it, known at once from the drop event;
+// nothing listens; or DialTimeout passes) the host connection is reset
+// (TCP RST) after the client's first bytes, or half a second of silence:
+// every client sees "connection reset by peer", whatever it sends. When no internet host
 // of the file has that address, Expose adds one named HostClientName (it
 // stays until the lab closes).
 //
@@ -271,6 +275,7 @@ func (x *Exposure) forward(host net.Conn, p ExposedPort, private netip.AddrPort)
 	x.mu.Unlock()
 	cancel()
 	if err != nil {
+		defer refuse(host)
 		switch {
 		case ev != nil:
 			x.log.Warn("expose: blocked", "listen", p.Listen, "instance", p.Instance, "port", p.Port,
@@ -296,6 +301,24 @@ func (x *Exposure) forward(host net.Conn, p ExposedPort, private netip.AddrPort)
 	io.Copy(host, vc)
 	closeWrite(host)
 	<-done
+}
+
+// resetGrace is how long refuse waits for a silent client's first bytes.
+const resetGrace = 500 * time.Millisecond
+
+// refuse makes the coming Close of a host connection whose VPC side could
+// not be dialled send a TCP RST (SO_LINGER 0), once the client has sent its
+// first bytes or stayed silent for resetGrace, so that every client sees
+// the same "connection reset by peer". A plain close would send a FIN to a
+// client that has sent nothing yet (curl: "Empty reply from server") but a
+// RST to one whose request lies unread; a reset that overtakes a client
+// still completing its connect reads as "Couldn't connect" to curl.
+func refuse(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(resetGrace))
+	c.Read(make([]byte, 4096)) // data, EOF, the deadline or Close: all end the wait
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
 }
 
 // closeWrite half-closes c when it can, so the peer sees EOF while the

@@ -1,12 +1,15 @@
 package topology
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,18 +83,21 @@ func TestExpose(t *testing.T) {
 	}
 
 	// Port 22 is not open to the internet: the host accepts, then the
-	// connection closes as soon as the drop event arrives, well before the
-	// 10 s dial timeout.
+	// connection is reset as soon as the drop event arrives, well before
+	// the 10 s dial timeout.
 	start := time.Now()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", closed))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetDeadline(time.Now().Add(8 * time.Second))
+	if _, err := io.WriteString(c, "SSH-2.0-client\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	b, err := io.ReadAll(c)
 	c.Close()
-	if len(b) != 0 || err != nil {
-		t.Errorf("blocked expose read %q, %v; want EOF with no data", b, err)
+	if len(b) != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("blocked expose read %q, %v; want a reset with no data", b, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("blocked expose took %v; the drop event should end it at once", d)
@@ -168,5 +174,90 @@ internet:
 	defer x.Close()
 	if x.Ports[0].Client != "laptop" {
 		t.Errorf("client = %s, want the file's host with internet.host_client's address", x.Ports[0].Client)
+	}
+}
+
+// TestExposeRefusedResets: an exposed port whose VPC side cannot be reached
+// — the groups drop it (an HTTP port and a raw TCP port) or nothing listens
+// behind an open rule — resets every host connection, whatever the client
+// sends and however fast: Go's net.Dial reads ECONNRESET and curl says
+// "Connection reset by peer" (exit 56) every time, never "Empty reply from
+// server" or "Couldn't connect".
+func TestExposeRefusedResets(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	httpPort, rawPort, nobodyPort := freePort(t), freePort(t), freePort(t)
+	top, err := Load("refused.yaml", []byte(fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+security_groups:
+  - name: sg-web
+    rules: [{direction: ingress, protocol: tcp, port_range: 9/9, source: 0.0.0.0/0}]
+instances:
+  - name: web-1
+    vswitch: web
+    security_groups: [sg-web]
+    eip: 47.100.0.10
+    services: [{kind: http, port: 8080}, {kind: banner, port: 22, text: "SSH-2.0-x"}]
+    expose: [{port: 8080, host_port: %d}, {port: 22, host_port: %d}, {port: 9, host_port: %d}]
+`, httpPort, rawPort, nobodyPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := Build(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	x, err := lab.Expose(ExposeOptions{DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+
+	curl, curlErr := exec.LookPath("curl")
+	for _, port := range []struct {
+		name string
+		port int
+	}{{"http port, blocked", httpPort}, {"raw tcp port, blocked", rawPort}, {"open port, nothing listens", nobodyPort}} {
+		t.Run(port.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", port.port)
+			for i := range 4 {
+				for _, send := range []string{"", "GET / HTTP/1.0\r\n\r\n"} {
+					start := time.Now()
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Fatalf("attempt %d: dial: %v", i, err)
+					}
+					c.SetDeadline(time.Now().Add(8 * time.Second))
+					if send != "" {
+						if _, err := io.WriteString(c, send); err != nil {
+							t.Fatalf("attempt %d: write: %v", i, err)
+						}
+					}
+					b, err := io.ReadAll(c)
+					c.Close()
+					if len(b) != 0 || !errors.Is(err, syscall.ECONNRESET) {
+						t.Errorf("attempt %d, sending %q: read %q, %v; want ECONNRESET and no data", i, send, b, err)
+					}
+					if d := time.Since(start); d > 3*time.Second {
+						t.Errorf("attempt %d: the reset took %v", i, d)
+					}
+				}
+				if curlErr != nil {
+					continue
+				}
+				var stderr bytes.Buffer
+				cmd := exec.Command(curl, "-sS", "-m", "8", "-o", "/dev/null", "http://"+addr+"/")
+				cmd.Stderr = &stderr
+				err := cmd.Run()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 56 || !strings.Contains(stderr.String(), "Connection reset by peer") {
+					t.Errorf("attempt %d: curl: %v, %q; want exit 56, \"Connection reset by peer\"", i, err, stderr.String())
+				}
+			}
+		})
+	}
+	if curlErr != nil {
+		t.Logf("curl is not installed (%v): checked with Go's net.Dial only", curlErr)
 	}
 }

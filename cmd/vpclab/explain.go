@@ -33,14 +33,18 @@ func (f *pathFlags) add(cmd *cobra.Command) {
 
 // pathReport is what explain and diagnose print with -o json.
 type pathReport struct {
-	File      string               `json:"file"`
-	From      string               `json:"from"`
-	To        string               `json:"to"`
-	Target    string               `json:"target"`
-	Protocol  string               `json:"protocol"`
-	Port      int                  `json:"port,omitempty"`
-	Hops      []hopReport          `json:"hops"`
-	Allowed   bool                 `json:"allowed"`
+	File     string      `json:"file"`
+	From     string      `json:"from"`
+	To       string      `json:"to"`
+	Target   string      `json:"target"`
+	Protocol string      `json:"protocol"`
+	Port     int         `json:"port,omitempty"`
+	Hops     []hopReport `json:"hops"`
+	Allowed  bool        `json:"allowed"`
+	// Result is the analysis' verdict in the words of a probe (topology.md):
+	// allow, block, or refuse when the groups let it through and nothing
+	// listens. Probe.Observed is the real packet's, in the same words.
+	Result    string               `json:"result"`
 	Verdict   firewall.Explanation `json:"verdict"`
 	Probe     topology.Result      `json:"probe"` // the real packet's outcome
 	Agrees    bool                 `json:"agrees"`
@@ -81,6 +85,12 @@ func tracePath(ctx context.Context, file string, f *pathFlags) (*pathReport, *ne
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := t.CheckName(f.from, false); err != nil {
+		return nil, nil, usageError("--from %s: %v", f.from, err)
+	}
+	if err := t.CheckName(f.to, true); err != nil {
+		return nil, nil, usageError("--to %s: %v", f.to, err)
+	}
 	target, err := t.Target(f.from, f.to)
 	if err != nil {
 		return nil, nil, usageError("--to %s: %v", f.to, err)
@@ -105,16 +115,23 @@ func tracePath(ctx context.Context, file string, f *pathFlags) (*pathReport, *ne
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	want := topology.Block
-	if tr.Allowed {
-		want = topology.Allow
-	} else if tr.Verdict.Code == firewall.NoListener {
-		want = topology.Refuse
-	}
-	res := lab.RunExpects(ctx, []topology.Expect{{From: f.from, To: f.to, Protocol: f.protocol, Port: f.port, Result: want}},
+	rep.Result = traceResult(tr)
+	res := lab.RunExpects(ctx, []topology.Expect{{From: f.from, To: f.to, Protocol: f.protocol, Port: f.port, Result: rep.Result}},
 		topology.RunOptions{Timeout: f.timeout})
 	rep.Probe, rep.Agrees = res[0], res[0].Pass
 	return rep, tr, nil
+}
+
+// traceResult says a trace's verdict in the words of a probe: allow, block,
+// or refuse when only the listener step stops it.
+func traceResult(tr *netstack.Trace) string {
+	switch {
+	case tr.Allowed:
+		return topology.Allow
+	case tr.Verdict.Code == firewall.NoListener:
+		return topology.Refuse
+	}
+	return topology.Block
 }
 
 func newExplainCmd() *cobra.Command {
@@ -127,7 +144,8 @@ the data plane applies them: egress rules of A's groups, platform blocks, route
 and NAT (headers before and after), ingress rules of B's groups, listener.
 Each rule is shown with its group, priority, policy and managed_by. The same
 connection is then attempted through the netstacks, and the report says
-whether the real packet agreed.
+whether the real packet agreed. Both verdicts use the words of vpclab test:
+allow, block, or refuse (the groups let it through and nothing listens).
 
 Exit status: 0 when the explanation was printed, 2 on invalid input.`,
 		Args: cobra.ExactArgs(1),
@@ -156,7 +174,11 @@ func printPath(w io.Writer, rep *pathReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for i, h := range rep.Hops {
 		v := "pass"
-		if !h.Allowed {
+		switch {
+		case h.Allowed:
+		case h.Explanation.Code == firewall.NoListener.String():
+			v = "REFUSE"
+		default:
 			v = "BLOCK"
 		}
 		line := h.Explanation.String()
@@ -179,11 +201,7 @@ func printPath(w io.Writer, rep *pathReport) {
 		}
 	}
 	tw.Flush()
-	verdict := "allowed"
-	if !rep.Allowed {
-		verdict = "blocked"
-	}
-	fmt.Fprintf(w, "verdict: %s — %s\n", verdict, rep.Verdict.String())
+	fmt.Fprintf(w, "verdict: %s — %s\n", rep.Result, rep.Verdict.String())
 	agree := "agrees"
 	if !rep.Agrees {
 		agree = "DISAGREES"
@@ -199,10 +217,13 @@ func newDiagnoseCmd() *cobra.Command {
 		Long: `Diagnose names the user's symptom (SSH fails, ping fails, HTTP/HTTPS fails,
 intranet access fails, mail on 25 fails, rules were added that I did not
 write), the step that decided, and the smallest change that would fix it, e.g.
-"add ingress accept tcp 80/80 from 0.0.0.0/0 to sg-web". The real packet is
-sent too, and the report says whether it agreed.
+"add ingress accept tcp 80/80 from 0.0.0.0/0 to sg-web". When nothing listens
+(refuse) the fix is a listener, not a rule. A connection that works is said to
+work (symptom: none), with what allowed it and no fix. The real packet is sent
+too, and the report says whether it agreed.
 
-Exit status: 0 when the diagnosis was printed, 2 on invalid input.`,
+Exit status: 0 when the diagnosis was printed (whether the connection works or
+not), 2 on invalid input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, tr, err := tracePath(cmd.Context(), args[0], &f)

@@ -72,9 +72,9 @@ is invalid (nothing of that file starts).`,
 			}
 			switch {
 			case invalid > 0:
-				return &exitError{code: 2, err: fmt.Errorf("%d of %d files invalid", invalid, len(args))}
+				return &exitError{code: 2, err: fmt.Errorf("%d of %s invalid", invalid, count(len(args), "file"))}
 			case failed > 0:
-				return &exitError{code: 1, err: fmt.Errorf("%d expectations failed", failed)}
+				return &exitError{code: 1, err: fmt.Errorf("%s failed", count(failed, "expectation"))}
 			}
 			return nil
 		},
@@ -125,8 +125,18 @@ func printTestReport(w io.Writer, r testFileReport) {
 		return
 	}
 	fmt.Fprintf(w, "%s\n", r.File)
+	printResults(w, r.Results)
+	fmt.Fprintf(w, "%d passed, %d failed\n", r.Passed, r.Failed)
+}
+
+// printResults prints one line per result (pass/FAIL, name, probe,
+// expected, observed and what was seen) and, for each failure, the reason:
+// the deciding step with its group, priority, policy, description and
+// managed_by. vpclab test and vpclab up both print results with it, so a
+// failing expectation reads the same in both.
+func printResults(w io.Writer, results []topology.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, res := range r.Results {
+	for _, res := range results {
 		status := "pass"
 		if !res.Pass {
 			status = "FAIL"
@@ -142,7 +152,7 @@ func printTestReport(w io.Writer, r testFileReport) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s → %s %s\texpected %s\tobserved %s\t%s\n", status, name, res.From, res.To, probe, res.Expected, res.Observed, res.Detail)
 	}
 	tw.Flush()
-	for _, res := range r.Results {
+	for _, res := range results {
 		if res.Pass || res.Why == nil {
 			continue
 		}
@@ -158,7 +168,6 @@ func printTestReport(w io.Writer, r testFileReport) {
 			fmt.Fprintf(w, "       %s\n", strings.Join(parts, " "))
 		}
 	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", r.Passed, r.Failed)
 }
 
 func prio(p int) string {

@@ -41,8 +41,9 @@ expect:
   - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
   - {name: "correct one", from: app, to: db, port: 6000, result: refuse}
 `), 0o644))
-	stdout, _, code, _ := runVPCLab(t, "test", f)
+	stdout, _, code, err := runVPCLab(t, "test", f)
 	assert.Equal(t, 1, code, stdout)
+	assert.EqualError(t, err, "1 expectation failed")
 	assert.Contains(t, stdout, "FAIL")
 	assert.Contains(t, stdout, "SG_RULE_DROP")
 	assert.Contains(t, stdout, "group=sg-db priority=2 policy=drop description=no db from the subnet managed_by=dms")
@@ -60,6 +61,16 @@ expect:
 	require.NotNil(t, r.Why)
 	assert.Equal(t, "dms", r.Why.ManagedBy)
 	assert.True(t, reps[0].Results[1].Pass)
+
+	_, _, code, err = runVPCLab(t, "test", f, f)
+	assert.Equal(t, 1, code)
+	assert.EqualError(t, err, "2 expectations failed")
+	_, _, code, err = runVPCLab(t, "test", "/nonexistent.yaml")
+	assert.Equal(t, 2, code)
+	assert.EqualError(t, err, "1 of 1 file invalid")
+	_, _, code, err = runVPCLab(t, "test", "/nonexistent.yaml", f)
+	assert.Equal(t, 2, code)
+	assert.EqualError(t, err, "1 of 2 files invalid")
 }
 
 // TestValidateGolden runs `vpclab validate` on the loader's invalid test

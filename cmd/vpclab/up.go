@@ -72,8 +72,10 @@ Exposed ports listen on 127.0.0.1 of the host. A connection to one is dialled
 from the internet host with address internet.host_client (added as
 "host-client" when the file has no host with that address) to the instance's
 EIP through the data plane, so the security groups apply: a port the groups do
-not open accepts on the host, then closes at once (the drop is logged on
-stderr).
+not open (or where nothing listens) accepts on the host, then resets the
+connection as soon as the client has sent its first bytes (at most half a
+second later), so every client sees the same thing: curl says "Connection
+reset by peer". The drop is logged on stderr.
 
 Exit status: 0 when every expect line passed, 1 when one failed or a host port
 could not be listened on (busy: the error names the port and the instance),
@@ -167,7 +169,7 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 	lab.Close()
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d expectations failed", rep.Failed, len(rep.Results))}
+		return &exitError{code: 1, err: fmt.Errorf("%d of %s failed", rep.Failed, count(len(rep.Results), "expectation"))}
 	}
 	return nil
 }
@@ -266,12 +268,5 @@ func printUpReport(w io.Writer, rep *upReport) {
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nreachability: %d passed, %d failed\n", rep.Passed, rep.Failed)
-	for _, r := range rep.Results {
-		mark := "pass"
-		if !r.Pass {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\texpected %s\tobserved %s\n", mark, r.Label(), r.Expected, r.Observed)
-	}
-	tw.Flush()
+	printResults(w, rep.Results)
 }

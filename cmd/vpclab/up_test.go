@@ -217,3 +217,44 @@ func TestUpErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUpReportsLikeTest: a failing expectation in up's reachability summary
+// reads exactly as vpclab test prints it: the same lines, the same reason.
+func TestUpReportsLikeTest(t *testing.T) {
+	file := writeTopology(t, `version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: main, cidr: 10.0.1.0/24}]
+security_groups:
+  - name: sg-db
+    rules:
+      - {direction: ingress, policy: drop, priority: 2, protocol: tcp, port_range: 5432, source: 10.0.1.0/24, description: "no db from the subnet", managed_by: dms}
+      - {direction: ingress, protocol: tcp, port_range: 1/65535, source: 10.0.0.0/16, priority: 3}
+instances:
+  - {name: app, vswitch: main}
+  - {name: db, vswitch: main, security_groups: [sg-db], services: [{kind: echo, port: 5432}]}
+expect:
+  - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
+  - {name: "nothing on 6000", from: app, to: db, port: 6000, result: allow}
+  - {from: app, to: db, port: 6001, result: refuse}
+`)
+	testOut, _, code, _ := runVPCLab(t, "test", file)
+	if code != 1 {
+		t.Fatalf("test: exit %d, want 1\n%s", code, testOut)
+	}
+	upOut, stderr, code, err := runVPCLab(t, "up", file, "--duration", "1ms")
+	if code != 1 || err == nil || err.Error() != "2 of 3 expectations failed" {
+		t.Fatalf("up: exit %d, %v; want 1 and \"2 of 3 expectations failed\"\n%s\n%s", code, err, upOut, stderr)
+	}
+	// test prints the file name, the results, then the count.
+	lines := strings.Split(strings.TrimSuffix(testOut, "\n"), "\n")
+	results := strings.Join(lines[1:len(lines)-1], "\n") + "\n"
+	for _, want := range []string{"SG_RULE_DROP", "group=sg-db priority=2 policy=drop description=no db from the subnet managed_by=dms",
+		"FAIL nothing on 6000: NO_LISTENER", "observed refuse  connection refused (TCP RST)"} {
+		if !strings.Contains(results, want) {
+			t.Errorf("test output lacks %q:\n%s", want, testOut)
+		}
+	}
+	if !strings.Contains(upOut, "\nreachability: 1 passed, 2 failed\n"+results) {
+		t.Errorf("up's summary differs from test's results\ntest:\n%s\nup:\n%s", results, upOut)
+	}
+}
