@@ -195,8 +195,9 @@ func near(rng *rand.Rand, lo, hi uint32) uint32 {
 	return lo + uint32(rng.Uint64N(uint64(hi-lo)+1))
 }
 
-// FindClassBenchDir locates the ClassBench data set (never copied into the
-// repository): $VPCLAB_CLASSBENCH when set, else the first
+// FindClassBenchDir locates the full ClassBench data set, which the
+// repository does not hold (testdata/classbench keeps a 500-rule subset):
+// $VPCLAB_CLASSBENCH when set, else the first
 // shared/data/classbench found walking up from the working directory. It
 // returns an error saying where it looked when there is none.
 func FindClassBenchDir() (string, error) {

@@ -397,6 +397,25 @@ func TestMatcherEmpty(t *testing.T) {
 	}
 }
 
+// TestMatcherClassBenchFixture compares the compiled matcher with the
+// linear scan on the ClassBench fixture every clone holds: the first 100,
+// 250 and 500 rules of fw1 over the fixture trace and over headers drawn
+// around the rules.
+func TestMatcherClassBenchFixture(t *testing.T) {
+	all, trace := loadFixture(t)
+	for _, n := range []int{100, 250, 500} {
+		t.Run(fmt.Sprintf("set=fw1-fixture/rules=%d", n), func(t *testing.T) {
+			compareClassBench(t, all[:n], []classBenchHeaders{
+				{"fixture trace", trace},
+				{"random", RandomTuples(all[:n], 1<<14, uint64(n))},
+			})
+		})
+	}
+}
+
+// TestMatcherClassBench does the same on the full sets when they are
+// present (classbenchDir), at 100, 250, 500 and all rules, over the acl1
+// trace.
 func TestMatcherClassBench(t *testing.T) {
 	dir := classbenchDir(t)
 	trace := loadClassBenchTrace(t, dir, acl1Trace)
@@ -404,59 +423,80 @@ func TestMatcherClassBench(t *testing.T) {
 		all := loadClassBenchRules(t, dir, set.file)
 		for _, n := range []int{100, 250, 500, len(all)} {
 			t.Run(fmt.Sprintf("set=%s/rules=%d", set.name, n), func(t *testing.T) {
-				rules := all[:n]
-				m, err := Compile(rules)
-				if err != nil {
-					t.Fatal(err)
-				}
-				l := NewLinear(rules)
-				for _, x := range []struct {
-					name string
-					hs   []Tuple
-				}{
+				compareClassBench(t, all[:n], []classBenchHeaders{
 					{"acl1 trace", trace},
-					{"random", RandomTuples(rules, 1<<14, uint64(n))},
-				} {
-					name, hs := x.name, x.hs
-					scans(func(scan string) {
-						bad, matched := 0, 0
-						for i := range hs {
-							got, want := m.Match(&hs[i]), l.Match(&hs[i])
-							if want >= 0 {
-								matched++
-							}
-							if got != want {
-								if bad++; bad <= 5 {
-									t.Errorf("%s, %s scan, header %d %+v: compiled %d, linear %d", name, scan, i, hs[i], got, want)
-								}
-							}
-						}
-						if bad > 0 {
-							t.Errorf("%s, %s scan: %d of %d headers differ", name, scan, bad, len(hs))
-						}
-						t.Logf("%s, %s scan: %d of %d headers match a rule", name, scan, matched, len(hs))
-					})
-				}
+					{"random", RandomTuples(all[:n], 1<<14, uint64(n))},
+				})
 			})
 		}
 	}
 }
 
-// TestMatcherMemory bounds the compiled size of 500 ClassBench rules.
+// classBenchHeaders is a named list of headers to classify.
+type classBenchHeaders struct {
+	name string
+	hs   []Tuple
+}
+
+// compareClassBench fails t for every header on which the compiled matcher
+// of rules, with each scan, disagrees with the linear scan.
+func compareClassBench(t *testing.T, rules []MatchRule, headers []classBenchHeaders) {
+	t.Helper()
+	m, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLinear(rules)
+	for _, x := range headers {
+		name, hs := x.name, x.hs
+		scans(func(scan string) {
+			bad, matched := 0, 0
+			for i := range hs {
+				got, want := m.Match(&hs[i]), l.Match(&hs[i])
+				if want >= 0 {
+					matched++
+				}
+				if got != want {
+					if bad++; bad <= 5 {
+						t.Errorf("%s, %s scan, header %d %+v: compiled %d, linear %d", name, scan, i, hs[i], got, want)
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s, %s scan: %d of %d headers differ", name, scan, bad, len(hs))
+			}
+			t.Logf("%s, %s scan: %d of %d headers match a rule", name, scan, matched, len(hs))
+		})
+	}
+}
+
+// matcherMemoryLimit bounds the compiled size of 500 ClassBench rules.
+const matcherMemoryLimit = 256 << 10
+
+// TestMatcherMemoryFixture bounds the compiled size of the fixture's 500
+// rules; TestMatcherMemory does the same for the first 500 of each full set.
+func TestMatcherMemoryFixture(t *testing.T) {
+	rules, _ := loadFixture(t)
+	checkMatcherMemory(t, "fw1-fixture", rules)
+}
+
 func TestMatcherMemory(t *testing.T) {
-	const limit = 256 << 10
 	dir := classbenchDir(t)
 	for _, set := range classbenchSets {
-		rules := loadClassBenchRules(t, dir, set.file)[:500]
-		m, err := Compile(rules)
-		if err != nil {
-			t.Fatal(err)
-		}
-		size := m.MemoryBytes()
-		t.Logf("set=%s rules=500: MemoryBytes %d (%.1f KiB)", set.name, size, float64(size)/1024)
-		if size > limit {
-			t.Errorf("set=%s rules=500: MemoryBytes %d, want at most %d", set.name, size, limit)
-		}
+		checkMatcherMemory(t, set.name, loadClassBenchRules(t, dir, set.file)[:500])
+	}
+}
+
+func checkMatcherMemory(t *testing.T, set string, rules []MatchRule) {
+	t.Helper()
+	m, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := m.MemoryBytes()
+	t.Logf("set=%s rules=%d: MemoryBytes %d (%.1f KiB)", set, len(rules), size, float64(size)/1024)
+	if size > matcherMemoryLimit {
+		t.Errorf("set=%s rules=%d: MemoryBytes %d, want at most %d", set, len(rules), size, matcherMemoryLimit)
 	}
 }
 

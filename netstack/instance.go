@@ -1,7 +1,3 @@
-// Package netstack runs VPC instances as in-process gVisor network stacks.
-// Each Instance has one VNIC, a gVisor link endpoint of ours; a Fabric
-// carries the frames between VNICs by destination address and asks a Filter
-// about each one.
 package netstack
 
 import (

@@ -1,18 +1,3 @@
-// Package topology loads and validates the topology YAML of schema v1
-// (shared/spec/topology.md): a VPC, its vswitches, security groups,
-// instances, NAT gateways, internet hosts and the expectations that
-// `vpclab test` checks.
-//
-// Load decodes strictly (unknown fields, duplicate keys and wrong types are
-// errors), validates references and quotas, fills defaults and assigns the
-// addresses of instances that name none. Every problem of a file is returned
-// together as Errors, each with file:line:col, the field path and the allowed
-// values. A file with any error yields no Topology.
-//
-// The struct tags drive both the decoder and the JSON Schema (Schema):
-// `yaml` is the field name, `topo` holds the constraints (required,
-// default=V, enum=a|b, min=N, max=N, scalar) and `doc` the description shown
-// by editors.
 package topology
 
 import (
