@@ -100,7 +100,7 @@ Every command that takes -o json prints an invalid file this way on stdout
 summary on stderr.
 
 Exit status: 0 when every file is valid, 2 when one is not.`,
-		Args:  cobra.MinimumNArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
