@@ -121,6 +121,10 @@ func defaultGroup() *Group {
 	}
 }
 
+// SystemRules returns the system rules of the default group (semantics.md
+// §3). They come first in the group, before the rules users add.
+func SystemRules() []Rule { return defaultGroup().Rules }
+
 // Quotas are the limits of semantics.md §6. Zero fields take the defaults.
 type Quotas struct {
 	RulesPerGroup int // default 100, ingress and egress counted together

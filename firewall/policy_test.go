@@ -517,6 +517,49 @@ func TestDefaultGroup(t *testing.T) {
 	assert.True(t, HasCode(l.fw.RevokeRules(DefaultGroupName, "", in("tcp", Ports{22, 22}, "0.0.0.0/0")), ErrRuleNotFound))
 }
 
+// TestCreateDefaultGroup checks that creating the group named default, as a
+// topology file that declares it does, keeps the system rules and adds the
+// given rules beside them; the default group is basic.
+func TestCreateDefaultGroup(t *testing.T) {
+	const client = "203.0.113.9"
+	l := newLab(t, Config{Quotas: Quotas{RulesPerGroup: 1}})
+	require.NoError(t, l.fw.CreateGroup(Group{Name: DefaultGroupName, InnerAccess: InnerDrop,
+		Rules: []Rule{in("tcp", Ports{80, 80}, "0.0.0.0/0")}}))
+	a := l.nic("a", "10.0.0.1")
+	b := l.nic("b", "10.0.0.2", DefaultGroupName)
+	for _, tt := range []struct {
+		pkt      *Header
+		code     Code
+		priority int
+	}{
+		{syn(client, "10.0.0.1", 1, 22), SGRuleAccept, 110},
+		{syn(client, "10.0.0.1", 2, 3389), SGRuleAccept, 110},
+		{echo(client, "10.0.0.1", 3, false), SGRuleAccept, 110},
+		{syn(client, "10.0.0.1", 4, 80), SGRuleAccept, 1},
+		{syn(client, "10.0.0.1", 5, 443), SGDefaultDeny, 0},
+	} {
+		v := l.decide(tt.pkt, nil, a)
+		assert.Equal(t, tt.code, v.Code, "%+v %s", tt.pkt.Tuple, Explain(v))
+		if tt.priority != 0 {
+			assert.Equal(t, tt.priority, Explain(v).Priority, "%+v", tt.pkt.Tuple)
+		}
+	}
+	// The given inner_access holds; system rules do not count against the quota of 1.
+	v := l.fw.Decide(syn("10.0.0.2", "10.0.0.1", 9, 8080), Path{Src: b, Dst: a})
+	assert.Equal(t, SGInnerDrop, v.Code, "%s", Explain(v))
+	g, _ := l.fw.Group(DefaultGroupName)
+	assert.Equal(t, 1, g.UserRules())
+
+	// An enterprise default group is refused, and its rules are still checked.
+	l = newLab(t, Config{})
+	err := l.fw.CreateGroup(Group{Name: DefaultGroupName, Type: Enterprise,
+		Rules: []Rule{in("icmp", Ports{80, 80}, "0.0.0.0/0")}})
+	assert.True(t, HasCode(err, ErrInvalidGroupType), "%v", err)
+	assert.True(t, HasCode(err, ErrInvalidPortRange), "%v", err)
+	_, ok := l.fw.Group(DefaultGroupName)
+	assert.False(t, ok)
+}
+
 func TestPlatformBlock(t *testing.T) {
 	const inst, remote = "10.0.0.1", "198.51.100.25"
 	for _, tt := range []struct {

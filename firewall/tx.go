@@ -79,7 +79,9 @@ func (tx *Tx) nicState(id string) *nicState {
 	return n
 }
 
-// CreateGroup creates a group with its rules.
+// CreateGroup creates a group with its rules. The group named default
+// (DefaultGroupName) is the system group: it gets its system rules
+// (semantics.md §3) and the given rules beside them, and must be basic.
 func (tx *Tx) CreateGroup(in Group) error {
 	var errs errList
 	if !validGroupName(in.Name) {
@@ -103,13 +105,32 @@ func (tx *Tx) CreateGroup(in Group) error {
 	if g.Type == Enterprise {
 		g.InnerAccess = InnerDrop
 	}
+	if len(errs) > 0 {
+		tx.st.groups[g.Name] = g
+		tx.ownGroups[g.Name] = true
+		tx.dirty[g.Name] = true
+		return errs.err()
+	}
+	if g.Name == DefaultGroupName {
+		// The system group keeps its system rules; the given rules are
+		// added beside them, as a user adds rules to the cloud's default
+		// group. It is a basic group: another type is refused, and the
+		// rules are still checked as a basic group's.
+		if g.Type != Basic {
+			errs.add(&Error{Code: ErrInvalidGroupType, Group: in.Name, Rule: -1, Field: "type",
+				Value: g.Type.String(), Allowed: "basic", Msg: "the default security group is a basic group"})
+		}
+		sys := defaultGroup()
+		sys.InnerAccess = in.InnerAccess
+		g = sys
+	}
 	tx.st.groups[g.Name] = g
 	tx.ownGroups[g.Name] = true
 	tx.dirty[g.Name] = true
-	if len(errs) > 0 {
-		return errs.err()
+	if err := tx.AuthorizeRules(g.Name, "", in.Rules...); err != nil {
+		errs = append(errs, err)
 	}
-	return tx.AuthorizeRules(g.Name, "", in.Rules...)
+	return errs.err()
 }
 
 // DeleteGroup deletes a group that no NIC uses and no other group references.

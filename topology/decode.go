@@ -8,6 +8,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/vpclab/vpclab/netstack"
 )
 
 // Decoding limits. A topology nests at most 5 levels and a large one has a
@@ -17,6 +19,10 @@ const (
 	maxNodes = 500_000 // nodes decoded, aliases expanded each time they are used
 	maxAlias = 64      // alias → alias chains
 )
+
+// cidrMalformed is the VPC API's code for a CIDR block it refuses, the
+// vpc's or a vswitch's (the only CIDR-typed fields).
+const cidrMalformed = netstack.ErrInvalidCIDR
 
 // decoder fills Go values from the YAML syntax tree, reporting every problem
 // with its position instead of stopping at the first, and records the
@@ -179,11 +185,13 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil || !p.Addr().Is4() {
-			d.errs.addAt(at, path, "", fmt.Sprintf("%q is not an IPv4 CIDR", s), "a CIDR like 10.0.0.0/16")
+			d.errs.addAt(at, path, cidrMalformed, fmt.Sprintf("%q is not an IPv4 CIDR", s), "a CIDR like 10.0.0.0/16")
 			return
 		}
 		if p.Masked() != p {
-			d.errs.addAt(at, path, "", fmt.Sprintf("%s has host bits set; did you mean %s?", s, p.Masked()), "")
+			// The VPC API refuses such a CIDR block; the user probably
+			// meant its network.
+			d.errs.addAt(at, path, cidrMalformed, fmt.Sprintf("%s has host bits set: a CIDR block is written with its network address; did you mean %s?", s, p.Masked()), "")
 			return
 		}
 		v.Set(reflect.ValueOf(p))

@@ -4,18 +4,23 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// Error is one problem in a topology file: where it is, which field, what is
-// wrong and what would be allowed. Its text is
+// Error is one problem in a topology file: where it is, which field of which
+// entity, what is wrong and what would be allowed. Its text is
 //
 //	file:line:col: field.path: [Code: ]message (allowed: ...)
+//
+// with the entity's name after its index when it has one:
+// "instances[2] (db-1).security_groups[0]".
 type Error struct {
 	File    string
 	Line    int
 	Column  int
 	Path    string // field path, e.g. "instances[2].ip"; "" for the document
+	Entity  string // name of the instance, group, vswitch, ... the path is in; "" if none
 	Code    string // the cloud's error code where the firewall would refuse, else ""
 	Msg     string
 	Allowed string // the allowed values, if there is a fixed set or range
@@ -25,7 +30,7 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d:%d: ", e.File, e.Line, e.Column)
 	if e.Path != "" {
-		b.WriteString(e.Path)
+		b.WriteString(NamedPath(e.Path, e.Entity))
 		b.WriteString(": ")
 	}
 	if e.Code != "" {
@@ -37,6 +42,35 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " (allowed: %s)", e.Allowed)
 	}
 	return b.String()
+}
+
+// NamedPath writes the name of an entity after the index of the list it is
+// in: NamedPath("instances[2].ip", "db-1") is "instances[2] (db-1).ip". An
+// empty name, or a path without an index, leaves the path as it is.
+func NamedPath(path, name string) string {
+	i := strings.IndexByte(path, ']')
+	if name == "" || i < 0 {
+		return path
+	}
+	return path[:i+1] + " (" + name + ")" + path[i+1:]
+}
+
+// Warning is something Load corrected in a valid file, where the cloud
+// would too: a rule CIDR with host bits set is stored by its network. Its
+// text is
+//
+//	file:line:col: warning: field.path: message
+type Warning struct {
+	File   string
+	Line   int
+	Column int
+	Path   string
+	Entity string
+	Msg    string
+}
+
+func (w *Warning) String() string {
+	return fmt.Sprintf("%s:%d:%d: warning: %s: %s", w.File, w.Line, w.Column, NamedPath(w.Path, w.Entity), w.Msg)
 }
 
 // Errors is every problem found in a file, sorted by position. Load returns
@@ -80,7 +114,14 @@ type errorList struct {
 	paths map[string]bool // paths with an error, to skip dependent checks
 	pos   func(path string) Position
 	errs  Errors
+	warns []*Warning
 	full  bool
+}
+
+// warn records a correction Load made, at the position of path.
+func (l *errorList) warn(path, msg string) {
+	p := l.pos(path)
+	l.warns = append(l.warns, &Warning{File: l.file, Line: p.Line, Column: p.Column, Path: path, Msg: msg})
 }
 
 func (l *errorList) add(path, code, msg, allowed string) {
@@ -145,4 +186,72 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// entity returns the name of the vswitch, security group, instance, NAT
+// gateway, internet host or expectation a field path lies in, or "" when
+// the path is elsewhere or the entity has no name (yet). An expectation
+// without a name is named by its ends, "web-1 → db-1".
+func (t *Topology) entity(path string) string {
+	list, rest, ok := strings.Cut(path, "[")
+	if !ok {
+		return ""
+	}
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return ""
+	}
+	i, err := strconv.Atoi(rest[:end])
+	if err != nil || i < 0 {
+		return ""
+	}
+	in := func(n int) bool { return i < n }
+	switch list {
+	case "vswitches":
+		if in(len(t.VSwitches)) {
+			return t.VSwitches[i].Name
+		}
+	case "security_groups":
+		if in(len(t.SecurityGroups)) {
+			return t.SecurityGroups[i].Name
+		}
+	case "instances":
+		if in(len(t.Instances)) {
+			return t.Instances[i].Name
+		}
+	case "nat_gateways":
+		if in(len(t.NATGateways)) {
+			return t.NATGateways[i].Name
+		}
+	case "internet.hosts":
+		if in(len(t.Internet.Hosts)) {
+			return t.Internet.Hosts[i].Name
+		}
+	case "expect":
+		if in(len(t.Expect)) {
+			e := &t.Expect[i]
+			switch {
+			case e.Name != "":
+				return e.Name
+			case e.From != "" && e.To != "":
+				return e.From + " → " + e.To
+			}
+		}
+	}
+	return ""
+}
+
+// named is the path with its entity's name, for messages that point at
+// another entity: "instances[3] (web-1)".
+func (t *Topology) named(path string) string { return NamedPath(path, t.entity(path)) }
+
+// nameEntities fills the Entity of every error and warning once the file is
+// decoded.
+func (l *errorList) nameEntities(t *Topology) {
+	for _, e := range l.errs {
+		e.Entity = t.entity(e.Path)
+	}
+	for _, w := range l.warns {
+		w.Entity = t.entity(w.Path)
+	}
 }

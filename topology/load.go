@@ -10,10 +10,12 @@ package topology
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -68,14 +70,20 @@ func Load(filename string, data []byte) (*Topology, error) {
 	if d.over { // what follows the cut is noise
 		for _, e := range errs.errs {
 			if strings.HasPrefix(e.Msg, "document too large") {
+				e.Entity = t.entity(e.Path)
 				return nil, Errors{e}
 			}
 		}
 	}
 	validate(t, errs)
+	errs.nameEntities(t)
 	if len(errs.errs) > 0 {
 		return nil, errs.errs.sort()
 	}
+	t.Warnings = errs.warns
+	slices.SortStableFunc(t.Warnings, func(a, b *Warning) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
 	return t, nil
 }
 

@@ -5,10 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpclab/vpclab/firewall"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and the JSON Schema")
@@ -113,13 +120,13 @@ expect:
 		t.Fatalf("want Errors, got %v", err)
 	}
 	want := []string{
-		`all.yaml:4:36: vswitches[0]: unknown field "colour"`,
-		`all.yaml:8:57: security_groups[0].rules[0].port_range: InvalidPortRange.Malformed: port range "0/0": 0 is not a port`,
-		`all.yaml:10:24: instances[0].vswitch: no vswitch "nope" (allowed: web)`,
-		`all.yaml:11:33: instances[1].ip: InvalidPrivateIpAddress.Malformed: 10.0.9.1 is not in vswitch web`,
-		`all.yaml:13:34: nat_gateways[0].eip: 10.1.1.1 is not a public address`,
-		`all.yaml:15:6: expect[0].port: tcp probes need a port`,
-		`all.yaml:15:30: expect[0].result: unknown value "maybe"`,
+		`all.yaml:4:36: vswitches[0] (web): unknown field "colour"`,
+		`all.yaml:8:57: security_groups[0] (sg).rules[0].port_range: InvalidPortRange.Malformed: port range "0/0": 0 is not a port`,
+		`all.yaml:10:24: instances[0] (a).vswitch: no vswitch "nope" (allowed: web)`,
+		`all.yaml:11:33: instances[1] (b).ip: InvalidPrivateIpAddress.Malformed: 10.0.9.1 is not in vswitch web`,
+		`all.yaml:13:34: nat_gateways[0] (n).eip: 10.1.1.1 is not a public address`,
+		`all.yaml:15:6: expect[0] (a → b).port: tcp probes need a port`,
+		`all.yaml:15:30: expect[0] (a → b).result: unknown value "maybe"`,
 	}
 	if len(list) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%v", len(list), len(want), err)
@@ -141,5 +148,68 @@ func TestUnknownFieldMessage(t *testing.T) {
 	_, err = Load("f.yaml", []byte("version: 1\nvpc: {cidr: 10.0.0.0/16}\nvswitches: [{name: a, cidr: 10.0.1.0/24}]\nsecurity_groups: [{name: g, rules: [{direction: ingress, prot: tcp}]}]\n"))
 	if err == nil || !strings.Contains(err.Error(), `unknown field "prot", did you mean "protocol"?`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestQuotaPointsAtRule checks that a group over a quota is reported at the
+// first rule past it, with the group's name; identical rules count once, as
+// the firewall counts them.
+func TestQuotaPointsAtRule(t *testing.T) {
+	refs := ""
+	for i := range firewall.MaxGroupReferences + 2 {
+		refs += fmt.Sprintf("      - {direction: ingress, protocol: tcp, port_range: 22, source_group: g%d}\n", i)
+	}
+	groups := ""
+	for i := range firewall.MaxGroupReferences + 2 {
+		groups += fmt.Sprintf("  - {name: g%d}\n", i)
+	}
+	for _, tt := range []struct {
+		name, quota, rules, extra, want string
+	}{
+		{"rules, duplicates counted once", "quotas: {rules_per_group: 2}\n",
+			"      - {direction: ingress, protocol: tcp, port_range: 22, source: 10.0.0.0/8}\n" +
+				"      - {direction: ingress, protocol: tcp, port_range: 22/22, source: 10.0.0.0/8, description: same}\n" +
+				"      - {direction: ingress, protocol: icmp, source: 10.0.0.0/8}\n" +
+				"      - {direction: ingress, protocol: icmp, port_range: -1/-1, source: 10.0.0.0/8}\n" +
+				"      - {direction: ingress, protocol: udp, port_range: 53, source: 10.0.0.0/8}\n", "",
+			"q.yaml:12:10: security_groups[0] (sg-big).rules[4]: AuthorizationLimitExceed: the group would have 3 rules"},
+		{"group references", "", refs, groups,
+			fmt.Sprintf("q.yaml:%d:75: security_groups[0] (sg-big).rules[%d].source_group: GroupReferenceLimitExceed: ", 7+firewall.MaxGroupReferences, firewall.MaxGroupReferences)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: 1\n" + tt.quota + "vpc: {cidr: 10.0.0.0/16}\nvswitches: [{name: a, cidr: 10.0.1.0/24}]\nsecurity_groups:\n  - name: sg-big\n    rules:\n" + tt.rules + tt.extra
+			_, err := Load("q.yaml", []byte(src))
+			var list Errors
+			require.ErrorAs(t, err, &list)
+			require.Len(t, list, 1, "%v", err)
+			assert.True(t, strings.HasPrefix(list[0].Error(), tt.want), "got  %s\nwant %s...", list[0], tt.want)
+			assert.Equal(t, "sg-big", list[0].Entity)
+		})
+	}
+}
+
+// TestWarnings checks the text of a warning and that the rule keeps the
+// network, not the address written.
+func TestWarnings(t *testing.T) {
+	top, err := LoadFile("testdata/valid-warnings.yaml")
+	require.NoError(t, err)
+	require.Len(t, top.Warnings, 3)
+	assert.Equal(t, "testdata/valid-warnings.yaml:9:69: warning: security_groups[0] (sg-web).rules[0].source: "+
+		"10.0.1.7/24 has host bits set; normalized to its network 10.0.1.0/24 (rules are stored by their network, as in the cloud)",
+		top.Warnings[0].String())
+	assert.Equal(t, "10.0.1.0/24", top.SecurityGroups[0].Rules[0].Source)
+	assert.Equal(t, "10.0.1.4/30", top.SecurityGroups[0].Rules[1].LocalCIDR)
+	g := top.SecurityGroups[0].Firewall()
+	assert.Equal(t, netip.MustParsePrefix("192.168.0.0/16"), g.Rules[1].Remote)
+}
+
+func TestNamedPath(t *testing.T) {
+	for _, tt := range []struct{ path, name, want string }{
+		{"instances[2].security_groups[0]", "db-1", "instances[2] (db-1).security_groups[0]"},
+		{"internet.hosts[0]", "laptop", "internet.hosts[0] (laptop)"},
+		{"instances[2].ip", "", "instances[2].ip"},
+		{"vpc.cidr", "x", "vpc.cidr"},
+	} {
+		assert.Equal(t, tt.want, NamedPath(tt.path, tt.name))
 	}
 }

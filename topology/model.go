@@ -27,6 +27,9 @@ type Topology struct {
 
 	// File is the file name given to Load, used in error positions.
 	File string `yaml:"-"`
+	// Warnings are what Load corrected on its own (see Warning), in file
+	// order; the file is valid.
+	Warnings []*Warning `yaml:"-" json:",omitempty"`
 
 	pos map[string]Position // field path → position of its value
 }

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vpclab/vpclab/firewall"
 )
 
 // TestRunExamples runs `expect` of every example through the data plane: the
@@ -59,5 +62,42 @@ func TestRunReportsMismatch(t *testing.T) {
 			require.NotNil(t, r.Why, r.Label())
 			assert.Equal(t, "SG_DEFAULT_DENY", r.Why.Code)
 		}
+	}
+}
+
+// TestDeclaredDefaultGroup checks that a file declaring the group default
+// keeps its system rules beside the file's: SSH from the internet is
+// accepted by a system rule (priority 110), HTTP by the file's rule.
+func TestDeclaredDefaultGroup(t *testing.T) {
+	topo, err := LoadFile("../examples/default-group-rules.yaml")
+	require.NoError(t, err)
+	lab, err := Build(topo)
+	require.NoError(t, err)
+	defer lab.Close()
+	for _, r := range lab.Run(context.Background(), RunOptions{Timeout: 3 * time.Second}) {
+		assert.True(t, r.Pass, "%s: expected %s, observed %s: %s", r.Label(), r.Expected, r.Observed, r.Detail)
+	}
+	eip := netip.MustParseAddr("47.100.0.30")
+	for _, tt := range []struct {
+		port      uint16
+		priority  int
+		managedBy string
+	}{
+		{22, 110, "system"},
+		{80, 1, ""},
+	} {
+		tr, err := lab.VPC.Trace("laptop", eip, firewall.ProtoTCP, tt.port)
+		require.NoError(t, err)
+		assert.True(t, tr.Allowed, "port %d: %s", tt.port, tr.Final)
+		var ingress *firewall.Explanation
+		for i := range tr.Hops {
+			if tr.Hops[i].Step == "ingress" {
+				ingress = &tr.Hops[i].Explanation
+			}
+		}
+		require.NotNil(t, ingress, "port %d: no ingress hop", tt.port)
+		assert.Equal(t, tt.priority, ingress.Priority, "port %d: %s", tt.port, ingress)
+		assert.Equal(t, firewall.DefaultGroupName, ingress.Group, "port %d", tt.port)
+		assert.Equal(t, tt.managedBy, ingress.ManagedBy, "port %d", tt.port)
 	}
 }

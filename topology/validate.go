@@ -70,7 +70,7 @@ func (v *validator) unique(index map[string]int, name, path, kind string, i int,
 		return false
 	}
 	if j, dup := index[name]; dup {
-		v.add(path, "", fmt.Sprintf("%s name %q is already used by %s", kind, name, firstPath(j)), "")
+		v.add(path, "", fmt.Sprintf("%s name %q is already used by %s", kind, name, v.t.named(firstPath(j))), "")
 		return false
 	}
 	index[name] = i
@@ -115,7 +115,7 @@ func (v *validator) network() {
 		c := t.VSwitches[i].CIDR
 		if far >= 0 && c.Addr().Compare(lastAddr(t.VSwitches[far].CIDR)) <= 0 {
 			a, b := min(i, far), max(i, far)
-			v.add(fmt.Sprintf("vswitches[%d].cidr", b), "", fmt.Sprintf("%s overlaps vswitch %s (%s)",
+			v.add(fmt.Sprintf("vswitches[%d].cidr", b), netstack.ErrVSwitchOverlap, fmt.Sprintf("%s overlaps vswitch %s (%s)",
 				t.VSwitches[b].CIDR, t.VSwitches[a].Name, t.VSwitches[a].CIDR), "")
 		}
 		if far < 0 || lastAddr(c).Compare(lastAddr(t.VSwitches[far].CIDR)) > 0 {
@@ -193,8 +193,14 @@ func other(direction string) string {
 	return "egress"
 }
 
-// problem is a rule field the firewall's parsers rejected.
-type problem struct{ field, code, msg, allowed string }
+// problem is a rule field the firewall's parsers rejected, or, if warning,
+// one they corrected (a CIDR with host bits set) and normalized is its
+// corrected text.
+type problem struct {
+	field, code, msg, allowed string
+	warning                   bool
+	normalized                string
+}
 
 // firewall converts the rule to the firewall's form, parsing ports and CIDRs
 // with the firewall's own parsers. Range and protocol checks are left to the
@@ -218,7 +224,7 @@ func (r *Rule) firewall() (firewall.Rule, []problem) {
 			err = fmt.Errorf("port range %q: 0 is not a port", s)
 		}
 		if err != nil {
-			probs = append(probs, problem{field, code, err.Error(), "start/end within 1..65535, a single port, or -1/-1"})
+			probs = append(probs, problem{field: field, code: code, msg: err.Error(), allowed: "start/end within 1..65535, a single port, or -1/-1"})
 		}
 		return pr
 	}
@@ -231,12 +237,16 @@ func (r *Rule) firewall() (firewall.Rule, []problem) {
 		pf, err := firewall.ParseCIDR(field, s)
 		if err != nil {
 			fe := err.(*firewall.Error)
-			probs = append(probs, problem{field, fe.Code, fmt.Sprintf("%s: %q", fe.Msg, s), "an IPv4 CIDR (10.0.0.0/8) or address"})
+			probs = append(probs, problem{field: field, code: fe.Code, msg: fmt.Sprintf("%s: %q", fe.Msg, s), allowed: "an IPv4 CIDR (10.0.0.0/8) or address"})
 			return netip.Prefix{}
 		}
 		if !pf.Addr().Is4() {
-			probs = append(probs, problem{field, "", fmt.Sprintf("%s is IPv6; vpclab VPCs are IPv4 only", s), "an IPv4 CIDR (10.0.0.0/8) or address"})
+			probs = append(probs, problem{field: field, msg: fmt.Sprintf("%s is IPv6; vpclab VPCs are IPv4 only", s), allowed: "an IPv4 CIDR (10.0.0.0/8) or address"})
 			return netip.Prefix{}
+		}
+		if raw, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil && raw != pf {
+			probs = append(probs, problem{field: field, warning: true, normalized: pf.String(),
+				msg: fmt.Sprintf("%s has host bits set; normalized to its network %s (rules are stored by their network, as in the cloud)", s, pf)})
 		}
 		return pf
 	}
@@ -271,34 +281,47 @@ func (v *validator) ruleBad(p string) bool {
 // (ranges per protocol, remote side, nic_type), group references, quotas and
 // basic/enterprise mixing are the firewall's own. Its errors are mapped back
 // to positions. The transaction is always abandoned.
+//
+// A group whose type or inner_access is wrong is still checked, so that one
+// mistake hides no other: with an unknown type its rules are checked as a
+// basic group's and NICs do not join it (basic/enterprise mixing with it is
+// unknowable); an enterprise group's inner_access is taken as drop.
 func (v *validator) firewall() {
 	t := v.t
 	fw := firewall.New(firewall.Config{Quotas: t.Quotas.Firewall()})
 	defer fw.Close()
 	type groupRef struct {
-		index int
-		rules []int // firewall rule index → file rule index
-		fw    []firewall.Rule
+		index       int
+		unknownType bool
+		rules       []int // firewall rule index → file rule index
+		fw          []firewall.Rule
 	}
 	groups := map[string]*groupRef{}
 	var order []string
 	for i := range t.SecurityGroups {
 		g := &t.SecurityGroups[i]
 		gp := fmt.Sprintf("security_groups[%d]", i)
-		if g.Name == "" || v.groups[g.Name] != i || v.bad(gp+".type") || v.bad(gp+".inner_access") {
+		if g.Name == "" || v.groups[g.Name] != i {
 			continue
 		}
-		ref := &groupRef{index: i}
+		ref := &groupRef{index: i, unknownType: v.bad(gp + ".type")}
 		for j := range g.Rules {
 			p := fmt.Sprintf("%s.rules[%d]", gp, j)
 			if v.ruleBad(p) {
 				continue
 			}
 			r, probs := g.Rules[j].firewall()
+			failed := false
 			for _, pr := range probs {
+				if pr.warning {
+					v.errs.warn(p+"."+pr.field, pr.msg)
+					g.Rules[j].setCIDR(pr.field, pr.normalized)
+					continue
+				}
+				failed = true
 				v.add(p+"."+pr.field, pr.code, pr.msg, pr.allowed)
 			}
-			if len(probs) > 0 || v.ruleBad(p) {
+			if failed || v.ruleBad(p) {
 				continue
 			}
 			ref.rules = append(ref.rules, j)
@@ -313,9 +336,15 @@ func (v *validator) firewall() {
 		var errs []error
 		for _, name := range order {
 			ref := groups[name]
-			g := t.SecurityGroups[ref.index].Firewall()
-			g.Rules = ref.fw
-			if err := tx.CreateGroup(g); err != nil {
+			fg := t.SecurityGroups[ref.index].Firewall()
+			fg.Rules = ref.fw
+			if ref.unknownType {
+				fg.Type = firewall.Basic
+			}
+			if fg.Type == firewall.Enterprise || v.bad(fmt.Sprintf("security_groups[%d].inner_access", ref.index)) {
+				fg.InnerAccess = firewall.InnerDrop
+			}
+			if err := tx.CreateGroup(fg); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -325,13 +354,20 @@ func (v *validator) firewall() {
 				continue
 			}
 			var gs []string
+			unknown := false
 			for _, g := range in.SecurityGroups {
-				if _, ok := groups[g]; ok {
+				ref, ok := groups[g]
+				switch {
+				case ok && ref.unknownType:
+					unknown = true
+				case ok:
 					gs = append(gs, g)
 				}
 			}
-			if len(in.SecurityGroups) > 0 && len(gs) == 0 {
-				continue // every group is unknown, already reported
+			if len(in.SecurityGroups) > 0 && len(gs) == 0 || unknown {
+				// Every group is unknown (already reported), or one has
+				// an unknown type: what the NIC may join is unknowable.
+				continue
 			}
 			nics[in.Name] = i
 			// Addresses are checked by validate; the firewall gets unique
@@ -363,14 +399,26 @@ func (v *validator) firewall() {
 				break
 			}
 			path = fmt.Sprintf("security_groups[%d]", ref.index)
+			rule := fe.Rule
+			if fe.Group == firewall.DefaultGroupName {
+				rule -= len(firewall.SystemRules()) // the file's rules come after them
+			}
 			switch {
-			case fe.Rule >= 0 && fe.Rule < len(ref.rules):
-				path = fmt.Sprintf("%s.rules[%d]", path, ref.rules[fe.Rule])
+			case fe.Rule >= 0 && rule >= 0 && rule < len(ref.rules):
+				path = fmt.Sprintf("%s.rules[%d]", path, ref.rules[rule])
 				if fe.Field != "" {
 					path += "." + fe.Field
 				}
-			case fe.Code == firewall.ErrAuthorizationLimitExceed || fe.Code == firewall.ErrGroupReferenceLimitExceed:
+			case fe.Code == firewall.ErrAuthorizationLimitExceed:
 				path += ".rules"
+				if k := overQuota(ref.fw, t.Quotas.RulesPerGroup); k >= 0 {
+					path = fmt.Sprintf("%s[%d]", path, ref.rules[k])
+				}
+			case fe.Code == firewall.ErrGroupReferenceLimitExceed:
+				path += ".rules"
+				if k := overReferences(ref.fw, firewall.MaxGroupReferences); k >= 0 {
+					path = fmt.Sprintf("%s[%d].%s", path, ref.rules[k], remoteGroupField(ref.fw[k]))
+				}
 			case fe.Field != "":
 				path += "." + fe.Field
 			}
@@ -397,6 +445,74 @@ func (v *validator) firewall() {
 			}
 		}
 	}
+}
+
+// setCIDR replaces the text of a rule's CIDR field (source, destination or
+// local_cidr).
+func (r *Rule) setCIDR(field, s string) {
+	switch field {
+	case "source":
+		r.Source = s
+	case "destination":
+		r.Destination = s
+	case "local_cidr":
+		r.LocalCIDR = s
+	}
+}
+
+// ruleKey is a rule as the firewall compares rules: description and
+// managed_by aside, ports of portless protocols and an absent source port
+// range as "any" (semantics.md §1.4: identical rules count once).
+func ruleKey(r firewall.Rule) firewall.Rule {
+	r.Description, r.ManagedBy = "", ""
+	if r.Protocol != firewall.ProtocolTCP && r.Protocol != firewall.ProtocolUDP || r.Ports == (firewall.Ports{}) {
+		r.Ports = firewall.AnyPorts
+	}
+	if r.SourcePorts == (firewall.Ports{}) {
+		r.SourcePorts = firewall.AnyPorts
+	}
+	return r
+}
+
+// overQuota returns the index of the first rule that takes a group past
+// quota distinct rules, or -1.
+func overQuota(rules []firewall.Rule, quota int) int {
+	seen := map[firewall.Rule]bool{}
+	for k, r := range rules {
+		key := ruleKey(r)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if len(seen) > quota {
+			return k
+		}
+	}
+	return -1
+}
+
+// overReferences returns the index of the first rule that references more
+// than limit distinct groups, or -1.
+func overReferences(rules []firewall.Rule, limit int) int {
+	seen := map[string]bool{}
+	for k, r := range rules {
+		if r.RemoteGroup == "" || seen[r.RemoteGroup] {
+			continue
+		}
+		seen[r.RemoteGroup] = true
+		if len(seen) > limit {
+			return k
+		}
+	}
+	return -1
+}
+
+// remoteGroupField is the file's name of a rule's group reference.
+func remoteGroupField(r firewall.Rule) string {
+	if r.Direction == firewall.Egress {
+		return "destination_group"
+	}
+	return "source_group"
 }
 
 // instanceList checks instances: names, vswitch, address, groups, EIP,
@@ -433,7 +549,7 @@ func (v *validator) instanceList() {
 				continue
 			}
 			if first, dup := hostPorts[e.HostPort]; dup {
-				v.add(ep+".host_port", "", fmt.Sprintf("host port %d is already used by %s", e.HostPort, first), "")
+				v.add(ep+".host_port", "", fmt.Sprintf("host port %d is already used by %s", e.HostPort, v.t.named(first)), "")
 				continue
 			}
 			hostPorts[e.HostPort] = ep
@@ -459,7 +575,7 @@ func (v *validator) privateAddr(path string, a netip.Addr, vsi int, vsKnown bool
 		}
 	}
 	if first, dup := v.private[a]; dup {
-		v.add(path, firewall.ErrAddressInUse, fmt.Sprintf("%s is already used by %s", a, first), "")
+		v.add(path, firewall.ErrAddressInUse, fmt.Sprintf("%s is already used by %s", a, v.t.named(first)), "")
 		return
 	}
 	v.private[a] = strings.TrimSuffix(path, ".ip")
@@ -473,7 +589,7 @@ func (v *validator) publicAddr(path string, a netip.Addr, what string) {
 		return
 	}
 	if first, dup := v.publics[a]; dup {
-		v.add(path, "", fmt.Sprintf("%s is already used by %s", a, first), "")
+		v.add(path, "", fmt.Sprintf("%s is already used by %s", a, v.t.named(first)), "")
 		return
 	}
 	v.publics[a] = path
@@ -502,7 +618,7 @@ func (v *validator) services(owner string, list []Service) {
 		}
 		key := fmt.Sprintf("%d/%s", s.Port, s.Protocol)
 		if first, dup := seen[key]; dup {
-			v.add(p+".port", "", fmt.Sprintf("port %s is already used by %s", key, first), "")
+			v.add(p+".port", "", fmt.Sprintf("port %s is already used by %s", key, v.t.named(first)), "")
 			continue
 		}
 		seen[key] = p
@@ -520,7 +636,7 @@ func (v *validator) hostList() {
 		p := fmt.Sprintf("internet.hosts[%d]", i)
 		if h.Name != "" {
 			if j, dup := v.instances[h.Name]; dup {
-				v.add(p+".name", "", fmt.Sprintf("host name %q is already used by instances[%d]", h.Name, j), "")
+				v.add(p+".name", "", fmt.Sprintf("host name %q is already used by %s", h.Name, v.t.named(fmt.Sprintf("instances[%d]", j))), "")
 			} else {
 				v.unique(v.hosts, h.Name, p+".name", "host", i, func(j int) string { return fmt.Sprintf("internet.hosts[%d]", j) })
 			}
@@ -532,7 +648,7 @@ func (v *validator) hostList() {
 	}
 	if a := t.Internet.HostClient; a.IsValid() && netstack.IsPublic(a) {
 		if owner, ok := v.publics[a]; ok && strings.HasSuffix(owner, ".eip") {
-			v.add("internet.host_client", "", fmt.Sprintf("%s is the EIP of %s", a, strings.TrimSuffix(owner, ".eip")), "")
+			v.add("internet.host_client", "", fmt.Sprintf("%s is the EIP of %s", a, v.t.named(strings.TrimSuffix(owner, ".eip"))), "")
 		}
 	}
 }
@@ -559,7 +675,7 @@ func (v *validator) natGateways() {
 				continue
 			}
 			if first, dup := snat[vs]; dup {
-				v.add(sp, "", fmt.Sprintf("vswitch %s already has SNAT through %s; a vswitch uses one NAT gateway", vs, first), "")
+				v.add(sp, netstack.ErrSNATVSwitchTaken, fmt.Sprintf("vswitch %s already has SNAT through %s; a vswitch uses one NAT gateway", vs, v.t.named(first)), "")
 				continue
 			}
 			snat[vs] = p
@@ -570,14 +686,14 @@ func (v *validator) natGateways() {
 			if k, ok := v.instances[d.Instance]; d.Instance != "" && !ok {
 				v.add(dp+".instance", "", fmt.Sprintf("no instance %q", d.Instance), names(v.instances))
 			} else if ok && t.Instances[k].EIP.IsValid() {
-				v.add(dp+".instance", "", fmt.Sprintf("instance %s has an EIP (%s); a DNAT entry cannot target an instance with an EIP", d.Instance, t.Instances[k].EIP), "")
+				v.add(dp+".instance", netstack.ErrDNATToEIPInstance, fmt.Sprintf("instance %s has an EIP (%s); a DNAT entry cannot target an instance with an EIP", d.Instance, t.Instances[k].EIP), "")
 			}
 			if d.PublicPort == 0 || d.Protocol == "" {
 				continue
 			}
 			key := fmt.Sprintf("%d/%s", d.PublicPort, d.Protocol)
 			if first, dup := ports[key]; dup {
-				v.add(dp+".public_port", "", fmt.Sprintf("public port %s is already forwarded by %s", key, first), "")
+				v.add(dp+".public_port", netstack.ErrDNATDuplicate, fmt.Sprintf("public port %s is already forwarded by %s", key, v.t.named(first)), "")
 				continue
 			}
 			ports[key] = dp

@@ -21,6 +21,9 @@ type testFileReport struct {
 	Results []topology.Result `json:"results,omitempty"`
 	Passed  int               `json:"passed"`
 	Failed  int               `json:"failed"`
+
+	// Warnings are printed on stderr as text, and here with -o json.
+	Warnings []fileWarning `json:"warnings,omitempty"`
 }
 
 func newTestCmd() *cobra.Command {
@@ -54,6 +57,7 @@ is invalid (nothing of that file starts).`,
 			invalid, failed := 0, 0
 			for _, f := range args {
 				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel})
+				printWarnings(cmd.ErrOrStderr(), r.Warnings)
 				if !r.Valid || r.Error != "" {
 					invalid++
 				}
@@ -93,6 +97,7 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions) testFi
 		return r
 	}
 	r.Valid = true
+	r.Warnings = loadWarnings(t)
 	lab, err := topology.Build(t)
 	if err != nil {
 		r.Error = err.Error()
