@@ -128,7 +128,7 @@ Exit status: 0 when every file is valid, 2 when one is not.`,
 			} else {
 				for _, r := range reports {
 					if r.Valid {
-						fmt.Fprintf(w, "%s: ok (%d instances, %d security groups, %d expectations)\n", r.File, r.Instances, r.SecurityGroups, r.Expectations)
+						fmt.Fprintf(w, "%s: ok (%s, %s, %s)\n", r.File, count(r.Instances, "instance"), count(r.SecurityGroups, "security group"), count(r.Expectations, "expectation"))
 						continue
 					}
 					for _, e := range r.Errors {
@@ -137,7 +137,7 @@ Exit status: 0 when every file is valid, 2 when one is not.`,
 				}
 			}
 			if invalid > 0 {
-				return &exitError{code: 2, err: fmt.Errorf("%d of %d files invalid", invalid, len(args))}
+				return &exitError{code: 2, err: fmt.Errorf("%d of %s invalid", invalid, count(len(args), "file"))}
 			}
 			return nil
 		},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -91,4 +93,23 @@ expect:
 	require.NoError(t, json.Unmarshal([]byte(stdout), &treps), stdout)
 	require.Len(t, treps[0].Warnings, 1)
 	assert.Equal(t, 1, treps[0].Passed)
+}
+
+// TestValidatePlurals checks validate's counts read as English.
+func TestValidatePlurals(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "one.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: a, cidr: 10.0.1.0/24}]
+security_groups: [{name: sg-a}]
+instances: [{name: vm, vswitch: a, security_groups: [sg-a]}]
+expect: [{from: vm, to: vm, protocol: icmp, result: allow}]
+`), 0o644))
+	stdout, _, code, _ := runVPCLab(t, "validate", f)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "ok (1 instance, 1 security group, 1 expectation)")
+	_, _, code, err := runVPCLab(t, "validate", "../../topology/testdata/rules.yaml")
+	assert.Equal(t, 2, code)
+	require.Error(t, err)
+	assert.Equal(t, "1 of 1 file invalid", err.Error())
 }
