@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,7 +16,7 @@ import (
 const (
 	ServiceHTTP   = "http"   // answers GET and HEAD with the instance name
 	ServiceEcho   = "echo"   // TCP: copies the stream back; UDP: returns each datagram
-	ServiceBanner = "banner" // TCP: writes Text and closes; UDP: answers each datagram with Text
+	ServiceBanner = "banner" // TCP: writes its text, holds the connection (BannerHold); UDP: answers each datagram with it
 )
 
 // ServiceSpec describes a built-in service.
@@ -23,7 +24,7 @@ type ServiceSpec struct {
 	Kind     string // ServiceHTTP, ServiceEcho or ServiceBanner
 	Port     uint16
 	Protocol string // "tcp" (default) or "udp"; http is TCP only
-	Text     string // the banner
+	Text     string // the banner; "" is DefaultBanner(instance, Port)
 }
 
 // httpReadTimeout bounds how long the http service waits for a request.
@@ -46,10 +47,10 @@ func (i *Instance) Serve(spec ServiceSpec) error {
 	case spec.Kind == ServiceEcho && proto == "udp":
 		answer = func(b []byte) []byte { return b }
 	case spec.Kind == ServiceBanner && proto == "tcp":
-		text := []byte(spec.Text)
-		handle = func(c net.Conn) { c.Write(text) }
+		text, hold := bannerBytes(i.name, spec), bannerHold
+		handle = func(c net.Conn) { serveBanner(c, text, hold) }
 	case spec.Kind == ServiceBanner && proto == "udp":
-		text := []byte(spec.Text)
+		text := bannerBytes(i.name, spec)
 		answer = func([]byte) []byte { return text }
 	default:
 		return fmt.Errorf("instance %s: serve %s/%s on port %d: unsupported service", i.name, spec.Kind, proto, spec.Port)
@@ -114,6 +115,56 @@ func (i *Instance) packetLoop(pc net.PacketConn, answer func([]byte) []byte) {
 		}
 		pc.WriteTo(answer(buf[:n]), from)
 	}
+}
+
+// BannerHold is how long a TCP banner keeps a connection open after its
+// text when the client does not close it first. A real client (ssh, an
+// SMTP client) sends its own greeting after reading the server's and
+// reports a connection closed before it spoke as a failure.
+const BannerHold = 10 * time.Second
+
+// bannerHold is BannerHold; tests shorten it. Serve reads it once per
+// service.
+var bannerHold = BannerHold
+
+// DefaultBanner is the text of a banner service without one: a plausible
+// greeting for the port, naming the instance where the protocol does.
+// 22: an SSH identification string; 25, 465, 587: an SMTP 220 greeting;
+// any other port: the instance name.
+func DefaultBanner(instance string, port uint16) string {
+	switch port {
+	case 22:
+		return "SSH-2.0-OpenSSH_9.6"
+	case 25, 465, 587:
+		return "220 " + instance + " ESMTP vpclab"
+	}
+	return instance
+}
+
+// bannerBytes is what a banner service writes: its text (DefaultBanner
+// when empty) followed by CRLF unless the text already ends a line. SSH
+// (RFC 4253 §4.2) and SMTP (RFC 5321 §4.2) clients read the greeting as a
+// CRLF-terminated line. UDP answers carry the same bytes.
+func bannerBytes(instance string, spec ServiceSpec) []byte {
+	text := spec.Text
+	if text == "" {
+		text = DefaultBanner(instance, spec.Port)
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\r\n"
+	}
+	return []byte(text)
+}
+
+// serveBanner writes text, then reads and discards what the client sends
+// until it closes or hold has passed since the connection was accepted,
+// and returns (the caller closes c).
+func serveBanner(c net.Conn, text []byte, hold time.Duration) {
+	c.SetDeadline(time.Now().Add(hold))
+	if _, err := c.Write(text); err != nil {
+		return
+	}
+	io.Copy(io.Discard, c) // io.Discard reads through a small pooled buffer
 }
 
 func (i *Instance) isClosed() bool {

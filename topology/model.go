@@ -107,10 +107,10 @@ type Instance struct {
 
 // Service is something that listens inside an instance or internet host.
 type Service struct {
-	Kind     string `yaml:"kind" topo:"required,enum=http|echo|banner" doc:"http answers GET / with the name; echo echoes; banner writes text, then closes."`
+	Kind     string `yaml:"kind" topo:"required,enum=http|echo|banner" doc:"http answers GET / with the name; echo echoes; banner writes text as a CRLF-ended line, then holds the connection until the client closes or 10 s pass."`
 	Port     int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Listening port."`
 	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp (echo only)."`
-	Text     string `yaml:"text" doc:"banner: the text written to each connection."`
+	Text     string `yaml:"text" doc:"banner: the greeting written to each connection, CRLF added unless it ends a line. Default by port: 22 an SSH identification (SSH-2.0-OpenSSH_9.6), 25/465/587 an SMTP greeting (220 NAME ESMTP vpclab), else the instance or host name."`
 }
 
 // Expose maps a host loopback port to an instance port.

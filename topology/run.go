@@ -303,11 +303,13 @@ func probeTCP(ctx context.Context, inst *netstack.Instance, to netip.AddrPort, s
 		}
 		return Allow, "echo came back"
 	case "banner":
-		b, err := io.ReadAll(io.LimitReader(c, 4096))
-		if len(b) == 0 {
+		// The first line is the greeting; the banner then holds the
+		// connection open for the client's turn, so read no further.
+		line, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
+		if len(line) == 0 {
 			return Block, fmt.Sprintf("handshake completed, no banner (%v)", err)
 		}
-		return Allow, fmt.Sprintf("banner %q", strings.TrimSpace(string(b)))
+		return Allow, fmt.Sprintf("banner %q", strings.TrimSpace(line))
 	}
 	return Allow, "handshake completed"
 }

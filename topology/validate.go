@@ -607,9 +607,7 @@ func (v *validator) services(owner string, list []Service) {
 		case s.Kind == "http" && s.Protocol != "tcp":
 			v.add(p+".protocol", "", "http services are TCP only", "tcp")
 		case s.Kind == "banner" && s.Protocol != "tcp":
-			v.add(p+".protocol", "", "banner services write their text and close the connection: TCP only", "tcp")
-		case s.Kind == "banner" && s.Text == "":
-			v.add(p+".text", "", "a banner service needs the text it writes", "")
+			v.add(p+".protocol", "", "banner services greet a TCP client and hold the connection: TCP only", "tcp")
 		case s.Kind != "banner" && s.Text != "":
 			v.add(p+".text", "", "text is for banner services only", "")
 		}

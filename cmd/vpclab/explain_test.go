@@ -140,7 +140,7 @@ func TestDiagnoseRefuse(t *testing.T) {
 // host is invalid input (exit 2), and the error lists the valid names and
 // the closest one.
 func TestPathUnknownName(t *testing.T) {
-	const names = "instances: app-1, db-1, web-1; internet hosts: customer, mail, office, updates"
+	const names = "instances: app-1, db-1, mx-1, web-1; internet hosts: customer, mail, office, updates"
 	for _, tt := range []struct {
 		args []string
 		want string
