@@ -169,10 +169,13 @@ func TestUpDurationJSON(t *testing.T) {
 }
 
 func TestUpDefault(t *testing.T) {
-	// The default topology exposes 8080; skip when the host has it busy.
-	if ln, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
-		t.Skipf("127.0.0.1:8080 is busy: %v", err)
-	} else {
+	// The default topology exposes 8080, 2222 and 2525; skip when the host
+	// has one busy.
+	for _, port := range []string{"8080", "2222", "2525"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Skipf("127.0.0.1:%s is busy: %v", port, err)
+		}
 		ln.Close()
 	}
 	stdout, stderr, code, _ := runVPCLab(t, "up", "--duration", "1ms")
