@@ -10,7 +10,7 @@ import (
 )
 
 // ConntrackConfig configures a connection-tracking table. Zero fields take
-// the defaults of semantics.md §4.
+// the defaults of docs/semantics.md §4.
 type ConntrackConfig struct {
 	// MaxEntries bounds the table (default 1,000,000). When it is full, new
 	// connections are refused (CONNTRACK_FULL); tracked ones keep working.
@@ -717,7 +717,7 @@ func (ct *Conntrack) Expire() int {
 }
 
 // Flush removes every entry: tracked connections must pass the rules again
-// with their next packet (semantics.md §4.3).
+// with their next packet (docs/semantics.md §4.3).
 func (ct *Conntrack) Flush() {
 	for i := range ct.shards {
 		sh := &ct.shards[i]

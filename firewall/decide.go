@@ -12,7 +12,7 @@ type Path struct {
 }
 
 // Decide evaluates one parsed packet along its path, in the order of
-// semantics.md §2: platform blocks, connection tracking, the sender's egress
+// docs/semantics.md §2: platform blocks, connection tracking, the sender's egress
 // policy, the receiver's ingress policy; a first packet allowed by both
 // creates a conntrack entry. The returned verdict names the step (and rule)
 // that decided. Decide never allocates.
@@ -71,14 +71,14 @@ func (fw *Firewall) Evaluate(h *Header, path Path) Verdict {
 }
 
 // EvaluateDir is the verdict of one NIC's policy in one direction alone
-// (steps 3–6 of semantics.md §2), without conntrack and hit counters: what
+// (steps 3–6 of docs/semantics.md §2), without conntrack and hit counters: what
 // an explanation shows for the sender's egress and the receiver's ingress.
 func (fw *Firewall) EvaluateDir(h *Header, nic *NIC, dir Direction) Verdict {
 	return nic.Policy().Direction(dir).Lookup(&h.Tuple)
 }
 
 // PlatformBlocked reports whether the platform drops h before any rule
-// (semantics.md §2.1): TCP to port 25 leaving the VPC for the internet,
+// (docs/semantics.md §2.1): TCP to port 25 leaving the VPC for the internet,
 // unless platform.block_outbound_smtp is off. A later fragment carries no
 // port and is left to connection tracking.
 func (fw *Firewall) PlatformBlocked(h *Header, toInternet bool) bool {

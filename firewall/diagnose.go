@@ -8,7 +8,7 @@ import (
 
 // Probe describes a connection attempt whose verdict Diagnose explains. The
 // addresses are those the deciding step saw: for internet traffic, the real
-// public address of the remote side (semantics.md §5.2–5.3).
+// public address of the remote side (docs/semantics.md §5.2–5.3).
 type Probe struct {
 	Proto    uint8
 	Port     uint16 // destination port (unused for ICMP)
@@ -23,7 +23,7 @@ type Probe struct {
 	ToInternet, FromInternet bool
 }
 
-// Diagnosis names, for a user's symptom (semantics.md §9), the step that
+// Diagnosis names, for a user's symptom (docs/semantics.md §9), the step that
 // decided and the smallest change that would make the connection work. A
 // connection that works has Works set, the symptom "none" (or "rules were
 // added that I did not write" when a managed_by rule allowed it), what
@@ -46,7 +46,7 @@ func (d Diagnosis) String() string {
 }
 
 // Symptom names what a user sees when p fails, in the words of
-// semantics.md §9.
+// docs/semantics.md §9.
 func Symptom(p Probe) string {
 	switch {
 	case p.Proto == ProtoICMP:

@@ -63,7 +63,7 @@ func (fw *Firewall) Close() { fw.ct.Close() }
 func (fw *Firewall) Conntrack() *Conntrack { return fw.ct }
 
 // SetBlockOutboundSMTP turns the platform block of TCP 25 towards the
-// internet on or off (semantics.md §2.1).
+// internet on or off (docs/semantics.md §2.1).
 func (fw *Firewall) SetBlockOutboundSMTP(block bool) { fw.allow25.Store(!block) }
 
 // BlockOutboundSMTP reports whether the platform blocks TCP 25 to the internet.
@@ -227,7 +227,7 @@ func (fw *Firewall) Members(group string) []string {
 	return out
 }
 
-// AuditRecord is one rule change (semantics.md §7).
+// AuditRecord is one rule change (docs/semantics.md §7).
 type AuditRecord struct {
 	Time   time.Time
 	Actor  string // "user" or the managing service

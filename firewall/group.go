@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// GroupType is basic or enterprise (semantics.md §1, §2.6).
+// GroupType is basic or enterprise (docs/semantics.md §1, §2.6).
 type GroupType uint8
 
 // Group types. The zero value is Basic, the default.
@@ -65,7 +65,7 @@ func ParseInnerAccess(s string) (InnerAccess, bool) {
 const DefaultGroupName = "default"
 
 // MaxGroupReferences is how many distinct groups a basic group's rules may
-// reference (semantics.md §1.3).
+// reference (docs/semantics.md §1.3).
 const MaxGroupReferences = 20
 
 // Group is a security group: a named set of rules and a membership policy.
@@ -101,7 +101,7 @@ func (g *Group) clone() *Group {
 	return &c
 }
 
-// defaultGroup is the system group of semantics.md §3: ingress accept TCP 22,
+// defaultGroup is the system group of docs/semantics.md §3: ingress accept TCP 22,
 // TCP 3389 and ICMP from anywhere at priority 110, egress allow all (the basic
 // default), intra-group accept.
 func defaultGroup() *Group {
@@ -121,11 +121,11 @@ func defaultGroup() *Group {
 	}
 }
 
-// SystemRules returns the system rules of the default group (semantics.md
+// SystemRules returns the system rules of the default group (docs/semantics.md
 // §3). They come first in the group, before the rules users add.
 func SystemRules() []Rule { return defaultGroup().Rules }
 
-// Quotas are the limits of semantics.md §6. Zero fields take the defaults.
+// Quotas are the limits of docs/semantics.md §6. Zero fields take the defaults.
 type Quotas struct {
 	RulesPerGroup int // default 100, ingress and egress counted together
 	GroupsPerNIC  int // default 5

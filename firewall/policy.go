@@ -23,7 +23,7 @@ type Entry struct {
 }
 
 // Policy is the compiled decision list of one NIC group-set for one
-// direction (semantics.md §2.3–§2.6). It is immutable once published, except
+// direction (docs/semantics.md §2.3–§2.6). It is immutable once published, except
 // for its hit counters.
 type Policy struct {
 	Dir      Direction
@@ -175,7 +175,7 @@ func compileNICPolicy(st *state, groups []string, members map[string][]Range32) 
 	return p
 }
 
-// compilePolicy assembles the ordered decision list of semantics.md §2 for
+// compilePolicy assembles the ordered decision list of docs/semantics.md §2 for
 // one direction: intra-group accept (step 3); every group's rules for the
 // direction sorted by priority with drop before accept on ties, stable in
 // group order then rule order (step 4, including the default group's system

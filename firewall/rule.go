@@ -126,7 +126,7 @@ func ParsePorts(s string) (Ports, error) {
 	return Ports{start, end}, nil
 }
 
-// Rule is one security-group rule (semantics.md §1). The remote side is
+// Rule is one security-group rule (docs/semantics.md §1). The remote side is
 // Remote (a CIDR) or RemoteGroup (a group name): source for ingress,
 // destination for egress — exactly one of the two.
 type Rule struct {
@@ -192,7 +192,7 @@ func (r *Rule) String() string {
 }
 
 // identity is the part of a rule that decides whether two rules are the same
-// rule (semantics.md §1.4): everything but description and managed_by.
+// rule (docs/semantics.md §1.4): everything but description and managed_by.
 type identity struct {
 	dir         Direction
 	policy      Action

@@ -81,7 +81,7 @@ func (tx *Tx) nicState(id string) *nicState {
 
 // CreateGroup creates a group with its rules. The group named default
 // (DefaultGroupName) is the system group: it gets its system rules
-// (semantics.md §3) and the given rules beside them, and must be basic.
+// (docs/semantics.md §3) and the given rules beside them, and must be basic.
 func (tx *Tx) CreateGroup(in Group) error {
 	var errs errList
 	if !validGroupName(in.Name) {

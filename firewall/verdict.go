@@ -1,6 +1,6 @@
 package firewall
 
-// Code is the reason of a verdict (semantics.md §8), plus the frame-level
+// Code is the reason of a verdict (docs/semantics.md §8), plus the frame-level
 // reasons vpclab adds (marked "ours").
 type Code uint8
 

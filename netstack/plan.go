@@ -86,7 +86,7 @@ type routePlan struct {
 	// a DNAT target's answer.
 	rw Rewrite
 	// toInternet reports that the frame leaves the VPC for the internet
-	// (the platform blocks' scope, semantics.md §2.1).
+	// (the platform blocks' scope, docs/semantics.md §2.1).
 	toInternet bool
 	code       firewall.Code // pathNoRoute: NoRouteToDestination or NoRouteToInternet
 	why        noRoute       // pathNoRoute: the case

@@ -7,7 +7,7 @@ import (
 )
 
 // vpcRouter is the VPC's Router: it runs the firewall and the internet
-// mapping on every frame (semantics.md §2 and §5).
+// mapping on every frame (docs/semantics.md §2 and §5).
 type vpcRouter struct{ v *VPC }
 
 // Route implements Router. Per frame and without NAT it parses the headers,
@@ -66,7 +66,7 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 // toInternet carries a frame from instance se to internet host p.to: the
 // egress rules decide first, on the private view, then the source is
 // translated — by p.rw, or by a public port of the SNAT gateway p.gw,
-// allocated only once the firewall allowed the frame (semantics.md §5.3).
+// allocated only once the firewall allowed the frame (docs/semantics.md §5.3).
 func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header) (*Port, Rewrite) {
 	vd := v.fw.Decide(h, firewall.Path{Src: se.nic, ToInternet: true})
 	if !vd.Allowed() {
@@ -97,7 +97,7 @@ func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header) (*Port,
 }
 
 // outbound chooses the source translation of a frame from instance se to
-// the internet (semantics.md §5.3–§5.4): the instance's EIP; else, for a
+// the internet (docs/semantics.md §5.3–§5.4): the instance's EIP; else, for a
 // DNAT target answering from its private port (or an ICMP error about such
 // a flow), the gateway's EIP and public port; else the SNAT gateway gw of
 // its vswitch, whose public port is allocated only once the firewall allows
@@ -201,7 +201,7 @@ func (v *VPC) translateReturn(gw *natGateway, h *firewall.Header) (to *Port, rw 
 
 // deadEnd drops a frame from instance se that plan p sends nowhere — with
 // p's code unless an earlier step would have dropped it: the platform
-// block, then the sender's egress rules (semantics.md §5.3 evaluates them
+// block, then the sender's egress rules (docs/semantics.md §5.3 evaluates them
 // first). A dead end creates no conntrack entry.
 func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header) {
 	vd := firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1}

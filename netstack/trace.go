@@ -9,7 +9,7 @@ import (
 
 // Steps of a Trace's hops.
 const (
-	HopPlatform = "platform" // platform blocks (semantics.md §2.1)
+	HopPlatform = "platform" // platform blocks (docs/semantics.md §2.1)
 	HopEgress   = "egress"   // the sending NIC's egress rules
 	HopRoute    = "route"    // who owns the destination address
 	HopNAT      = "nat"      // EIP, SNAT or DNAT translation

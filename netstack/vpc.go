@@ -62,7 +62,7 @@ func vpcErr(code, format string, args ...any) error {
 
 // VPC is a virtual private cloud: vswitches, instances on them, EIPs, NAT
 // gateways and internet hosts, all joined by one Fabric whose Router
-// enforces the VPC's security groups on every frame (semantics.md §2–§5).
+// enforces the VPC's security groups on every frame (docs/semantics.md §2–§5).
 type VPC struct {
 	name      string
 	cidr      netip.Prefix
@@ -220,7 +220,7 @@ type InstanceSpec struct {
 	// the vswitch. As in the cloud, a vswitch's first address (the network
 	// address) and its last three are reserved and never assigned.
 	Addr   netip.Addr
-	Groups []string   // none: the system "default" group (semantics.md §3)
+	Groups []string   // none: the system "default" group (docs/semantics.md §3)
 	EIP    netip.Addr // zero: none
 }
 
@@ -514,7 +514,7 @@ type DNATEntry struct {
 }
 
 // AddNATGateway adds a NAT gateway with its SNAT and DNAT entries. A DNAT
-// entry that targets an instance with an EIP is refused (semantics.md §5.4),
+// entry that targets an instance with an EIP is refused (docs/semantics.md §5.4),
 // as is a vswitch that already has SNAT. Every problem is reported at once.
 func (v *VPC) AddNATGateway(spec NATGatewaySpec) error {
 	v.mu.Lock()

@@ -22,7 +22,7 @@ const (
 )
 
 // TestVPCAllowAndBlock drives TCP, UDP and ICMP between two instances
-// (semantics.md §2.4, §2.6, §2.7): allowed traffic gets its answer back
+// (docs/semantics.md §2.4, §2.6, §2.7): allowed traffic gets its answer back
 // although the client's ingress denies everything (stateful replies, §2.8);
 // blocked traffic times out on the client and the data plane publishes a
 // drop event with the deciding code and rule.
@@ -88,7 +88,7 @@ func TestVPCAllowAndBlock(t *testing.T) {
 
 // TestVPCRefusedIsRelated checks that a RST and an ICMP port unreachable
 // answering an allowed first packet cross the client's default-deny
-// ingress: they belong to the tracked flow (semantics.md §2.2).
+// ingress: they belong to the tracked flow (docs/semantics.md §2.2).
 func TestVPCRefusedIsRelated(t *testing.T) {
 	v := newTestVPC(t)
 	createGroup(t, v, firewall.Group{Name: "sg-cli"})
@@ -118,7 +118,7 @@ func TestVPCRefusedIsRelated(t *testing.T) {
 	}
 }
 
-// TestVPCIntraGroup checks inner_access (semantics.md §2.3, §2.5): accept
+// TestVPCIntraGroup checks inner_access (docs/semantics.md §2.3, §2.5): accept
 // lets members talk without rules; drop isolates them on ingress, one
 // ingress rule re-allows, and a shared accept group wins over it.
 func TestVPCIntraGroup(t *testing.T) {
@@ -148,7 +148,7 @@ func TestVPCIntraGroup(t *testing.T) {
 }
 
 // TestVPCEnterpriseEgress checks that an enterprise group denies egress by
-// default (semantics.md §2.6) and that an egress rule opens it.
+// default (docs/semantics.md §2.6) and that an egress rule opens it.
 func TestVPCEnterpriseEgress(t *testing.T) {
 	v := newTestVPC(t)
 	createGroup(t, v, firewall.Group{Name: "sg-ent", Type: firewall.Enterprise})
@@ -169,7 +169,7 @@ func TestVPCEnterpriseEgress(t *testing.T) {
 	require.NoError(t, probe(cli, "tcp", ap(srv.Addr(), 7), allowWait))
 }
 
-// TestVPCDefaultGroup checks the system group of semantics.md §3: SSH, RDP
+// TestVPCDefaultGroup checks the system group of docs/semantics.md §3: SSH, RDP
 // and ICMP in, everything else denied, egress open, members accept each
 // other.
 func TestVPCDefaultGroup(t *testing.T) {
@@ -207,7 +207,7 @@ func TestVPCDefaultGroup(t *testing.T) {
 }
 
 // TestVPCRuleChangeDuringTransfer revokes the rule that allowed a running
-// TCP transfer: the transfer goes on (conntrack, semantics.md §4.3) while a
+// TCP transfer: the transfer goes on (conntrack, docs/semantics.md §4.3) while a
 // new connection obeys the new policy at once.
 func TestVPCRuleChangeDuringTransfer(t *testing.T) {
 	v := newTestVPC(t)
@@ -238,7 +238,7 @@ func TestVPCRuleChangeDuringTransfer(t *testing.T) {
 }
 
 // TestVPCGroupReferenceFollowsMembership checks that a source_group rule
-// means the current members' addresses (semantics.md §1.2): joining the
+// means the current members' addresses (docs/semantics.md §1.2): joining the
 // group opens new connections, leaving closes them again.
 func TestVPCGroupReferenceFollowsMembership(t *testing.T) {
 	v := newTestVPC(t)
@@ -257,7 +257,7 @@ func TestVPCGroupReferenceFollowsMembership(t *testing.T) {
 	require.True(t, isTimeout(probe(app, "tcp", ap(db.Addr(), 7), blockWait)))
 }
 
-// TestVPCPlatformSMTP checks the platform block (semantics.md §2.1): TCP 25
+// TestVPCPlatformSMTP checks the platform block (docs/semantics.md §2.1): TCP 25
 // to the internet is dropped whatever the rules say, 465 is not, and 25
 // inside the VPC is not; the block can be lifted.
 func TestVPCPlatformSMTP(t *testing.T) {

@@ -85,7 +85,7 @@ var (
 	gwEIP   = netip.MustParseAddr("47.0.0.1")
 )
 
-// TestVPCEIPInbound checks semantics.md §5.1–§5.2: the EIP is translated
+// TestVPCEIPInbound checks docs/semantics.md §5.1–§5.2: the EIP is translated
 // first, the instance never sees it, and its ingress rules see the client's
 // real public address.
 func TestVPCEIPInbound(t *testing.T) {
@@ -128,7 +128,7 @@ func TestVPCEIPInbound(t *testing.T) {
 	waitDrop(t, sub, firewall.NoRouteToDestination, "client1", "")
 }
 
-// TestVPCEIPOutbound checks semantics.md §5.3: egress rules see the real
+// TestVPCEIPOutbound checks docs/semantics.md §5.3: egress rules see the real
 // public destination, then the source becomes the EIP.
 func TestVPCEIPOutbound(t *testing.T) {
 	v := newTestVPC(t)
@@ -173,7 +173,7 @@ func TestVPCEIPOutbound(t *testing.T) {
 // TestVPCSNAT checks a NAT gateway shared by several instances: each one's
 // flows leave from the gateway's EIP with a port of their own; ping and ICMP
 // errors find their way back; an instance with an EIP uses its EIP
-// (semantics.md §5.3–§5.4).
+// (docs/semantics.md §5.3–§5.4).
 func TestVPCSNAT(t *testing.T) {
 	v := newTestVPC(t)
 	require.NoError(t, v.AddNATGateway(NATGatewaySpec{Name: "ngw", VSwitch: "vsw-a", EIP: gwEIP, SNAT: []string{"vsw-a"}}))
@@ -261,7 +261,7 @@ func TestVPCSNATExhaustion(t *testing.T) {
 // TestVPCDNAT checks DNAT entries: the public port reaches the instance,
 // whose ingress rules see the client's address and the private port; the
 // replies leave from the gateway's EIP. A DNAT entry to an instance with an
-// EIP is refused (semantics.md §5.4).
+// EIP is refused (docs/semantics.md §5.4).
 func TestVPCDNAT(t *testing.T) {
 	v := newTestVPC(t)
 	createGroup(t, v, firewall.Group{Name: "sg-web", Rules: []firewall.Rule{
@@ -311,7 +311,7 @@ func TestVPCDNAT(t *testing.T) {
 	assert.Equal(t, ErrInstanceInUse, ve.Code)
 }
 
-// TestVPCNoRoute checks semantics.md §5.3 and §5.5: an instance without EIP
+// TestVPCNoRoute checks docs/semantics.md §5.3 and §5.5: an instance without EIP
 // or SNAT cannot reach the internet, and internet hosts cannot reach
 // private addresses.
 func TestVPCNoRoute(t *testing.T) {

@@ -136,7 +136,7 @@ func (t *Topology) host(name string) *Host {
 }
 
 // Target resolves an expectation's `to` as seen from `from`
-// (topology.md): a name seen from the internet means the instance's EIP
+// (docs/topology.md): a name seen from the internet means the instance's EIP
 // (its private address when it has none, which has no route); from inside
 // the VPC, its private address. An internet host's name is its public
 // address; an address is taken as it is.

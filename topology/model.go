@@ -34,7 +34,7 @@ type Topology struct {
 	pos map[string]Position // field path → position of its value
 }
 
-// Quotas are the security-group quotas of semantics.md §6.
+// Quotas are the security-group quotas of docs/semantics.md §6.
 type Quotas struct {
 	RulesPerGroup int `yaml:"rules_per_group" topo:"default=100,min=1,max=10000" doc:"Rules per group, ingress and egress counted together."`
 	GroupsPerNIC  int `yaml:"groups_per_nic" topo:"default=5,min=1,max=100" doc:"Security groups per NIC."`
@@ -70,7 +70,7 @@ type SecurityGroup struct {
 	Rules       []Rule `yaml:"rules" doc:"Rules; ingress and egress count together against quotas.rules_per_group."`
 }
 
-// Rule is one security-group rule (semantics.md §1). After Load, Policy,
+// Rule is one security-group rule (docs/semantics.md §1). After Load, Policy,
 // Priority, Protocol, PortRange and NICType hold their normalized values
 // (defaults filled, lower case, "80" written as "80/80", "-1/-1" for
 // protocols without ports).

@@ -17,7 +17,7 @@ import (
 	"github.com/vpclab/vpclab/netstack"
 )
 
-// Results of a probe (topology.md).
+// Results of a probe (docs/topology.md).
 const (
 	Allow  = "allow"
 	Block  = "block"

@@ -462,7 +462,7 @@ func (r *Rule) setCIDR(field, s string) {
 
 // ruleKey is a rule as the firewall compares rules: description and
 // managed_by aside, ports of portless protocols and an absent source port
-// range as "any" (semantics.md §1.4: identical rules count once).
+// range as "any" (docs/semantics.md §1.4: identical rules count once).
 func ruleKey(r firewall.Rule) firewall.Rule {
 	r.Description, r.ManagedBy = "", ""
 	if r.Protocol != firewall.ProtocolTCP && r.Protocol != firewall.ProtocolUDP || r.Ports == (firewall.Ports{}) {

@@ -41,7 +41,7 @@ type pathReport struct {
 	Port     int         `json:"port,omitempty"`
 	Hops     []hopReport `json:"hops"`
 	Allowed  bool        `json:"allowed"`
-	// Result is the analysis' verdict in the words of a probe (topology.md):
+	// Result is the analysis' verdict in the words of a probe (docs/topology.md):
 	// allow, block, or refuse when the groups let it through and nothing
 	// listens. Probe.Observed is the real packet's, in the same words.
 	Result    string               `json:"result"`
