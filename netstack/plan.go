@@ -95,28 +95,29 @@ type routePlan struct {
 // plan decides the route of a frame that endpoint se sends, with header h
 // as the sender's stack wrote it. It reads the fabric and the route table
 // rt and changes nothing: no conntrack, no SNAT port, no counter.
-func (v *VPC) plan(rt *routeTable, se *endpoint, h *firewall.Header) routePlan {
+func (v *VPC) plan(rt *routeTable, se *endpoint, h *firewall.Header, p *routePlan) {
 	de := v.endpointAt(h.Dst)
-	if de == se {
-		return routePlan{kind: pathLocal, to: se}
+	switch {
+	case de == se:
+		*p = routePlan{kind: pathLocal, to: se}
+	case se.nic != nil && de != nil && de.nic != nil:
+		*p = routePlan{kind: pathIntranet, to: de}
+	case se.nic != nil:
+		*p = v.planFromInstance(rt, se, de, h)
+	default:
+		*p = v.planFromInternet(rt, de, h)
 	}
-	if se.nic != nil {
-		return v.planFromInstance(rt, se, de, h)
-	}
-	return v.planFromInternet(rt, de, h)
 }
 
 func noRoutePlan(code firewall.Code, why noRoute, to *endpoint, gw *natGateway, toInternet bool) routePlan {
 	return routePlan{kind: pathNoRoute, code: code, why: why, to: to, gw: gw, toInternet: toInternet}
 }
 
-// planFromInstance: to an instance, the intranet; to an internet host, the
-// egress rules then the source translation; to an address of the VPC's own
-// internet mapping, nowhere (no hairpin).
+// planFromInstance: to an internet host, the egress rules then the source
+// translation; to an address of the VPC's own internet mapping, nowhere (no
+// hairpin). (plan itself sends instance-to-instance frames to the intranet.)
 func (v *VPC) planFromInstance(rt *routeTable, se, de *endpoint, h *firewall.Header) routePlan {
 	switch {
-	case de != nil && de.nic != nil:
-		return routePlan{kind: pathIntranet, to: de}
 	case de == nil && v.inVPC(h.Dst):
 		return noRoutePlan(firewall.NoRouteToDestination, noRoutePrivateUnheld, nil, nil, false)
 	case de == nil:

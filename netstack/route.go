@@ -28,7 +28,8 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return nil, Rewrite{}
 	}
 	rt := v.routes.Load()
-	p := v.plan(rt, se, &h)
+	var p routePlan
+	v.plan(rt, se, &h, &p)
 	switch p.kind {
 	case pathIntranet:
 		vd := v.fw.Decide(&h, firewall.Path{Src: se.nic, Dst: p.to.nic})

@@ -127,7 +127,8 @@ type tracer struct {
 // the data path's deadEnd has it.
 func (tr *tracer) fromInstance(se *endpoint) {
 	v, h := tr.v, &tr.h
-	p := v.plan(tr.rt, se, h)
+	var p routePlan
+	v.plan(tr.rt, se, h, &p)
 	if p.kind == pathLocal {
 		tr.local(se)
 		return
@@ -189,7 +190,8 @@ func (tr *tracer) fromInstance(se *endpoint) {
 func (tr *tracer) fromInternet(se *endpoint) {
 	v, h := tr.v, &tr.h
 	tr.t.Probe.Src = u32Addr(h.Src)
-	p := v.plan(tr.rt, se, h)
+	var p routePlan
+	v.plan(tr.rt, se, h, &p)
 	switch p.kind {
 	case pathLocal:
 		tr.local(se)
