@@ -27,10 +27,7 @@ import (
 // observes — and for a blocked probe, the drop event's code and reason are
 // the trace's.
 func TestTraceAgreesWithTraffic(t *testing.T) {
-	files, err := filepath.Glob("../examples/*.yaml")
-	require.NoError(t, err)
-	files = append(files, "../cmd/vpclab/default.yaml")
-	for _, f := range files {
+	for _, f := range exampleFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			topo, err := LoadFile(f)
 			require.NoError(t, err)

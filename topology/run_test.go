@@ -17,11 +17,7 @@ import (
 // TestRunExamples runs `expect` of every example through the data plane: the
 // examples can never rot.
 func TestRunExamples(t *testing.T) {
-	files, err := filepath.Glob("../examples/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	files = append(files, "../cmd/vpclab/default.yaml")
-	for _, f := range files {
+	for _, f := range exampleFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			topo, err := LoadFile(f)
 			require.NoError(t, err)
@@ -38,6 +34,14 @@ func TestRunExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exampleFiles lists every example and the embedded default topology.
+func exampleFiles(t *testing.T) []string {
+	files, err := filepath.Glob("../examples/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return append(files, "../cmd/vpclab/default.yaml")
 }
 
 func TestRunReportsMismatch(t *testing.T) {

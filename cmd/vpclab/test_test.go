@@ -26,19 +26,7 @@ func TestTestExamplesPass(t *testing.T) {
 
 func TestTestReportsFailures(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "wrong.yaml")
-	require.NoError(t, os.WriteFile(f, []byte(`version: 1
-vpc: {cidr: 10.0.0.0/16}
-vswitches: [{name: main, cidr: 10.0.1.0/24}]
-security_groups:
-  - name: sg-db
-    rules:
-      - {direction: ingress, policy: drop, priority: 2, protocol: tcp, port_range: 5432, source: 10.0.1.0/24, description: "no db from the subnet", managed_by: dms}
-      - {direction: ingress, protocol: tcp, port_range: 1/65535, source: 10.0.0.0/16, priority: 3}
-instances:
-  - {name: app, vswitch: main}
-  - {name: db, vswitch: main, security_groups: [sg-db], services: [{kind: echo, port: 5432}]}
-expect:
-  - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
+	require.NoError(t, os.WriteFile(f, []byte(dbDropTopology+`  - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
   - {name: "correct one", from: app, to: db, port: 6000, result: refuse}
 `), 0o644))
 	stdout, _, code, err := runVPCLab(t, "test", f)
@@ -116,3 +104,19 @@ func TestValidateAndTestExitCodes(t *testing.T) {
 	require.NotEmpty(t, reps[0].Errors)
 	assert.Greater(t, reps[0].Errors[0].Line, 0)
 }
+
+// dbDropTopology is a topology whose expectations (appended by each test)
+// meet a managed_by drop rule: app reaching db on 5432 is dropped.
+const dbDropTopology = `version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: main, cidr: 10.0.1.0/24}]
+security_groups:
+  - name: sg-db
+    rules:
+      - {direction: ingress, policy: drop, priority: 2, protocol: tcp, port_range: 5432, source: 10.0.1.0/24, description: "no db from the subnet", managed_by: dms}
+      - {direction: ingress, protocol: tcp, port_range: 1/65535, source: 10.0.0.0/16, priority: 3}
+instances:
+  - {name: app, vswitch: main}
+  - {name: db, vswitch: main, security_groups: [sg-db], services: [{kind: echo, port: 5432}]}
+expect:
+`

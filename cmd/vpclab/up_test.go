@@ -224,19 +224,7 @@ func TestUpErrors(t *testing.T) {
 // TestUpReportsLikeTest: a failing expectation in up's reachability summary
 // reads exactly as vpclab test prints it: the same lines, the same reason.
 func TestUpReportsLikeTest(t *testing.T) {
-	file := writeTopology(t, `version: 1
-vpc: {cidr: 10.0.0.0/16}
-vswitches: [{name: main, cidr: 10.0.1.0/24}]
-security_groups:
-  - name: sg-db
-    rules:
-      - {direction: ingress, policy: drop, priority: 2, protocol: tcp, port_range: 5432, source: 10.0.1.0/24, description: "no db from the subnet", managed_by: dms}
-      - {direction: ingress, protocol: tcp, port_range: 1/65535, source: 10.0.0.0/16, priority: 3}
-instances:
-  - {name: app, vswitch: main}
-  - {name: db, vswitch: main, security_groups: [sg-db], services: [{kind: echo, port: 5432}]}
-expect:
-  - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
+	file := writeTopology(t, dbDropTopology+`  - {name: "app reaches the db", from: app, to: db, port: 5432, result: allow}
   - {name: "nothing on 6000", from: app, to: db, port: 6000, result: allow}
   - {from: app, to: db, port: 6001, result: refuse}
 `)
