@@ -29,6 +29,25 @@ func freePort(t *testing.T) int {
 
 // exposeTopology has web-1 expose port 80 (open to the internet) and port
 // 22 (a banner its group does not open) on the given host ports.
+// buildExposed builds top and exposes it; close closes the exposure, then
+// the lab (defer it, so a test's deferred goleak check runs after it).
+func buildExposed(t *testing.T, top *Topology, opts ExposeOptions) (x *Exposure, close func()) {
+	t.Helper()
+	lab, err := Build(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err = lab.Expose(opts)
+	if err != nil {
+		lab.Close()
+		t.Fatal(err)
+	}
+	return x, func() {
+		x.Close()
+		lab.Close()
+	}
+}
+
 func exposeTopology(t *testing.T, open, closed int) *Topology {
 	t.Helper()
 	src := fmt.Sprintf(`version: 1
@@ -55,16 +74,8 @@ instances:
 func TestExpose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	open, closed := freePort(t), freePort(t)
-	lab, err := Build(exposeTopology(t, open, closed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	x, err := lab.Expose(ExposeOptions{DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
+	x, closeAll := buildExposed(t, exposeTopology(t, open, closed), ExposeOptions{DialTimeout: 10 * time.Second})
+	defer closeAll()
 	if len(x.Ports) != 2 || x.Ports[0].Client != HostClientName || x.Ports[0].ClientIP.String() != "198.51.100.1" {
 		t.Fatalf("ports = %+v, want two from %s (198.51.100.1)", x.Ports, HostClientName)
 	}
@@ -162,16 +173,8 @@ internet:
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab, err := Build(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	x, err := lab.Expose(ExposeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
+	x, closeAll := buildExposed(t, top, ExposeOptions{})
+	defer closeAll()
 	if x.Ports[0].Client != "laptop" {
 		t.Errorf("client = %s, want the file's host with internet.host_client's address", x.Ports[0].Client)
 	}
@@ -203,16 +206,8 @@ instances:
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab, err := Build(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	x, err := lab.Expose(ExposeOptions{DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
+	_, closeAll := buildExposed(t, top, ExposeOptions{DialTimeout: 10 * time.Second})
+	defer closeAll()
 
 	curl, curlErr := exec.LookPath("curl")
 	for _, port := range []struct {

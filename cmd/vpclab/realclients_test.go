@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,10 +53,10 @@ func upDefault(t *testing.T) map[string]int {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	done := make(chan error, 1)
 	go func() {
-		done <- up(ctx, &stdout, &stderr, topo, "table", time.Minute, 2*time.Second)
+		done <- up(ctx, stdout, stderr, topo, "table", time.Minute, 2*time.Second)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -83,16 +82,17 @@ func upDefault(t *testing.T) map[string]int {
 	return ports
 }
 
-// syncBuffer is a strings.Builder that up writes while the test reads.
+// syncBuffer is a strings.Builder that up writes (through up's own
+// lockedWriter) while the test reads.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	lockedWriter
+	b strings.Builder
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
+func newSyncBuffer() *syncBuffer {
+	sb := &syncBuffer{}
+	sb.w = &sb.b
+	return sb
 }
 
 func (b *syncBuffer) String() string {
