@@ -63,7 +63,7 @@ type hopReport struct {
 
 // tracePath validates the flags, brings the file's VPC up, explains the
 // path statically and sends the real probe beside it.
-func tracePath(ctx context.Context, file string, f *pathFlags) (*pathReport, *netstack.Trace, error) {
+func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (*pathReport, *netstack.Trace, error) {
 	if err := checkOutput(f.output); err != nil {
 		return nil, nil, err
 	}
@@ -81,7 +81,7 @@ func tracePath(ctx context.Context, file string, f *pathFlags) (*pathReport, *ne
 	default:
 		return nil, nil, usageError("--protocol %q: want tcp, udp or icmp", f.protocol)
 	}
-	t, err := loadTopology(file)
+	t, err := loadTopology(file, warn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,7 +150,7 @@ allow, block, or refuse (the groups let it through and nothing listens).
 Exit status: 0 when the explanation was printed, 2 on invalid input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, _, err := tracePath(cmd.Context(), args[0], &f)
+			rep, _, err := tracePath(cmd.Context(), args[0], &f, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ Exit status: 0 when the diagnosis was printed (whether the connection works or
 not), 2 on invalid input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, tr, err := tracePath(cmd.Context(), args[0], &f)
+			rep, tr, err := tracePath(cmd.Context(), args[0], &f, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,7 @@ DNAT entry, and per group reference (a source_group or destination_group rule,
 			if format != topology.GraphMermaid && format != topology.GraphDot {
 				return usageError("--format %q: want %s or %s", format, topology.GraphMermaid, topology.GraphDot)
 			}
-			t, err := loadTopology(args[0])
+			t, err := loadTopology(args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

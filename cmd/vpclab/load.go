@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -27,9 +26,9 @@ const defaultTopologyName = "default.yaml (embedded)"
 // YAML, a schema, reference or quota error — is an exitError with code 2
 // around an *invalidFile, whose text is one problem per line
 // (topology.Errors prints that way) and which -o json prints as JSON (see
-// reportInvalid). The warnings of a valid file go to the running command's
-// stderr.
-func loadTopology(path string) (*topology.Topology, error) {
+// reportInvalid). The warnings of a valid file go to warn (the running
+// command's stderr).
+func loadTopology(path string, warn io.Writer) (*topology.Topology, error) {
 	var (
 		t   *topology.Topology
 		err error
@@ -48,7 +47,7 @@ func loadTopology(path string) (*topology.Topology, error) {
 		}
 		return nil, &exitError{code: 2, err: &invalidFile{file: name, errs: loadErrors(name, err), err: err}}
 	}
-	warnOut.print(loadWarnings(t))
+	printWarnings(warn, loadWarnings(t))
 	return t, nil
 }
 
@@ -62,32 +61,8 @@ type invalidFile struct {
 func (e *invalidFile) Error() string { return e.err.Error() }
 func (e *invalidFile) Unwrap() error { return e.err }
 
-// warnOut is where loadTopology prints warnings: the stderr of the command
-// running (set by withJSONErrors before each run).
-var warnOut warningWriter
-
-type warningWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (o *warningWriter) set(w io.Writer) {
-	o.mu.Lock()
-	o.w = w
-	o.mu.Unlock()
-}
-
-func (o *warningWriter) print(list []fileWarning) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.w != nil {
-		printWarnings(o.w, list)
-	}
-}
-
-// withJSONErrors wraps the RunE of cmd and of every command under it: the
-// command's stderr receives loadTopology's warnings, and when an -o json
-// command fails on an invalid file its problems are printed on stdout as
+// withJSONErrors wraps the RunE of cmd and of every command under it: when
+// an -o json command fails on an invalid file its problems are printed on stdout as
 // JSON, the report validate prints for a file:
 //
 //	{"file": "x.yaml", "valid": false, "errors": [{"file": ..., "line": ...}]}
@@ -103,7 +78,6 @@ func withJSONErrors(cmd *cobra.Command) {
 		return
 	}
 	cmd.RunE = func(c *cobra.Command, args []string) error {
-		warnOut.set(c.ErrOrStderr())
 		return reportInvalid(c, run(c, args))
 	}
 }

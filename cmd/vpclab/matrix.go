@@ -67,7 +67,7 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 			if err != nil {
 				return err
 			}
-			t, err := loadTopology(args[0])
+			t, err := loadTopology(args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

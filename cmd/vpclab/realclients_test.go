@@ -40,7 +40,7 @@ func requireTool(t *testing.T, name, pkg string) string {
 // the host port of each exposed instance port, keyed "instance:port".
 func upDefault(t *testing.T) map[string]int {
 	t.Helper()
-	topo, err := loadTopology("")
+	topo, err := loadTopology("", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

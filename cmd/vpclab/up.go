@@ -92,7 +92,7 @@ could not be listened on (busy: the error names the port and the instance),
 			if len(args) == 1 {
 				path = args[0]
 			}
-			t, err := loadTopology(path)
+			t, err := loadTopology(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
