@@ -2,9 +2,7 @@ package topology
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,7 +29,29 @@ type ExposeOptions struct {
 	// Logger receives one line per connection that fails (default: slog's
 	// default logger).
 	Logger *slog.Logger
+	// MaxConnsPerPort caps the connections one exposed port carries at
+	// once; a host connection over the cap is reset (TCP RST) as soon as it
+	// is accepted. 0 means DefaultMaxConnsPerPort; negative, no cap.
+	MaxConnsPerPort int
+	// IdleTimeout closes a connection on which no byte has moved in either
+	// direction for that long (a write stalled by a peer that does not read
+	// counts as silence). 0 means DefaultIdleTimeout; negative, never.
+	IdleTimeout time.Duration
 }
+
+// DefaultMaxConnsPerPort is the cap on concurrent connections per exposed
+// port. It is above what interactive clients and common load generators
+// open (wrk, hey and ab default to 10–50), and each connection costs a
+// host file descriptor, two goroutines, two copy buffers and two gVisor
+// endpoints whose buffers a stalled peer can fill (megabytes): the cap
+// bounds what one host client can make the process hold.
+const DefaultMaxConnsPerPort = 1024
+
+// DefaultIdleTimeout is how long a connection may stay silent in both
+// directions before Expose closes it. It is well above an interactive
+// session's pauses between keystrokes and below the hours a forgotten
+// client would hold its resources.
+const DefaultIdleTimeout = 5 * time.Minute
 
 // ExposedPort is one host port forwarded into the VPC.
 type ExposedPort struct {
@@ -51,9 +71,11 @@ type Exposure struct {
 	log       *slog.Logger
 	client    *netstack.Instance
 	timeout   time.Duration
+	maxConns  int64         // per port; 0: no cap
+	idle      time.Duration // 0: no idle timeout
 	ctx       context.Context
 	cancel    context.CancelFunc
-	listeners []net.Listener
+	listeners []*listener // one per port, in the order of Ports
 	drops     *netstack.DropSubscription
 	wg        sync.WaitGroup
 
@@ -110,8 +132,21 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	switch {
+	case opts.MaxConnsPerPort == 0:
+		opts.MaxConnsPerPort = DefaultMaxConnsPerPort
+	case opts.MaxConnsPerPort < 0:
+		opts.MaxConnsPerPort = 0
+	}
+	switch {
+	case opts.IdleTimeout == 0:
+		opts.IdleTimeout = DefaultIdleTimeout
+	case opts.IdleTimeout < 0:
+		opts.IdleTimeout = 0
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &Exposure{log: opts.Logger, timeout: opts.DialTimeout, ctx: ctx, cancel: cancel,
+		maxConns: int64(opts.MaxConnsPerPort), idle: opts.IdleTimeout,
 		conns: map[net.Conn]struct{}{}, pending: map[*pendingDial]struct{}{}}
 	t := l.Topology
 	for _, in := range t.Instances {
@@ -136,20 +171,21 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 	for i := range x.Ports {
 		x.Ports[i].Client, x.Ports[i].ClientIP = client.Name(), client.Addr()
 	}
-	for _, p := range x.Ports {
+	for i, p := range x.Ports {
 		ln, err := net.Listen("tcp", p.Listen.String())
 		if err != nil {
 			x.Close()
 			return nil, &PortInUseError{Instance: p.Instance, Port: p.Port, Listen: p.Listen, Err: err}
 		}
-		x.listeners = append(x.listeners, ln)
+		private := netip.AddrPortFrom(l.Topology.instance(p.Instance).IP, uint16(p.Port))
+		x.listeners = append(x.listeners, &listener{ln: ln, port: &x.Ports[i], private: private})
 	}
 	x.drops = l.VPC.SubscribeDrops(256)
 	x.wg.Add(1)
 	go x.watchDrops()
-	for i, ln := range x.listeners {
+	for _, ln := range x.listeners {
 		x.wg.Add(1)
-		go x.accept(ln, x.Ports[i], l.Topology.instance(x.Ports[i].Instance).IP)
+		go x.accept(ln)
 	}
 	return x, nil
 }
@@ -185,7 +221,7 @@ func (l *Lab) hostClient() (*netstack.Instance, error) {
 func (x *Exposure) Close() error {
 	x.cancel()
 	for _, ln := range x.listeners {
-		ln.Close()
+		ln.ln.Close()
 	}
 	x.mu.Lock()
 	for c := range x.conns {
@@ -239,70 +275,6 @@ func (x *Exposure) untrack(c net.Conn) {
 	c.Close()
 }
 
-func (x *Exposure) accept(ln net.Listener, p ExposedPort, private netip.Addr) {
-	defer x.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if x.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				x.log.Error("expose: accept", "listen", p.Listen, "err", err)
-			}
-			return
-		}
-		if !x.track(c) {
-			return
-		}
-		x.wg.Add(1)
-		go x.forward(c, p, netip.AddrPortFrom(private, uint16(p.Port)))
-	}
-}
-
-// forward dials the instance through the data plane for one host
-// connection and copies bytes both ways until both directions end.
-func (x *Exposure) forward(host net.Conn, p ExposedPort, private netip.AddrPort) {
-	defer x.wg.Done()
-	defer x.untrack(host)
-
-	ctx, cancel := context.WithTimeout(x.ctx, x.timeout)
-	pd := &pendingDial{dst: private, start: time.Now(), cancel: cancel}
-	x.mu.Lock()
-	x.pending[pd] = struct{}{}
-	x.mu.Unlock()
-	vc, err := x.client.Dial(ctx, "tcp", p.Target)
-	x.mu.Lock()
-	delete(x.pending, pd)
-	ev := pd.event
-	x.mu.Unlock()
-	cancel()
-	if err != nil {
-		defer refuse(host)
-		switch {
-		case ev != nil:
-			x.log.Warn("expose: blocked", "listen", p.Listen, "instance", p.Instance, "port", p.Port,
-				"from", p.Client, "why", ev.Explanation.String())
-		case x.ctx.Err() != nil:
-		default:
-			x.log.Warn("expose: dial failed", "listen", p.Listen, "instance", p.Instance, "port", p.Port,
-				"target", p.Target, "from", p.Client, "err", err)
-		}
-		return
-	}
-	if !x.track(vc) {
-		return
-	}
-	defer x.untrack(vc)
-
-	done := make(chan struct{})
-	go func() { // ends when either side closes; Close closes both
-		defer close(done)
-		io.Copy(vc, host)
-		closeWrite(vc)
-	}()
-	io.Copy(host, vc)
-	closeWrite(host)
-	<-done
-}
-
 // resetGrace is how long refuse waits for a silent client's first bytes.
 const resetGrace = 500 * time.Millisecond
 
@@ -319,14 +291,4 @@ func refuse(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
-}
-
-// closeWrite half-closes c when it can, so the peer sees EOF while the
-// other direction goes on; else it closes c.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		return
-	}
-	c.Close()
 }

@@ -1,0 +1,95 @@
+package topology
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// listener is one exposed port's host listener and its counters.
+type listener struct {
+	ln       net.Listener
+	port     *ExposedPort   // in Exposure.Ports
+	private  netip.AddrPort // the instance's private address and port, as drop events carry it
+	counters portCounters
+	overCap  bool // the last connection was refused over the cap (accept's goroutine only)
+}
+
+// Backoff of the accept loop after a failed accept, as net/http's
+// Server.Serve: 5 ms, doubling, at most 1 s.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// accept serves one exposed port until the Exposure closes. A failed
+// accept never ends it: out of file descriptors (EMFILE, ENFILE), out of
+// buffers, or a connection's pending network error that Linux reports
+// through accept(2) (whose manual says to retry), the loop waits and
+// retries, so the port serves again as soon as the condition passes. Only
+// the listener's close ends it.
+func (x *Exposure) accept(l *listener) {
+	defer x.wg.Done()
+	var delay time.Duration
+	var failures uint64
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if x.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.counters.acceptErrors.Add(1)
+			failures++
+			if delay == 0 {
+				delay = acceptBackoffMin
+				x.log.Error("expose: accept failed; retrying with backoff", "listen", l.port.Listen,
+					"instance", l.port.Instance, "port", l.port.Port, "err", err)
+			} else {
+				delay = min(2*delay, acceptBackoffMax)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-x.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if delay != 0 {
+			x.log.Warn("expose: accepting again", "listen", l.port.Listen, "instance", l.port.Instance,
+				"port", l.port.Port, "failed_accepts", failures)
+			delay, failures = 0, 0
+		}
+		l.counters.accepted.Add(1)
+		if x.maxConns > 0 && l.counters.active.Load() >= x.maxConns {
+			l.counters.refusedOverCap.Add(1)
+			if !l.overCap {
+				x.log.Warn("expose: connection cap reached; resetting new connections", "listen", l.port.Listen,
+					"instance", l.port.Instance, "port", l.port.Port, "max_conns_per_port", x.maxConns)
+			}
+			l.overCap = true
+			resetNow(c)
+			continue
+		}
+		l.overCap = false
+		l.counters.active.Add(1) // only this goroutine adds: the cap is never overshot
+		if !x.track(c) {
+			l.counters.active.Add(-1)
+			return
+		}
+		x.wg.Add(1)
+		go x.forward(c, l)
+	}
+}
+
+// resetNow closes a host connection with a TCP RST (SO_LINGER 0): the
+// client's next read or write fails with "connection reset by peer". It
+// costs the process nothing beyond the accept: no goroutine, no dial.
+func resetNow(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
