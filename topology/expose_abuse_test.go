@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,5 +137,209 @@ func TestExposeWriterThatLeaves(t *testing.T) {
 	// The port still serves.
 	if got, err := httpGet(httpPort, 5*time.Second); err != nil || !strings.Contains(got, "200 OK") {
 		t.Errorf("GET after the writers left: %q, %v", got, err)
+	}
+}
+
+// TestExposeHalfClose: a client that sends, shuts down writing and then
+// reads gets every byte back and then EOF; the clean EOF is passed on as
+// a half-close, not as a close of both sides.
+func TestExposeHalfClose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	httpPort, echoPort := freePort(t), freePort(t)
+	x, closeAll := buildExposed(t, abuseTopology(t, httpPort, echoPort), ExposeOptions{})
+	defer closeAll()
+	for _, size := range []int{5, 3 << 20} {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", echoPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		sent := make([]byte, size)
+		for i := range sent {
+			sent[i] = byte(i * 7)
+		}
+		got := make(chan []byte, 1)
+		go func() { b, _ := io.ReadAll(c); got <- b }()
+		if _, err := c.Write(sent); err != nil {
+			t.Fatalf("%d bytes: write: %v", size, err)
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if b := <-got; !bytes.Equal(b, sent) {
+			t.Errorf("%d bytes sent then half-closed: %d came back (equal %v), want all of them, then EOF", size, len(b), bytes.Equal(b, sent[:min(len(b), size)]))
+		}
+		c.Close()
+	}
+	if !waitFor(5*time.Second, func() bool { return x.tracked() == 0 }) {
+		t.Errorf("%d connections still tracked after the clients closed", x.tracked())
+	}
+	if s := x.Stats(); s.Accepted != 2 || s.Active != 0 || s.IdleClosed != 0 {
+		t.Errorf("stats = %+v, want 2 accepted, none active, none closed idle", s.ExposeCounters)
+	}
+}
+
+// TestExposeIdleTimeout: a connection silent both ways, or one whose
+// client stopped reading, is closed after the idle timeout; one that moves
+// a byte now and then in either direction is not.
+func TestExposeIdleTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const idle = 300 * time.Millisecond
+	httpPort, echoPort := freePort(t), freePort(t)
+	x, closeAll := buildExposed(t, abuseTopology(t, httpPort, echoPort), ExposeOptions{IdleTimeout: idle})
+	defer closeAll()
+	addr := fmt.Sprintf("127.0.0.1:%d", echoPort)
+
+	// Silent: closed after about the idle timeout.
+	start := time.Now()
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("silent connection: read %d, %v; want it closed", n, err)
+	}
+	if d := time.Since(start); d < idle || d > idle+3*time.Second {
+		t.Errorf("silent connection closed after %v, want about %v", d, idle)
+	}
+
+	// Talking, in turns, for several idle periods: stays open. One side
+	// talking (the client sends, the echo answers) keeps both directions
+	// alive.
+	talk, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talk.Close()
+	talk.SetDeadline(time.Now().Add(10 * time.Second))
+	for i := range 12 {
+		if _, err := talk.Write([]byte{byte(i)}); err != nil {
+			t.Fatalf("talking connection, byte %d: write: %v", i, err)
+		}
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(talk, b); err != nil || b[0] != byte(i) {
+			t.Fatalf("talking connection, byte %d: read %v, %v", i, b, err)
+		}
+		time.Sleep(idle / 3)
+	}
+	talk.Close()
+	if !waitFor(5*time.Second, func() bool { return x.tracked() == 0 }) {
+		t.Fatalf("%d connections tracked after the talking client left", x.tracked())
+	}
+	if s := x.Stats(); s.IdleClosed != 1 {
+		t.Fatalf("stats = %+v, want only the silent connection closed idle", s.ExposeCounters)
+	}
+
+	// Never reads: writes until the pipe is full, then stays connected.
+	// The stalled writes are silence: closed within twice the timeout.
+	deaf, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deaf.Close()
+	junk := make([]byte, 64<<10)
+	start = time.Now()
+	var werr error
+	var full time.Time // the first write that made no progress for 50 ms
+	for time.Since(start) < 15*time.Second {
+		deaf.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, werr = deaf.Write(junk); werr != nil && !isTimeout(werr) {
+			break
+		}
+		if werr != nil && full.IsZero() {
+			full = time.Now()
+		}
+	}
+	if werr == nil || isTimeout(werr) || full.IsZero() {
+		t.Errorf("a client that never reads could still write (or wait) after %v: %v", time.Since(start), werr)
+	} else if d := time.Since(full); d > 2*idle+2*time.Second {
+		t.Errorf("a client that never reads was closed %v after its writes stalled, want within %v", d, 2*idle)
+	}
+	if !waitFor(5*time.Second, func() bool { return x.tracked() == 0 }) {
+		t.Errorf("%d connections tracked after the idle ones were closed", x.tracked())
+	}
+	if !waitFor(5*time.Second, func() bool { return x.Stats().Active == 0 }) {
+		t.Errorf("active = %d after every client left", x.Stats().Active)
+	}
+	if s := x.Stats(); s.IdleClosed != 2 || s.Accepted != 3 {
+		t.Errorf("stats = %+v, want 3 accepted, 2 closed idle", s.ExposeCounters)
+	}
+}
+
+// TestExposeConnCap: over MaxConnsPerPort, a new host connection is reset
+// at once and counted; once one leaves, the port takes a new one again.
+func TestExposeConnCap(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const max = 4
+	httpPort, echoPort := freePort(t), freePort(t)
+	x, closeAll := buildExposed(t, abuseTopology(t, httpPort, echoPort), ExposeOptions{MaxConnsPerPort: max})
+	defer closeAll()
+	addr := fmt.Sprintf("127.0.0.1:%d", echoPort)
+	echo := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, 1))
+		return err
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range max {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if err := echo(c); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, max, err)
+		}
+	}
+	for i := range 3 {
+		start := time.Now()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(make([]byte, 1))
+		c.Close()
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("connection %d over the cap: read %d, %v; want ECONNRESET", i+1, n, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("connection %d over the cap: reset after %v, want at once", i+1, d)
+		}
+	}
+	// The other port has its own cap.
+	if got, err := httpGet(httpPort, 5*time.Second); err != nil || !strings.Contains(got, "200 OK") {
+		t.Errorf("GET on the other port while the echo port is full: %q, %v", got, err)
+	}
+	held[0].Close()
+	held = held[1:]
+	if !waitFor(5*time.Second, func() bool { return x.Stats().Ports[1].Active == max-1 }) {
+		t.Fatalf("active = %d after one of %d left", x.Stats().Ports[1].Active, max)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = append(held, c)
+	if err := echo(c); err != nil {
+		t.Errorf("a connection once one left: %v", err)
+	}
+	s := x.Stats()
+	want := ExposeCounters{Accepted: max + 3 + 1, Active: max, RefusedOverCap: 3}
+	if got := s.Ports[1].ExposeCounters; got != want {
+		t.Errorf("echo port's stats = %+v, want %+v", got, want)
+	}
+	if s.Accepted != s.Ports[0].Accepted+s.Ports[1].Accepted || s.RefusedOverCap != 3 {
+		t.Errorf("sums = %+v, want the ports' sums", s.ExposeCounters)
 	}
 }
