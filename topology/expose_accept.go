@@ -16,6 +16,10 @@ type listener struct {
 	overCap  bool // the last connection was refused over the cap (accept's goroutine only)
 }
 
+// acceptLogEvery spaces the log lines of failed accepts: a process out of
+// descriptors fails an accept every time one is freed and taken again.
+const acceptLogEvery = 10 * time.Second
+
 // Backoff of the accept loop after a failed accept, as net/http's
 // Server.Serve: 5 ms, doubling, at most 1 s.
 const (
@@ -32,7 +36,8 @@ const (
 func (x *Exposure) accept(l *listener) {
 	defer x.wg.Done()
 	var delay time.Duration
-	var failures uint64
+	var logged time.Time // the last failed accept logged
+	var unlogged uint64  // failed accepts since
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
@@ -40,14 +45,12 @@ func (x *Exposure) accept(l *listener) {
 				return
 			}
 			l.counters.acceptErrors.Add(1)
-			failures++
-			if delay == 0 {
-				delay = acceptBackoffMin
+			if unlogged++; time.Since(logged) >= acceptLogEvery {
 				x.log.Error("expose: accept failed; retrying with backoff", "listen", l.port.Listen,
-					"instance", l.port.Instance, "port", l.port.Port, "err", err)
-			} else {
-				delay = min(2*delay, acceptBackoffMax)
+					"instance", l.port.Instance, "port", l.port.Port, "failed_accepts", unlogged, "err", err)
+				logged, unlogged = time.Now(), 0
 			}
+			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
 			t := time.NewTimer(delay)
 			select {
 			case <-x.ctx.Done():
@@ -57,11 +60,7 @@ func (x *Exposure) accept(l *listener) {
 			}
 			continue
 		}
-		if delay != 0 {
-			x.log.Warn("expose: accepting again", "listen", l.port.Listen, "instance", l.port.Instance,
-				"port", l.port.Port, "failed_accepts", failures)
-			delay, failures = 0, 0
-		}
+		delay = 0
 		l.counters.accepted.Add(1)
 		if x.maxConns > 0 && l.counters.active.Load() >= x.maxConns {
 			l.counters.refusedOverCap.Add(1)
