@@ -84,7 +84,8 @@ func (x *Exposure) accept(l *listener) {
 }
 
 // resetNow closes a host connection with a TCP RST (SO_LINGER 0): the
-// client's next read or write fails with "connection reset by peer". It
+// client's next read or write fails with "connection reset by peer" (its
+// connect does, when the reset arrives before the client looked). It
 // costs the process nothing beyond the accept: no goroutine, no dial.
 func resetNow(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {

@@ -58,6 +58,8 @@ func newUpCmd() *cobra.Command {
 		output   string
 		duration time.Duration
 		timeout  time.Duration
+		maxConns int
+		idle     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -75,7 +77,11 @@ EIP through the data plane, so the security groups apply: a port the groups do
 not open (or where nothing listens) accepts on the host, then resets the
 connection as soon as the client has sent its first bytes (at most half a
 second later), so every client sees the same thing: curl says "Connection
-reset by peer". The drop is logged on stderr.
+reset by peer". The drop is logged on stderr. Each exposed port carries at
+most --max-conns-per-port connections at once (a connection over it is reset
+at once) and closes a connection on which nothing moved either way for
+--idle-timeout; on exit, up prints on stderr how many connections were
+refused, blocked, failed or closed idle, when any were.
 
 Exit status: 0 when every expect line passed, 1 when one failed or a host port
 could not be listened on (busy: the error names the port and the instance),
@@ -88,6 +94,10 @@ could not be listened on (busy: the error names the port and the instance),
 			if duration < 0 || timeout <= 0 {
 				return usageError("--duration must not be negative and --timeout must be positive")
 			}
+			xo, err := exposeOptions(maxConns, idle)
+			if err != nil {
+				return err
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
@@ -98,13 +108,36 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return up(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo)
 		},
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (for tests and CI); 0 runs until interrupted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
+	cmd.Flags().IntVar(&maxConns, "max-conns-per-port", topology.DefaultMaxConnsPerPort,
+		"connections one exposed port carries at once; one over it is reset at once (0: no cap)")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
+		"close an exposed connection on which nothing moved either way for this long (0: never)")
 	return cmd
+}
+
+// exposeOptions checks up's expose flags and turns them into options,
+// where 0 (none) is negative.
+func exposeOptions(maxConns int, idle time.Duration) (topology.ExposeOptions, error) {
+	if maxConns < 0 {
+		return topology.ExposeOptions{}, usageError("--max-conns-per-port %d: must not be negative (0: no cap)", maxConns)
+	}
+	if idle < 0 {
+		return topology.ExposeOptions{}, usageError("--idle-timeout %v: must not be negative (0: never)", idle)
+	}
+	xo := topology.ExposeOptions{MaxConnsPerPort: maxConns, IdleTimeout: idle}
+	if maxConns == 0 {
+		xo.MaxConnsPerPort = -1
+	}
+	if idle == 0 {
+		xo.IdleTimeout = -1
+	}
+	return xo, nil
 }
 
 // lockedWriter serializes writes: the exposure's goroutines log on stderr
@@ -120,7 +153,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{})
+}
+
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -128,7 +166,8 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 		return &exitError{code: 2, err: err}
 	}
 	defer lab.Close()
-	x, err := lab.Expose(topology.ExposeOptions{Logger: log})
+	xo.Logger = log
+	x, err := lab.Expose(xo)
 	if err != nil {
 		var busy *topology.PortInUseError
 		if errors.As(err, &busy) {
@@ -167,6 +206,9 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 	<-ctx.Done()
 	x.Close()
 	lab.Close()
+	if line := exposeSummary(x.Stats()); line != "" {
+		fmt.Fprintln(stderr, "vpclab up: exposed ports: "+line)
+	}
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %s failed", rep.Failed, count(len(rep.Results), "expectation"))}
@@ -269,4 +311,28 @@ func printUpReport(w io.Writer, rep *upReport) {
 	}
 	fmt.Fprintf(w, "\nreachability: %d passed, %d failed\n", rep.Passed, rep.Failed)
 	printResults(w, rep.Results)
+}
+
+// exposeSummary lists the exposed connections that were refused, blocked,
+// failed or closed idle, "" when none was.
+func exposeSummary(s topology.ExposeStats) string {
+	var parts []string
+	for _, c := range []struct {
+		n    uint64
+		what string
+	}{
+		{s.RefusedOverCap, "reset over the connection cap"},
+		{s.BlockedByGroups, "blocked by security groups"},
+		{s.DialFailed, "failed to reach the instance"},
+		{s.AcceptErrors, "failed accepts"},
+		{s.IdleClosed, "closed idle"},
+	} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(" (of %s accepted)", count(int(s.Accepted), "connection"))
 }
