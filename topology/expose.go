@@ -119,6 +119,12 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 // of the file has that address, Expose adds one named HostClientName (it
 // stays until the lab closes).
 //
+// A clean EOF from either side is passed on as a half-close; a reset or
+// any other error on either side closes both. Each port carries at most
+// MaxConnsPerPort connections (one over it is reset at once) and closes
+// those silent for IdleTimeout; a failed accept (EMFILE, for instance) is
+// retried with a backoff, never fatal to the port. Stats counts all of it.
+//
 // If a host port cannot be listened on (it is busy), Expose closes what it
 // opened and returns a *PortInUseError naming the port and the instance. A
 // topology with nothing to expose yields an empty Exposure.
