@@ -387,6 +387,9 @@ func TestExposeThousandConns(t *testing.T) {
 	if got, err := httpGet(httpPort, 5*time.Second); err != nil || !strings.Contains(got, "200 OK") {
 		t.Fatalf("GET: %q, %v", got, err) // warms up what the first connection allocates once
 	}
+	if !waitFor(5*time.Second, func() bool { return x.Stats().Active == 0 }) {
+		t.Fatalf("the first GET still holds its slot")
+	}
 	base := measure(t)
 
 	start := time.Now()
@@ -480,6 +483,9 @@ func TestExposeSlowloris(t *testing.T) {
 	if got, err := httpGet(httpPort, 5*time.Second); err != nil || !strings.Contains(got, "200 OK") {
 		t.Fatalf("GET: %q, %v", got, err)
 	}
+	if !waitFor(5*time.Second, func() bool { return x.Stats().Active == 0 }) {
+		t.Fatalf("the first GET still holds its slot")
+	}
 	base := measure(t)
 
 	stop := make(chan struct{})
@@ -532,6 +538,9 @@ func TestExposeSlowloris(t *testing.T) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("GET beside %d slow clients took %v", max-8, d)
 		}
+	}
+	if !waitFor(5*time.Second, func() bool { return x.Stats().Ports[0].Active == max-8 }) {
+		t.Fatalf("the GETs still hold %d slots", x.Stats().Ports[0].Active-(max-8))
 	}
 	loris(8)
 	if !waitFor(5*time.Second, func() bool { return x.Stats().Ports[0].Active == max }) {
