@@ -121,8 +121,9 @@ could not be listened on (busy: the error names the port and the instance),
 	return cmd
 }
 
-// exposeOptions checks up's expose flags and turns them into options,
-// where 0 (none) is negative.
+// exposeOptions checks up's expose flags and turns them into options: a
+// flag's 0 (no cap, never) is the options' negative value, as their 0 is
+// the default.
 func exposeOptions(maxConns int, idle time.Duration) (topology.ExposeOptions, error) {
 	if maxConns < 0 {
 		return topology.ExposeOptions{}, usageError("--max-conns-per-port %d: must not be negative (0: no cap)", maxConns)
