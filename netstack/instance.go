@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -205,9 +207,14 @@ func (i *Instance) Listening(proto string, port uint16) bool {
 	return i.stack.FindTransportEndpoint(ipv4.ProtocolNumber, tp, id, nicID) != nil
 }
 
-// Close stops the instance: its services, every connection (peers may see
-// a RST) and the stack's goroutines. Its VNIC is unplugged from the fabric
-// or pipe. Close waits for all of it and is idempotent.
+// Close stops the instance: its services, every connection and the stack's
+// goroutines. Its VNIC is unplugged from the fabric or pipe. Close waits for
+// all of it and is idempotent.
+//
+// Every connection the peer holds open gets a RST, including one whose
+// handshake was completing as Close began (see settleHandshakes); a
+// handshake still unanswered after HandshakeSettle is dropped without one,
+// as a vanished machine's would be.
 func (i *Instance) Close() error {
 	i.mu.Lock()
 	if i.closed {
@@ -219,6 +226,7 @@ func (i *Instance) Close() error {
 	i.services = nil
 	i.mu.Unlock()
 
+	i.settleHandshakes(HandshakeSettle)
 	for _, c := range services {
 		c.Close()
 	}
@@ -232,6 +240,47 @@ func (i *Instance) Close() error {
 	i.wg.Wait()    // service goroutines have seen their endpoints die
 	i.stack.Wait() // TCP processors end; the NIC is removed (VNIC.Close)
 	return nil
+}
+
+// HandshakeSettle bounds how long Close waits for the instance's
+// half-open TCP connections (SYN-RCVD: the SYN-ACK sent, no ACK yet) to
+// complete before it aborts them. A peer's Dial returns when its stack is
+// ESTABLISHED, a moment before its ACK reaches this stack: aborting in that
+// moment sends nothing (gVisor, like Linux, sends no RST for a connection
+// in SYN-RCVD; it has no acknowledged sequence number a peer would accept),
+// the ACK then finds no stack, and the peer's connection hangs for good.
+// Once ESTABLISHED, the abort sends a RST the peer accepts. In-process the
+// ACK arrives within microseconds; the bound is for a peer that never
+// sends it (its ACK dropped, a SYN flood), where Close then waits this
+// long once.
+const HandshakeSettle = 250 * time.Millisecond
+
+// settleHandshakes waits until none of the TCP endpoints that are in
+// SYN-RCVD now still is, or until limit has passed. Connections the stack
+// accepts meanwhile are not waited for: a peer connecting while the
+// instance closes races the Close, as it would against a VM shutting down.
+func (i *Instance) settleHandshakes(limit time.Duration) {
+	var halfOpen []*tcp.Endpoint
+	for _, e := range i.stack.RegisteredEndpoints() {
+		if ep, ok := e.(*tcp.Endpoint); ok && ep.EndpointState() == tcp.StateSynRecv {
+			halfOpen = append(halfOpen, ep)
+		}
+	}
+	if len(halfOpen) == 0 {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	poll := 50 * time.Microsecond
+	for {
+		halfOpen = slices.DeleteFunc(halfOpen, func(ep *tcp.Endpoint) bool {
+			return ep.EndpointState() != tcp.StateSynRecv
+		})
+		if len(halfOpen) == 0 || !time.Now().Before(deadline) {
+			return
+		}
+		time.Sleep(poll)
+		poll = min(2*poll, 5*time.Millisecond)
+	}
 }
 
 func fullAddr(ap netip.AddrPort) tcpip.FullAddress {
