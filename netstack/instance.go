@@ -80,6 +80,18 @@ func (i *Instance) configure() error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery); err != nil {
 		return fmt.Errorf("set TCP recovery: %w", stackError(err))
 	}
+	timeWait := tcpip.TCPTimeWaitTimeoutOption(TCPTimeWait)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &timeWait); err != nil {
+		return fmt.Errorf("set TCP TIME-WAIT: %w", stackError(err))
+	}
+	reuse := tcpip.TCPTimeWaitReuseGlobal
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &reuse); err != nil {
+		return fmt.Errorf("set TCP TIME-WAIT reuse: %w", stackError(err))
+	}
+	linger := tcpip.TCPLingerTimeoutOption(tcpFinWait2)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &linger); err != nil {
+		return fmt.Errorf("set TCP FIN-WAIT-2 timeout: %w", stackError(err))
+	}
 	if err := s.CreateNICWithOptions(nicID, i.nic, stack.NICOptions{Name: "eth0"}); err != nil {
 		return fmt.Errorf("create NIC: %w", stackError(err))
 	}
@@ -101,6 +113,33 @@ func (i *Instance) configure() error {
 // sent, RACK off one per 30 GiB (RACK's spurious retransmits in-process:
 // tailscale#9707, gvisor#9778).
 var tcpRecovery = tcpip.TCPRecovery(0)
+
+// TCPTimeWait is how long an instance's TCP connection stays in TIME-WAIT
+// after it closed first (Linux and gVisor: 60 s). TIME-WAIT keeps the
+// connection's state (about 45 KiB in gVisor) so that a delayed segment of
+// it cannot corrupt a new connection on the same ports and a lost final
+// ACK can be sent again. Between instances a frame is never queued or
+// delayed (it crosses the fabric in the sender's call), so no old segment
+// arrives late; a final ACK the firewall drops is answered when the peer
+// retransmits its FIN, within one RTO (200 ms minimum), well inside a
+// second. 60 s would pin ~2.6 GiB at 1,000 closed connections per second.
+// FreeBSD skips TIME-WAIT for local peers altogether
+// (net.inet.tcp.nolocaltimewait); vpclab keeps a short one. For the same
+// reason a new connection may take over the ports of one in TIME-WAIT when
+// gVisor finds it safe (its tcp_tw_reuse, which it applies by default to
+// loopback only): every peer of an instance is as local as loopback.
+const TCPTimeWait = time.Second
+
+// TCPFinWait2 is how long an instance's TCP connection that was closed
+// while the peer keeps its side open waits in FIN-WAIT-2 for the peer's
+// FIN before it is dropped (Linux tcp_fin_timeout and gVisor: 60 s). It
+// applies only to connections the application has closed, not to a
+// half-close (CloseWrite), and is above BannerHold, so a banner still
+// closes its side in time.
+const TCPFinWait2 = 15 * time.Second
+
+// tcpFinWait2 is TCPFinWait2; tests shorten it. NewInstance reads it.
+var tcpFinWait2 = TCPFinWait2
 
 // Name returns the instance's name.
 func (i *Instance) Name() string { return i.name }
