@@ -84,10 +84,6 @@ func (i *Instance) configure() error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &timeWait); err != nil {
 		return fmt.Errorf("set TCP TIME-WAIT: %w", stackError(err))
 	}
-	reuse := tcpip.TCPTimeWaitReuseGlobal
-	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &reuse); err != nil {
-		return fmt.Errorf("set TCP TIME-WAIT reuse: %w", stackError(err))
-	}
 	linger := tcpip.TCPLingerTimeoutOption(tcpFinWait2)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &linger); err != nil {
 		return fmt.Errorf("set TCP FIN-WAIT-2 timeout: %w", stackError(err))
@@ -126,10 +122,10 @@ var tcpRecovery = tcpip.TCPRecovery(0)
 // minimum), well inside a second. 60 s pinned ~2.6 GiB at 1,000 closed
 // proxied connections per second.
 // FreeBSD skips TIME-WAIT for local peers altogether
-// (net.inet.tcp.nolocaltimewait); vpclab keeps a short one. For the same
-// reason a new connection may take over the ports of one in TIME-WAIT when
-// gVisor finds it safe (its tcp_tw_reuse, which it applies by default to
-// loopback only): every peer of an instance is as local as loopback.
+// (net.inet.tcp.nolocaltimewait); vpclab keeps a short one. With 1 s, a
+// client instance runs out of ephemeral ports towards one server only
+// beyond ~49,500 connections per second (ports 16000–65535), so gVisor's TIME-WAIT port reuse
+// stays at its default (loopback only).
 const TCPTimeWait = time.Second
 
 // TCPFinWait2 is how long an instance's TCP connection that was closed
