@@ -71,7 +71,20 @@ type Fabric struct {
 	unroutable atomic.Uint64
 	filtered   atomic.Uint64
 	malformed  atomic.Uint64
+
+	// fault, when not nil, is the wire between the firewall and the
+	// destination as tests impair it; see wireFault. Tests set it before
+	// attaching any port; it is never set in production.
+	fault wireFault
 }
+
+// wireFault sees every frame the fabric is about to deliver — after the
+// Router or Filter let it through and NAT rewrote it — and may take it: it
+// returns true when it took ownership of buf, and then delivers it later
+// with deliverNow (possibly more than once, from any goroutine) or releases
+// it. It returns false to let the frame through untouched. It runs in the
+// sending stack's goroutine.
+type wireFault func(src, dst *Port, buf buffer.Buffer, size int) (took bool)
 
 type filterRef struct{ f Filter }
 
@@ -255,11 +268,11 @@ func (f *Fabric) forward(src *Port, pkt *stack.PacketBuffer) {
 		if nat.Flags != 0 {
 			buf := rewriteFrame(pkt, ip, &nat)
 			releaseScratch(scratch)
-			f.deliver(dst, buf, size)
+			f.deliver(src, dst, buf, size)
 			return
 		}
 		releaseScratch(scratch)
-		f.deliver(dst, pkt.ToBuffer(), size)
+		f.deliver(src, dst, pkt.ToBuffer(), size)
 		return
 	}
 	dst := f.lookup(binary.BigEndian.Uint32(ip[16:20]))
@@ -275,11 +288,20 @@ func (f *Fabric) forward(src *Port, pkt *stack.PacketBuffer) {
 		src.tx.dropped.Add(1)
 		return
 	}
-	f.deliver(dst, pkt.ToBuffer(), size)
+	f.deliver(src, dst, pkt.ToBuffer(), size)
 }
 
-// deliver hands buf, a frame of size bytes that deliver now owns, to dst.
-func (f *Fabric) deliver(dst *Port, buf buffer.Buffer, size int) {
+// deliver hands buf, a frame of size bytes from src that deliver now owns,
+// to dst, unless a test's wire fault takes it.
+func (f *Fabric) deliver(src, dst *Port, buf buffer.Buffer, size int) {
+	if f.fault != nil && f.fault(src, dst, buf, size) {
+		return
+	}
+	f.deliverNow(dst, buf, size)
+}
+
+// deliverNow is deliver past the wire fault.
+func (f *Fabric) deliverNow(dst *Port, buf buffer.Buffer, size int) {
 	if c := dst.capture.Load(); c != nil {
 		c.frame(false, buf.Clone())
 	}

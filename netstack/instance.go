@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -78,6 +80,14 @@ func (i *Instance) configure() error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery); err != nil {
 		return fmt.Errorf("set TCP recovery: %w", stackError(err))
 	}
+	timeWait := tcpip.TCPTimeWaitTimeoutOption(TCPTimeWait)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &timeWait); err != nil {
+		return fmt.Errorf("set TCP TIME-WAIT: %w", stackError(err))
+	}
+	linger := tcpip.TCPLingerTimeoutOption(tcpFinWait2)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &linger); err != nil {
+		return fmt.Errorf("set TCP FIN-WAIT-2 timeout: %w", stackError(err))
+	}
 	if err := s.CreateNICWithOptions(nicID, i.nic, stack.NICOptions{Name: "eth0"}); err != nil {
 		return fmt.Errorf("create NIC: %w", stackError(err))
 	}
@@ -99,6 +109,35 @@ func (i *Instance) configure() error {
 // sent, RACK off one per 30 GiB (RACK's spurious retransmits in-process:
 // tailscale#9707, gvisor#9778).
 var tcpRecovery = tcpip.TCPRecovery(0)
+
+// TCPTimeWait is how long an instance's TCP connection stays in TIME-WAIT
+// after it closed first (Linux and gVisor: 60 s). TIME-WAIT keeps the
+// connection's endpoint (about 8 KiB of heap on the closing side; ~45 KiB
+// per closed connection through an exposed port, both stacks counted) so
+// that a delayed segment of it cannot corrupt a new connection on the same
+// ports and a lost final ACK can be sent again. Between instances a frame
+// is never queued or delayed (it crosses the fabric in the sender's call),
+// so no old segment arrives late; a final ACK the firewall drops is
+// answered when the peer retransmits its FIN, after one RTO (200 ms
+// minimum), well inside a second. 60 s pinned ~2.6 GiB at 1,000 closed
+// proxied connections per second.
+// FreeBSD skips TIME-WAIT for local peers altogether
+// (net.inet.tcp.nolocaltimewait); vpclab keeps a short one. With 1 s, a
+// client instance runs out of ephemeral ports towards one server only
+// beyond ~49,500 connections per second (ports 16000–65535), so gVisor's TIME-WAIT port reuse
+// stays at its default (loopback only).
+const TCPTimeWait = time.Second
+
+// TCPFinWait2 is how long an instance's TCP connection that was closed
+// while the peer keeps its side open waits in FIN-WAIT-2 for the peer's
+// FIN before it is dropped (Linux tcp_fin_timeout and gVisor: 60 s). It
+// applies only to connections the application has closed, not to a
+// half-close (CloseWrite), and is above BannerHold, so a banner still
+// closes its side in time.
+const TCPFinWait2 = 15 * time.Second
+
+// tcpFinWait2 is TCPFinWait2; tests shorten it. NewInstance reads it.
+var tcpFinWait2 = TCPFinWait2
 
 // Name returns the instance's name.
 func (i *Instance) Name() string { return i.name }
@@ -205,9 +244,14 @@ func (i *Instance) Listening(proto string, port uint16) bool {
 	return i.stack.FindTransportEndpoint(ipv4.ProtocolNumber, tp, id, nicID) != nil
 }
 
-// Close stops the instance: its services, every connection (peers may see
-// a RST) and the stack's goroutines. Its VNIC is unplugged from the fabric
-// or pipe. Close waits for all of it and is idempotent.
+// Close stops the instance: its services, every connection and the stack's
+// goroutines. Its VNIC is unplugged from the fabric or pipe. Close waits for
+// all of it and is idempotent.
+//
+// Every connection the peer holds open gets a RST, including one whose
+// handshake was completing as Close began (see settleHandshakes); a
+// handshake still unanswered after HandshakeSettle is dropped without one,
+// as a vanished machine's would be.
 func (i *Instance) Close() error {
 	i.mu.Lock()
 	if i.closed {
@@ -219,6 +263,7 @@ func (i *Instance) Close() error {
 	i.services = nil
 	i.mu.Unlock()
 
+	i.settleHandshakes(HandshakeSettle)
 	for _, c := range services {
 		c.Close()
 	}
@@ -232,6 +277,47 @@ func (i *Instance) Close() error {
 	i.wg.Wait()    // service goroutines have seen their endpoints die
 	i.stack.Wait() // TCP processors end; the NIC is removed (VNIC.Close)
 	return nil
+}
+
+// HandshakeSettle bounds how long Close waits for the instance's
+// half-open TCP connections (SYN-RCVD: the SYN-ACK sent, no ACK yet) to
+// complete before it aborts them. A peer's Dial returns when its stack is
+// ESTABLISHED, a moment before its ACK reaches this stack: aborting in that
+// moment sends nothing (gVisor, like Linux, sends no RST for a connection
+// in SYN-RCVD; it has no acknowledged sequence number a peer would accept),
+// the ACK then finds no stack, and the peer's connection hangs for good.
+// Once ESTABLISHED, the abort sends a RST the peer accepts. In-process the
+// ACK arrives within microseconds; the bound is for a peer that never
+// sends it (its ACK dropped, a SYN flood), where Close then waits this
+// long once.
+const HandshakeSettle = 250 * time.Millisecond
+
+// settleHandshakes waits until none of the TCP endpoints that are in
+// SYN-RCVD now still is, or until limit has passed. Connections the stack
+// accepts meanwhile are not waited for: a peer connecting while the
+// instance closes races the Close, as it would against a VM shutting down.
+func (i *Instance) settleHandshakes(limit time.Duration) {
+	var halfOpen []*tcp.Endpoint
+	for _, e := range i.stack.RegisteredEndpoints() {
+		if ep, ok := e.(*tcp.Endpoint); ok && ep.EndpointState() == tcp.StateSynRecv {
+			halfOpen = append(halfOpen, ep)
+		}
+	}
+	if len(halfOpen) == 0 {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	poll := 50 * time.Microsecond
+	for {
+		halfOpen = slices.DeleteFunc(halfOpen, func(ep *tcp.Endpoint) bool {
+			return ep.EndpointState() != tcp.StateSynRecv
+		})
+		if len(halfOpen) == 0 || !time.Now().Before(deadline) {
+			return
+		}
+		time.Sleep(poll)
+		poll = min(2*poll, 5*time.Millisecond)
+	}
 }
 
 func fullAddr(ap netip.AddrPort) tcpip.FullAddress {

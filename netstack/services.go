@@ -181,15 +181,44 @@ func serveEcho(c net.Conn) {
 	io.CopyBuffer(c, c, *buf)
 }
 
+// httpMaxHeaderBytes bounds the request line and headers the http service
+// reads, as net/http's server does (http.DefaultMaxHeaderBytes, plus the
+// same 4 KiB of bufio slack): a longer request is answered with 431.
+const httpMaxHeaderBytes = http.DefaultMaxHeaderBytes + 4<<10
+
+// httpLinger bounds the lingering close after an answer: the service
+// half-closes, then reads and discards at most httpLingerBytes for at most
+// httpLinger, so that a client still sending (a body the service never
+// reads, an overlong request) gets the answer instead of a RST that
+// discards it. net/http waits 500 ms (rstAvoidanceDelay) and discards at
+// most 256 KiB of an unread body (maxPostHandlerReadBytes).
+const (
+	httpLinger      = 500 * time.Millisecond
+	httpLingerBytes = 256 << 10
+)
+
+// http431 is net/http's answer to a request whose headers are too large.
+const http431 = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large"
+
 // serveHTTP answers one request and closes the connection. It is a minimal
 // responder over http.ReadRequest rather than an http.Server: every
 // goroutine it runs is the instance's (http.Server keeps a background read
 // goroutine per connection and does not wait for its handlers on Close),
 // and a probe needs no keep-alive.
+//
+// It holds at most httpMaxHeaderBytes of a request and never reads a body:
+// what the client sends beyond the headers stays in the TCP receive buffer
+// (bounded by the window) until the lingering close discards a bounded
+// amount of it.
 func (i *Instance) serveHTTP(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(httpReadTimeout))
-	req, err := http.ReadRequest(bufio.NewReaderSize(c, 4<<10))
+	limited := &io.LimitedReader{R: c, N: httpMaxHeaderBytes}
+	req, err := http.ReadRequest(bufio.NewReaderSize(limited, 4<<10))
 	if err != nil {
+		if limited.N <= 0 {
+			io.WriteString(c, http431)
+			lingerClose(c)
+		}
 		return
 	}
 	status, body := "200 OK", i.name+"\n"
@@ -205,5 +234,21 @@ func (i *Instance) serveHTTP(c net.Conn) {
 	if req.Method != http.MethodHead {
 		resp = append(resp, body...)
 	}
-	c.Write(resp)
+	if _, err := c.Write(resp); err != nil {
+		return
+	}
+	lingerClose(c)
+}
+
+// lingerClose half-closes c after an answer and discards what the client
+// still sends, within httpLinger and httpLingerBytes; the caller then
+// closes c. A client that closes after reading the answer ends it at once.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() != nil {
+			return
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(httpLinger))
+	io.CopyN(io.Discard, c, httpLingerBytes)
 }
