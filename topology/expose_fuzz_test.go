@@ -25,11 +25,11 @@ import (
 //	3 instance half-closes   4 client aborts (RST)   5 instance aborts
 func FuzzExposeProxy(f *testing.F) {
 	f.Add([]byte{0, 5, 'h', 'e', 'l', 'l', 'o', 1, 2, 'o', 'k', 2, 3})
-	f.Add([]byte{2, 1, 3, 'b', 'y', 'e', 3})               // request after the client's EOF
-	f.Add([]byte{0, 3, 'a', 'b', 'c', 4, 1, 2, 'z', 'z'})  // the client leaves mid-exchange
-	f.Add([]byte{1, 4, 'b', 'a', 'n', 'r', 5, 0, 1, 'x'})  // the instance resets
-	f.Add([]byte{0, 255})                                  // a length past the input
-	f.Add([]byte{})                                        // nothing at all
+	f.Add([]byte{2, 1, 3, 'b', 'y', 'e', 3})              // request after the client's EOF
+	f.Add([]byte{0, 3, 'a', 'b', 'c', 4, 1, 2, 'z', 'z'}) // the client leaves mid-exchange
+	f.Add([]byte{1, 4, 'b', 'a', 'n', 'r', 5, 0, 1, 'x'}) // the instance resets
+	f.Add([]byte{0, 255})                                 // a length past the input
+	f.Add([]byte{})                                       // nothing at all
 	f.Add([]byte{3, 3, 2, 2, 0, 1, 'x', 1, 1, 'y', 4, 5}) // ops after both ends closed
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
