@@ -2,6 +2,7 @@ package topology
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,11 @@ import (
 // FuzzLoad feeds Load arbitrary bytes, seeded with every file of testdata/
 // and examples/: it must never panic, must answer quickly, and must return
 // either a topology or a non-empty Errors whose every line has a position.
+// "Quickly" is checked only while fuzzing (go test -fuzz), where an input
+// that makes the parser quadratic is what the fuzzer looks for: in a plain
+// test run a wall-clock bound only measures how loaded the machine is.
 func FuzzLoad(f *testing.F) {
+	fuzzing := flag.Lookup("test.fuzz").Value.String() != ""
 	for _, pattern := range []string{"testdata/*.yaml", "../examples/*.yaml"} {
 		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
@@ -30,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()
 		top, err := Load("fuzz.yaml", data)
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); fuzzing && d > 2*time.Second {
 			t.Errorf("Load took %v on %d bytes", d, len(data))
 		}
 		if err == nil {
