@@ -222,6 +222,26 @@ func checkRewrite(t *testing.T, frame []byte, cuts uint64, rw Rewrite, partial b
 	if !bytes.Equal(got, want) {
 		t.Fatalf("rewrite %+v of %s:\n got %x\nwant %x\ndiff at %s", rw, flowString(&h), got, want, firstDiff(got, want))
 	}
+	// The next steps (ingress rules, conntrack) see applyTo's view of the
+	// frame: it must be the frame the receiver gets, for the rewrites the
+	// data plane makes — inner fields for ICMP errors only, ports where
+	// the frame has them. (The data plane never reads applyTo's inner
+	// ports: translateReturn translates the quote's itself.)
+	var after firewall.Header
+	if perr := firewall.Parse(got, &after); perr != firewall.ParseOK {
+		t.Fatalf("rewrite %+v of %s: the rewritten frame no longer parses: %v", rw, flowString(&h), perr)
+	}
+	hasPorts := !h.Has(firewall.FlagLaterFragment) && (h.Proto == firewall.ProtoTCP || h.Proto == firewall.ProtoUDP || h.Has(firewall.FlagICMPEcho))
+	if rw.Flags&(RewriteInnerSrc|RewriteInnerDst) != 0 && !h.Has(firewall.FlagICMPError) ||
+		rw.Flags&(RewriteSrcPort|RewriteDstPort) != 0 && !hasPorts {
+		return
+	}
+	view := h
+	applyTo(&view, &rw)
+	view.Inner.SrcPort, view.Inner.DstPort = after.Inner.SrcPort, after.Inner.DstPort
+	if after != view {
+		t.Fatalf("rewrite %+v: the frame says\n%+v\napplyTo says\n%+v", rw, after, view)
+	}
 }
 
 func firstDiff(a, b []byte) string {
