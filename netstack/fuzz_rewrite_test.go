@@ -440,6 +440,9 @@ func FuzzRewrite(f *testing.F) {
 		ipPacket(1, 0, 0, fzRemote, fzEIP, icmpError(3, 3, ipPacket(17, 0, 0, fzEIP, fzRemote, l4UDP(40000, 53, "q")), 28)),
 		ipPacket(1, 0, 0, fzRemote, fzGW, icmpError(11, 0, ipPacket(6, 0, 0, fzGW, fzRemote, l4TCP(1025, 80, 0, "")), 40)),
 		ipPacket(1, 0, 0, fzPriv, fzRemote, icmpError(3, 3, ipPacket(17, 0, 0, fzRemote, fzPriv, l4UDP(53, 8080, "q")), 1000)),
+		// Padding after the IPv4 total length where a longer quote's TCP
+		// checksum would be: no checksum covers it, nothing may write it.
+		append(ipPacket(1, 0, 0, fzRemote, fzGW, icmpError(11, 0, ipPacket(6, 0, 0, fzGW, fzRemote, l4TCP(1025, 80, 0, "")), 28)), make([]byte, 12)...),
 	}
 	for i, fr := range frames {
 		for j, rw := range dataPlaneRewrites {
