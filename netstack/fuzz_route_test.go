@@ -46,14 +46,16 @@ func FuzzRoute(f *testing.F) {
 	gw, _ := firewall.AddrToU32(gwEIP)
 	web, _ := firewall.AddrToU32(webEIP)
 	c1, _ := firewall.AddrToU32(client1)
-	synAck := l4TCP(443, TraceSourcePort, 0, "")
+	// app's port 40000 is the target of the DNAT entry tcp 8443: its TCP
+	// flow went out as the gateway's port 8443.
+	synAck := l4TCP(443, 8443, 0, "")
 	synAck[13] = 0x12
 	const fromApp, fromDB, fromC1 = 1, 3, 4
 	seeds := []struct {
 		from  uint8
 		frame []byte
 	}{
-		{fromC1, ipPacket(6, 0, 0, c1, gw, synAck)},                                                                               // an answer to app's SNAT flow
+		{fromC1, ipPacket(6, 0, 0, c1, gw, synAck)},                                                                               // an answer to app's flow
 		{fromC1, ipPacket(1, 0, 0, c1, gw, l4Echo(0, TraceSourcePort, "ping"))},                                                   // an echo reply
 		{fromC1, ipPacket(1, 0, 0, c1, gw, icmpError(3, 3, ipPacket(17, 0, 0, gw, c1, l4UDP(TraceSourcePort, 53, "query")), 28))}, // port unreachable
 		{fromC1, ipPacket(1, 0, 0, c1, gw, icmpError(11, 0, ipPacket(1, 0, 0, gw, c1, l4Echo(8, TraceSourcePort, "ping")), 36))},  // time exceeded, echo
