@@ -209,8 +209,8 @@ func rewriteQuote(msg []byte, nat *Rewrite) {
 	ql4 := qo + qihl
 	ports := first && (qproto == protoTCP || qproto == protoUDP)
 	echo := first && qproto == protoICMP && (msg[ql4] == 0 || msg[ql4] == 8)
-	// l4Sum is the offset in msg of the quoted transport checksum, or -1;
-	// pseudo says it covers the addresses.
+	// l4Sum is the offset in msg of the quoted transport checksum, or -1.
+	// TCP's and UDP's cover the addresses too (the pseudo-header).
 	l4Sum := -1
 	switch {
 	case ports && qproto == protoUDP && binary.BigEndian.Uint16(msg[ql4+6:]) != 0:
@@ -220,7 +220,6 @@ func rewriteQuote(msg []byte, nat *Rewrite) {
 	case echo:
 		l4Sum = ql4 + 2
 	}
-	pseudo := ports
 
 	// The changes of the words each checksum covers (RFC 1624: ~m + m').
 	var icmpD, ipD, l4D uint32
@@ -234,7 +233,7 @@ func rewriteQuote(msg []byte, nat *Rewrite) {
 	setAddr := func(off int, addr uint32) {
 		d := put(off, uint16(addr>>16)) + put(off+2, uint16(addr))
 		ipD += d
-		if pseudo {
+		if ports {
 			l4D += d
 		}
 	}
