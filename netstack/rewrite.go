@@ -84,6 +84,7 @@ func applyTo(h *firewall.Header, rw *Rewrite) {
 // pseudo-header sum) is adjusted for the address change only.
 func rewriteFrame(pkt *stack.PacketBuffer, hdr []byte, nat *Rewrite) buffer.Buffer {
 	n := len(hdr)
+	partial := pkt.GSOOptions.Type != stack.GSONone && pkt.GSOOptions.NeedsCsum
 	if nat.Flags&(RewriteInnerSrc|RewriteInnerDst) != 0 {
 		// An ICMP error: small, and its checksum covers the quoted bytes.
 		// Rewrite a private copy of the whole message.
@@ -91,11 +92,10 @@ func rewriteFrame(pkt *stack.PacketBuffer, hdr []byte, nat *Rewrite) buffer.Buff
 		v := buffer.NewViewSize(int(buf.Size()))
 		buf.ReadAt(v.AsSlice(), 0)
 		buf.Release()
-		applyRewrite(v.AsSlice(), nat, false)
+		applyRewrite(v.AsSlice(), nat, partial)
 		return buffer.MakeWithView(v)
 	}
 	v := buffer.NewViewWithData(hdr)
-	partial := pkt.GSOOptions.Type != stack.GSONone && pkt.GSOOptions.NeedsCsum
 	applyRewrite(v.AsSlice(), nat, partial)
 	buf := pkt.ToBuffer()
 	buf.TrimFront(int64(n))
@@ -176,73 +176,110 @@ func applyRewrite(b []byte, nat *Rewrite, partial bool) {
 	if nat.Flags&RewriteDstPort != 0 {
 		setPort(portOff(false), nat.DstPort)
 	}
-	if nat.Flags&(RewriteInnerSrc|RewriteInnerDst) != 0 && proto == protoICMP && len(l4) >= 8+20 {
-		rewriteQuote(b, l4, nat)
+	if nat.Flags&(RewriteInnerSrc|RewriteInnerDst) != 0 && proto == protoICMP && len(l4) >= 8 {
+		switch l4[0] {
+		case icmpDestUnreachable, icmpTimeExceeded, icmpParamProblem:
+			// The message ends at the IPv4 total length; bytes after it
+			// are padding that no checksum covers.
+			total := int(binary.BigEndian.Uint16(b[2:4]))
+			rewriteQuote(l4[:max(0, min(len(l4), total-ihl))], nat)
+		}
 	}
 }
 
-// rewriteQuote translates the packet quoted by the ICMP error l4 (in frame
-// b) and recomputes the ICMP checksum over the whole message.
-func rewriteQuote(b, l4 []byte, nat *Rewrite) {
-	q := l4[8:]
-	qihl := int(q[0]&0x0f) * 4
-	if qihl < 20 || len(q) < qihl {
+// rewriteQuote translates the packet quoted by the ICMP error msg (the
+// ICMP message, up to the IPv4 total length): its addresses, and its ports
+// (an echo's identifier) unless it quotes a later fragment. Every checksum
+// covering a changed word is updated incrementally, as Linux's NAT does:
+// the quoted IPv4 header's, the quoted transport checksum when the quote
+// holds it (UDP's and an echo's always, TCP's when 18 bytes are quoted) and
+// the ICMP message's, so that a corrupt checksum stays as corrupt.
+func rewriteQuote(msg []byte, nat *Rewrite) {
+	const qo = 8 // the quote's offset in msg
+	if len(msg) < qo+20 {
 		return
 	}
+	q := msg[qo:]
+	qihl := int(q[0]&0x0f) * 4
+	if qihl < 20 || len(q) < qihl+8 {
+		return
+	}
+	first := binary.BigEndian.Uint16(q[6:8])&0x1fff == 0
 	qproto := q[9]
-	ports := (qproto == protoTCP || qproto == protoUDP) && len(q) >= qihl+4
-	echo := qproto == protoICMP && len(q) >= qihl+8 && (q[qihl] == 0 || q[qihl] == 8)
-	set := func(addrOff int, addr uint32, portOff int, port uint16) {
-		old := binary.BigEndian.Uint32(q[addrOff:])
-		binary.BigEndian.PutUint32(q[addrOff:], addr)
-		putCsum(q[10:12], csumUpdate32(binary.BigEndian.Uint16(q[10:12]), old, addr, true))
-		if port == 0 {
+	ql4 := qo + qihl
+	ports := first && (qproto == protoTCP || qproto == protoUDP)
+	echo := first && qproto == protoICMP && (msg[ql4] == 0 || msg[ql4] == 8)
+	// l4Sum is the offset in msg of the quoted transport checksum, or -1.
+	// TCP's and UDP's cover the addresses too (the pseudo-header).
+	l4Sum := -1
+	switch {
+	case ports && qproto == protoUDP && binary.BigEndian.Uint16(msg[ql4+6:]) != 0:
+		l4Sum = ql4 + 6
+	case ports && qproto == protoTCP && len(msg) >= ql4+18:
+		l4Sum = ql4 + 16
+	case echo:
+		l4Sum = ql4 + 2
+	}
+
+	// The changes of the words each checksum covers (RFC 1624: ~m + m').
+	var icmpD, ipD, l4D uint32
+	put := func(off int, v uint16) uint32 {
+		old := binary.BigEndian.Uint16(msg[off:])
+		binary.BigEndian.PutUint16(msg[off:], v)
+		d := uint32(^old) + uint32(v)
+		icmpD += d
+		return d
+	}
+	setAddr := func(off int, addr uint32) {
+		d := put(off, uint16(addr>>16)) + put(off+2, uint16(addr))
+		ipD += d
+		if ports {
+			l4D += d
+		}
+	}
+	setPort := func(off int, port uint16) {
+		if port == 0 || off < 0 {
 			return
 		}
-		switch {
-		case ports:
-			binary.BigEndian.PutUint16(q[qihl+portOff:], port)
-		case echo:
-			binary.BigEndian.PutUint16(q[qihl+4:], port)
-		}
+		l4D += put(off, port)
+	}
+	srcPort, dstPort := -1, -1
+	switch {
+	case ports:
+		srcPort, dstPort = ql4, ql4+2
+	case echo:
+		srcPort, dstPort = ql4+4, ql4+4
 	}
 	if nat.Flags&RewriteInnerSrc != 0 {
-		set(12, nat.InnerSrcAddr, 0, nat.InnerSrcPort)
+		setAddr(qo+12, nat.InnerSrcAddr)
+		setPort(srcPort, nat.InnerSrcPort)
 	}
 	if nat.Flags&RewriteInnerDst != 0 {
-		set(16, nat.InnerDstAddr, 2, nat.InnerDstPort)
+		setAddr(qo+16, nat.InnerDstAddr)
+		setPort(dstPort, nat.InnerDstPort)
 	}
-	total := min(int(binary.BigEndian.Uint16(b[2:4])), len(b))
-	msg := b[len(b)-len(l4) : total]
-	msg[2], msg[3] = 0, 0
-	binary.BigEndian.PutUint16(msg[2:], ^onesSum(msg))
-}
-
-// onesSum is the 16-bit one's complement sum of b.
-func onesSum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
+	put(qo+10, csumNonZero(csumAdjust(binary.BigEndian.Uint16(msg[qo+10:]), ipD, true)))
+	if l4Sum >= 0 {
+		put(l4Sum, csumNonZero(csumAdjust(binary.BigEndian.Uint16(msg[l4Sum:]), l4D, true)))
 	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
+	putCsum(msg[2:4], csumAdjust(binary.BigEndian.Uint16(msg[2:4]), icmpD, true))
 }
 
 // csumUpdate16 updates checksum field c for a 16-bit word changing from old
 // to new (RFC 1624). full says c is a finished (complemented) checksum; a
 // partial checksum holds the uncomplemented sum.
 func csumUpdate16(c, old, new uint16, full bool) uint16 {
-	s := uint32(c)
+	return csumAdjust(c, uint32(^old)+uint32(new), full)
+}
+
+// csumAdjust updates checksum field c by d, the sum of ~old + new over the
+// words that changed (RFC 1624, eqn. 3).
+func csumAdjust(c uint16, d uint32, full bool) uint16 {
+	s := uint64(c)
 	if full {
-		s = uint32(^c)
+		s = uint64(^c)
 	}
-	s += uint32(^old) + uint32(new)
+	s += uint64(d)
 	for s > 0xffff {
 		s = s>>16 + s&0xffff
 	}
@@ -261,8 +298,13 @@ func csumUpdate32(c uint16, old, new uint32, full bool) uint16 {
 // putCsum stores checksum c. A computed checksum is never stored as zero,
 // which in UDP means "no checksum": its one's complement twin 0xffff is.
 func putCsum(f []byte, c uint16) {
+	binary.BigEndian.PutUint16(f, csumNonZero(c))
+}
+
+// csumNonZero returns c, or 0xffff for 0 (see putCsum).
+func csumNonZero(c uint16) uint16 {
 	if c == 0 {
-		c = 0xffff
+		return 0xffff
 	}
-	binary.BigEndian.PutUint16(f, c)
+	return c
 }

@@ -85,3 +85,25 @@ func TestApplyRewriteICMPEcho(t *testing.T) {
 	assert.True(t, ip.IsChecksumValid())
 	assert.Equal(t, uint16(0xffff), checksum.Checksum(b[20:], 0), "ICMP checksum")
 }
+
+// TestApplyRewriteAllocatesNothing: translating headers in place, an ICMP
+// error's quote and its checksums included, allocates nothing.
+func TestApplyRewriteAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	tcp := ipPacket(6, 0, 0, fzPriv, fzRemote, l4TCP(40000, 443, 0, "payload"))
+	icmpErr := ipPacket(1, 0, 0, fzRemote, fzGW, icmpError(3, 3, ipPacket(17, 0, 0, fzGW, fzRemote, l4UDP(1025, 53, "query")), 1000))
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		rw    Rewrite
+	}{
+		{"snat", tcp, dataPlaneRewrites[2]},
+		{"icmp error quote", icmpErr, dataPlaneRewrites[7]},
+	} {
+		if n := testing.AllocsPerRun(100, func() { applyRewrite(tc.frame, &tc.rw, false) }); n != 0 {
+			t.Errorf("%s: %v allocations", tc.name, n)
+		}
+	}
+}
