@@ -40,3 +40,18 @@ func reportCycles(b *testing.B) {
 	b.ReportMetric(ghz, "GHz")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*ghz, "cycles/op")
 }
+
+// reportCyclesPer is reportCycles for a benchmark whose op does n units of
+// work (an insert benchmark's op fills a table with n entries): ns/op and
+// cycles/op become per unit, so that they compare with the per-packet
+// figures beside them.
+func reportCyclesPer(b *testing.B, n int) {
+	if b.N == 0 {
+		return
+	}
+	ghz := coreGHz()
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(n)
+	b.ReportMetric(ns, "ns/op")
+	b.ReportMetric(ghz, "GHz")
+	b.ReportMetric(ns*ghz, "cycles/op")
+}
