@@ -55,3 +55,15 @@ func reportCyclesPer(b *testing.B, n int) {
 	b.ReportMetric(ghz, "GHz")
 	b.ReportMetric(ns*ghz, "cycles/op")
 }
+
+// reportCPU adds the process's CPU time per op since start (a cpuTime
+// reading taken just before the timed loop), over ops ops. On a VM whose
+// two cores several jobs share, ns/op counts the time the benchmark waited
+// for a core; the CPU time does not, so it keeps an A/B comparable when
+// the load moves. It counts the runtime's own work (the GC) too.
+func reportCPU(b *testing.B, start time.Duration, ops int) {
+	if ops == 0 || start == 0 {
+		return
+	}
+	b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(ops), "cpu-ns/op")
+}

@@ -170,6 +170,7 @@ func BenchmarkConntrackAdversarial(b *testing.B) {
 				}
 			}
 			b.Run(fmt.Sprintf("keys=%s/flows=%d/op=insert", set.name, n), func(b *testing.B) {
+				cpu := cpuTime()
 				for range b.N {
 					b.StopTimer()
 					ct.Flush()
@@ -177,6 +178,7 @@ func BenchmarkConntrackAdversarial(b *testing.B) {
 					fill(b)
 				}
 				reportCyclesPer(b, n)
+				reportCPU(b, cpu, b.N*n)
 			})
 			b.Run(fmt.Sprintf("keys=%s/flows=%d/op=lookup", set.name, n), func(b *testing.B) {
 				if ct.Len() != n {
@@ -185,7 +187,7 @@ func BenchmarkConntrackAdversarial(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				i, hit := 0, 0
+				i, hit, ops, cpu := 0, 0, 0, cpuTime()
 				for b.Loop() {
 					if ct.Lookup(&acks[i]) {
 						hit++
@@ -193,8 +195,10 @@ func BenchmarkConntrackAdversarial(b *testing.B) {
 					if i++; i == n {
 						i = 0
 					}
+					ops++
 				}
 				reportCycles(b)
+				reportCPU(b, cpu, ops)
 				if hit == 0 {
 					b.Fatal("no hits")
 				}
