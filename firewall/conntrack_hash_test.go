@@ -111,12 +111,15 @@ var adversarialKeys = []struct {
 
 // TestConntrackAdversarialProbes fills a table with 64k keys of every
 // scan-shaped set and checks that the hash spreads them: every key found,
-// the longest probe short and the mean near linear probing's 1.5.
+// the longest probe short and the mean near linear probing's 1.3 (random
+// keys). The hash seeds are fixed, so that the figures are the same every
+// run: with random ones the longest probe is 20 to 50.
 func TestConntrackAdversarialProbes(t *testing.T) {
 	const n = 1 << 16
 	for _, set := range adversarialKeys {
 		t.Run("keys="+set.name, func(t *testing.T) {
 			ct, _ := newTestCT(t, 4*n)
+			ct.seed = [2]uint64{0x243f6a8885a308d3, 0x13198a2e03707344}
 			for i := range n {
 				h := set.key(i)
 				require.True(t, ct.Insert(&h), "key %d", i)
