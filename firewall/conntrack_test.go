@@ -359,7 +359,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			i, hit := 0, 0
+			i, hit, ops, cpu := 0, 0, 0, cpuTime()
 			for b.Loop() {
 				if ct.Lookup(&hs[i]) {
 					hit++
@@ -367,8 +367,10 @@ func BenchmarkConntrackLookup(b *testing.B) {
 				if i++; i == n {
 					i = 0
 				}
+				ops++
 			}
 			reportCycles(b)
+			reportCPU(b, cpu, ops)
 			if hit == 0 {
 				b.Fatal("no hits")
 			}
@@ -388,7 +390,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 			const allHit = 0x0101010101010101
 			b.ReportAllocs()
 			b.ResetTimer()
-			i, bad := 0, 0
+			i, bad, cpu := 0, 0, cpuTime()
 			for done := 0; done < b.N; done += 16 {
 				ct.LookupBatch(hs[i:i+16], hit[:])
 				if hits[0] != allHit || hits[1] != allHit {
@@ -399,6 +401,7 @@ func BenchmarkConntrackLookup(b *testing.B) {
 				}
 			}
 			reportCycles(b)
+			reportCPU(b, cpu, b.N)
 			if bad != 0 {
 				b.Fatalf("%d batches with misses", bad)
 			}

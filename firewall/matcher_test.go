@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/bits"
@@ -525,95 +524,6 @@ func TestMatcherAllocs(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzMatcher decodes the input into a few rules over a tiny space of
-// values, then headers, and compares the compiled matcher with the linear
-// scan on them and on every rule bound and its neighbours.
-func FuzzMatcher(f *testing.F) {
-	f.Add([]byte{})
-	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Add([]byte{3, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0xff, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
-	f.Add([]byte("\x41some rules that overlap and cross the 64-rule word boundary............................"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		d := fuzzDecoder{data: data}
-		n := int(d.byte()) % 70
-		rules := make([]MatchRule, n)
-		for i := range rules {
-			r := &rules[i]
-			r.Src, r.Dst = d.set(), d.set()
-			r.SrcPort = PortRange{d.port(), d.port()}
-			r.DstPort = PortRange{d.port(), d.port()}
-			p := d.byte()
-			r.AnyProto = p&1 != 0
-			r.Proto = genProtos[int(p>>1)%len(genProtos)]
-		}
-		var tuples []Tuple
-		for len(d.data) > 0 {
-			tuples = append(tuples, Tuple{Src: d.addr(), Dst: d.addr(), SrcPort: d.port(), DstPort: d.port(),
-				Proto: genProtos[int(d.byte())%len(genProtos)]})
-		}
-		tuples = append(tuples, newRuleGen(uint64(len(data))).edgeTuples(rules)...)
-		m, err := Compile(rules)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPadding(t, m)
-		l := NewLinear(rules)
-		scans(func(scan string) {
-			for i := range tuples {
-				if got, want := m.Match(&tuples[i]), l.Match(&tuples[i]); got != want {
-					t.Fatalf("%s scan: rules %+v\ntuple %+v: compiled %d, linear %d", scan, rules, tuples[i], got, want)
-				}
-			}
-		})
-	})
-}
-
-// fuzzDecoder reads fuzz input as small values; past the end it reads
-// zeros.
-type fuzzDecoder struct{ data []byte }
-
-func (d *fuzzDecoder) byte() byte {
-	if len(d.data) == 0 {
-		return 0
-	}
-	b := d.data[0]
-	d.data = d.data[1:]
-	return b
-}
-
-// addr maps a byte to one of a few addresses close to each other, to 0 or
-// MaxUint32, or to a spread-out value.
-func (d *fuzzDecoder) addr() uint32 {
-	b := d.byte()
-	switch {
-	case b < 16:
-		return genEdges[int(b)%len(genEdges)]
-	case b < 128:
-		return 0x0a000000 + uint32(b)
-	}
-	var w [4]byte
-	w[0] = b
-	return binary.BigEndian.Uint32(w[:]) | uint32(d.byte())
-}
-
-func (d *fuzzDecoder) port() uint16 {
-	b := d.byte()
-	if b < 32 {
-		return genPorts[int(b)%len(genPorts)]
-	}
-	return uint16(b) << (b % 9)
-}
-
-// set reads a union of up to three ranges (reversed ones are empty).
-func (d *fuzzDecoder) set() []Range32 {
-	k := int(d.byte() % 4)
-	set := make([]Range32, k)
-	for i := range set {
-		set[i] = Range32{d.addr(), d.addr()}
-	}
-	return set
 }
 
 // TestAnd8 checks the word scan Match uses (and8: AVX-512 on amd64) on its
