@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -204,14 +205,26 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 			return
 		}
 		s := reflect.MakeSlice(t, len(seq.Values), len(seq.Values))
+		var ef *field // a list of names is checked as names
+		if f != nil && t.Elem().Kind() == reflect.String {
+			ef = &field{chars: f.chars}
+		}
 		for i, e := range seq.Values {
-			d.decode(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i), nil, depth+1)
+			d.decode(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i), ef, depth+1)
 		}
 		v.Set(s)
 	case t.Kind() == reflect.String:
 		scalar := f != nil && f.scalar
 		s, ok := d.scalar(n, at, path, "a string", scalar)
 		if !ok {
+			return
+		}
+		chars := textChars
+		if f != nil {
+			chars = f.chars
+		}
+		if msg := chars.check(s); msg != "" {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s contains %s", quote(s), msg), chars.allowed())
 			return
 		}
 		if f != nil && f.enum != nil {
@@ -314,6 +327,15 @@ func describe(n ast.Node) string {
 		return "boolean " + n.GetToken().Value
 	}
 	return strings.ToLower(strings.TrimSuffix(n.Type().String(), "Type"))
+}
+
+// quote is s in Go syntax, cut after 40 bytes: control characters and
+// invalid UTF-8 are escaped, so an error never carries them to a terminal.
+func quote(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func truncate(s string) string {

@@ -18,6 +18,7 @@ type field struct {
 	enum     []string
 	min, max *int
 	scalar   bool // a string field that also takes numbers (port_range: 80)
+	chars    charClass
 	doc      string
 }
 
@@ -54,6 +55,10 @@ func fieldsOf(t reflect.Type) *structFields {
 				fd.required = true
 			case "scalar":
 				fd.scalar = true
+			case "name":
+				fd.chars = nameChars
+			case "multiline":
+				fd.chars = multilineChars
 			case "default":
 				fd.def, fd.hasDef = v, true
 			case "enum":
