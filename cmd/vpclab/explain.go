@@ -67,6 +67,9 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 	if err := checkOutput(f.output); err != nil {
 		return nil, nil, err
 	}
+	if err := checkTimeout(f.timeout); err != nil {
+		return nil, nil, err
+	}
 	if f.from == "" || f.to == "" {
 		return nil, nil, usageError("--from and --to are required")
 	}

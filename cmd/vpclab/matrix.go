@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -60,8 +61,8 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 			if protocol != "tcp" && protocol != "udp" && protocol != "icmp" {
 				return usageError("--protocol %q: want tcp, udp or icmp", protocol)
 			}
-			if timeout <= 0 || parallel <= 0 {
-				return usageError("--timeout and --parallel must be positive")
+			if err := cmp.Or(checkTimeout(timeout), checkParallel(parallel)); err != nil {
+				return err
 			}
 			list, err := parsePorts(ports)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -50,8 +51,8 @@ is invalid (nothing of that file starts).`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if timeout <= 0 || parallel <= 0 {
-				return usageError("--timeout and --parallel must be positive")
+			if err := cmp.Or(checkTimeout(timeout), checkParallel(parallel)); err != nil {
+				return err
 			}
 			var reports []testFileReport
 			invalid, failed := 0, 0

@@ -85,8 +85,11 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if duration < 0 || timeout <= 0 {
-				return usageError("--duration must not be negative and --timeout must be positive")
+			if duration < 0 {
+				return usageError("--duration %v: must not be negative (0 runs until interrupted)", duration)
+			}
+			if err := checkTimeout(timeout); err != nil {
+				return err
 			}
 			path := ""
 			if len(args) == 1 {
