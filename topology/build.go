@@ -26,6 +26,7 @@ func Build(t *Topology) (*Lab, error) {
 		Firewall: firewall.Config{
 			Quotas:            t.Quotas.Firewall(),
 			AllowOutboundSMTP: !t.Platform.BlockOutboundSMTP,
+			Conntrack:         t.Conntrack.Firewall(),
 		},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -196,6 +197,8 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 			return
 		}
 		v.Set(reflect.ValueOf(p))
+	case t == durationType:
+		d.decodeDuration(n, at, v, path, f)
 	case t.Kind() == reflect.Struct:
 		d.decodeStruct(n, v, path, depth)
 	case t.Kind() == reflect.Slice:
@@ -496,4 +499,43 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeDuration sets a duration given as whole seconds (910) or as a Go
+// duration ("15m10s", "1h"). Durations are whole seconds: the connection
+// tracker counts in seconds.
+func (d *decoder) decodeDuration(n ast.Node, at Position, v reflect.Value, path string, f *field) {
+	s, ok := d.scalar(n, at, path, "a duration", true)
+	if !ok {
+		return
+	}
+	if strings.HasPrefix(s, "-") {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+		return
+	}
+	var dur time.Duration
+	if isDigits(s) && !strings.HasPrefix(s, "-") && !strings.HasPrefix(s, "+") {
+		secs, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || secs > 1<<31 {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+			return
+		}
+		dur = time.Duration(secs) * time.Second
+	} else {
+		var err error
+		if dur, err = time.ParseDuration(s); err != nil {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s is not a duration", quote(s)), allowedOf(f))
+			return
+		}
+	}
+	if dur%time.Second != 0 {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is not a whole number of seconds", quote(s)), allowedOf(f))
+		return
+	}
+	secs := int64(dur / time.Second)
+	if f != nil && ((f.min != nil && secs < int64(*f.min)) || (f.max != nil && secs > int64(*f.max))) {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+		return
+	}
+	v.SetInt(int64(dur))
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vpclab/vpclab/firewall"
 )
@@ -17,6 +18,7 @@ type Topology struct {
 	Name           string          `yaml:"name" doc:"Optional label shown in reports."`
 	Quotas         Quotas          `yaml:"quotas" doc:"Security-group quotas; they bind every group and NIC."`
 	Platform       Platform        `yaml:"platform" doc:"Platform-wide behaviour."`
+	Conntrack      Conntrack       `yaml:"conntrack" doc:"Connection tracking of the VPC: table size and idle timeout."`
 	VPC            VPC             `yaml:"vpc" topo:"required" doc:"The VPC."`
 	VSwitches      []VSwitch       `yaml:"vswitches" topo:"required" doc:"At least one vswitch; each inside the VPC CIDR, no two overlapping."`
 	SecurityGroups []SecurityGroup `yaml:"security_groups" doc:"Security groups. An instance that lists none joins the system group \"default\"."`
@@ -48,6 +50,18 @@ func (q Quotas) Firewall() firewall.Quotas {
 // Platform holds platform-wide behaviour.
 type Platform struct {
 	BlockOutboundSMTP bool `yaml:"block_outbound_smtp" topo:"default=true" doc:"TCP to port 25 on the internet is dropped whatever the rules say; intranet port 25 is not affected."`
+}
+
+// Conntrack configures the VPC's connection-tracking table
+// (docs/semantics.md §4).
+type Conntrack struct {
+	MaxEntries  int           `yaml:"max_entries" topo:"default=1000000,min=1,max=100000000" doc:"Bound of the table. When it is full, new connections are dropped (CONNTRACK_FULL) and counted; tracked ones keep working."`
+	IdleTimeout time.Duration `yaml:"idle_timeout" topo:"default=910s,min=1,max=604800" doc:"A tracked flow that sees no packet for this long ends, every protocol alike: whole seconds (910) or a duration (15m10s, 1h)."`
+}
+
+// Firewall returns the settings as the firewall takes them.
+func (c Conntrack) Firewall() firewall.ConntrackConfig {
+	return firewall.ConntrackConfig{MaxEntries: c.MaxEntries, IdleTimeout: c.IdleTimeout}
 }
 
 // VPC is the private network.

@@ -64,6 +64,13 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 	switch {
 	case t == addrType:
 		return map[string]any{"type": "string", "format": "ipv4"}
+	case t == durationType:
+		s := map[string]any{"type": []string{"integer", "string"},
+			"pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
+		if f != nil && f.min != nil && f.max != nil {
+			s["minimum"], s["maximum"] = *f.min, *f.max
+		}
+		return s
 	case t == prefixType:
 		return map[string]any{"type": "string",
 			"pattern": `^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}/(3[0-2]|[12]?[0-9])$`}
