@@ -32,3 +32,38 @@ func TestTimeoutMustBePositive(t *testing.T) {
 		t.Errorf("up --duration -1s: exit %d, %v", code, err)
 	}
 }
+
+// TestMemoryBudgetFlag: every command that builds a VPC refuses, before
+// building, a topology over --memory-budget, with the estimate (exit 2);
+// 0 is no limit; a size it cannot read is a usage error.
+func TestMemoryBudgetFlag(t *testing.T) {
+	file := "../../examples/eip.yaml"
+	want := file + ": 2 instances and 3 internet hosts need about 16.3 MiB, over the memory budget of 1 MiB (--memory-budget)"
+	for _, args := range [][]string{
+		{"test", file},
+		{"up", file, "--duration", "1ms"},
+		{"matrix", file},
+		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			stdout, _, code, err := runVPCLab(t, append(args, "--memory-budget", "1MiB")...)
+			msg := stdout
+			if err != nil {
+				msg += err.Error()
+			}
+			if code != 2 || !strings.Contains(msg, want) {
+				t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
+			}
+			if strings.Contains(msg, file+": "+file) {
+				t.Errorf("the file is named twice: %q", msg)
+			}
+		})
+	}
+	if _, _, code, err := runVPCLab(t, "test", file, "--memory-budget", "0"); code != 0 {
+		t.Errorf("--memory-budget 0: exit %d, %v", code, err)
+	}
+	if _, _, code, err := runVPCLab(t, "test", file, "--memory-budget", "4 gigs"); code != 2 || !strings.Contains(err.Error(), `unknown unit "gigs"`) {
+		t.Errorf("--memory-budget '4 gigs': exit %d, %v", code, err)
+	}
+}

@@ -41,6 +41,7 @@ func newMatrixCmd() *cobra.Command {
 		output, ports, protocol string
 		timeout                 time.Duration
 		parallel                int
+		budget                  memoryBudget
 	)
 	cmd := &cobra.Command{
 		Use:   "matrix FILE",
@@ -72,6 +73,9 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 			if err != nil {
 				return err
 			}
+			if err := budget.check(t); err != nil {
+				return err
+			}
 			if protocol == "icmp" {
 				list = nil
 			} else if list == nil {
@@ -98,6 +102,7 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 	f.StringVar(&protocol, "protocol", "tcp", "tcp, udp or icmp")
 	f.DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
 	f.IntVar(&parallel, "parallel", 32, "probes in flight")
+	addMemoryBudgetFlag(cmd, &budget)
 	return cmd
 }
 

@@ -58,6 +58,7 @@ func newUpCmd() *cobra.Command {
 		output   string
 		duration time.Duration
 		timeout  time.Duration
+		budget   memoryBudget
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -99,6 +100,9 @@ could not be listened on (busy: the error names the port and the instance),
 			if err != nil {
 				return err
 			}
+			if err := budget.check(t); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return up(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout)
@@ -107,6 +111,7 @@ could not be listened on (busy: the error names the port and the instance),
 	addOutputFlag(cmd, &output)
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (for tests and CI); 0 runs until interrupted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
+	addMemoryBudgetFlag(cmd, &budget)
 	return cmd
 }
 
