@@ -16,16 +16,38 @@ type Lab struct {
 	VPC      *netstack.VPC
 }
 
+// BuildOption tunes Build.
+type BuildOption func(*buildOptions)
+
+type buildOptions struct {
+	memoryBudget int64
+}
+
+// MemoryBudget makes Build refuse, before building anything, a topology
+// whose MemoryEstimate exceeds bytes, with a *MemoryBudgetError; 0 or less
+// is no limit (the default). DefaultMemoryBudget is half the machine.
+func MemoryBudget(bytes int64) BuildOption {
+	return func(o *buildOptions) { o.memoryBudget = bytes }
+}
+
 // Build brings a loaded topology up: vswitches, security groups, instances
 // with their services, internet hosts and NAT gateways. On error nothing is
 // left running.
-func Build(t *Topology) (*Lab, error) {
+func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
+	var o buildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := t.CheckMemory(o.memoryBudget); err != nil {
+		return nil, err
+	}
 	vpc, err := netstack.NewVPC(netstack.VPCConfig{
 		Name: t.VPC.Name,
 		CIDR: t.VPC.CIDR,
 		Firewall: firewall.Config{
 			Quotas:            t.Quotas.Firewall(),
 			AllowOutboundSMTP: !t.Platform.BlockOutboundSMTP,
+			Conntrack:         t.Conntrack.Firewall(),
 		},
 	})
 	if err != nil {

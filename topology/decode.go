@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -195,6 +197,8 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 			return
 		}
 		v.Set(reflect.ValueOf(p))
+	case t == durationType:
+		d.decodeDuration(n, at, v, path, f)
 	case t.Kind() == reflect.Struct:
 		d.decodeStruct(n, v, path, depth)
 	case t.Kind() == reflect.Slice:
@@ -204,14 +208,26 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 			return
 		}
 		s := reflect.MakeSlice(t, len(seq.Values), len(seq.Values))
+		var ef *field // a list of names is checked as names
+		if f != nil && t.Elem().Kind() == reflect.String {
+			ef = &field{chars: f.chars}
+		}
 		for i, e := range seq.Values {
-			d.decode(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i), nil, depth+1)
+			d.decode(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i), ef, depth+1)
 		}
 		v.Set(s)
 	case t.Kind() == reflect.String:
 		scalar := f != nil && f.scalar
 		s, ok := d.scalar(n, at, path, "a string", scalar)
 		if !ok {
+			return
+		}
+		chars := textChars
+		if f != nil {
+			chars = f.chars
+		}
+		if msg := chars.check(s); msg != "" {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s contains %s", quote(s), msg), chars.allowed())
 			return
 		}
 		if f != nil && f.enum != nil {
@@ -314,6 +330,15 @@ func describe(n ast.Node) string {
 		return "boolean " + n.GetToken().Value
 	}
 	return strings.ToLower(strings.TrimSuffix(n.Type().String(), "Type"))
+}
+
+// quote is s in Go syntax, cut after 40 bytes: control characters and
+// invalid UTF-8 are escaped, so an error never carries them to a terminal.
+func quote(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func truncate(s string) string {
@@ -474,4 +499,43 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeDuration sets a duration given as whole seconds (910) or as a Go
+// duration ("15m10s", "1h"). Durations are whole seconds: the connection
+// tracker counts in seconds.
+func (d *decoder) decodeDuration(n ast.Node, at Position, v reflect.Value, path string, f *field) {
+	s, ok := d.scalar(n, at, path, "a duration", true)
+	if !ok {
+		return
+	}
+	if strings.HasPrefix(s, "-") {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+		return
+	}
+	var dur time.Duration
+	if isDigits(s) && !strings.HasPrefix(s, "-") && !strings.HasPrefix(s, "+") {
+		secs, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || secs > 1<<31 {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+			return
+		}
+		dur = time.Duration(secs) * time.Second
+	} else {
+		var err error
+		if dur, err = time.ParseDuration(s); err != nil {
+			d.errs.addAt(at, path, "", fmt.Sprintf("%s is not a duration", quote(s)), allowedOf(f))
+			return
+		}
+	}
+	if dur%time.Second != 0 {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is not a whole number of seconds", quote(s)), allowedOf(f))
+		return
+	}
+	secs := int64(dur / time.Second)
+	if f != nil && ((f.min != nil && secs < int64(*f.min)) || (f.max != nil && secs > int64(*f.max))) {
+		d.errs.addAt(at, path, "", fmt.Sprintf("%s is out of range", quote(s)), allowedOf(f))
+		return
+	}
+	v.SetInt(int64(dur))
 }

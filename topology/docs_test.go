@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -147,7 +148,11 @@ func checkDocs(schema, docs []byte, t *testing.T) []string {
 			if req := slices.Contains(obj.Required, field); req != (row.required == "yes") {
 				bad("%s:%d: %s.%s: required column %q, the schema says required=%v", docsFile, row.line, name, field, row.required, req)
 			}
-			if p.Default != nil && !strings.Contains(row.def, fmt.Sprint(p.Default)) {
+			def := fmt.Sprint(p.Default)
+			if f, ok := p.Default.(float64); ok {
+				def = strconv.FormatFloat(f, 'f', -1, 64) // 1000000, not 1e+06
+			}
+			if p.Default != nil && !strings.Contains(row.def, def) {
 				bad("%s:%d: %s.%s: default column %q lacks the schema's default %v", docsFile, row.line, name, field, row.def, p.Default)
 			}
 			for _, alt := range p.AnyOf {

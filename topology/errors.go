@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error is one problem in a topology file: where it is, which field of which
@@ -142,7 +144,41 @@ func (l *errorList) addAt(p Position, path, code, msg, allowed string) {
 	}
 	l.paths[path] = true
 	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Column: p.Column,
-		Path: path, Code: code, Msg: msg, Allowed: allowed})
+		Path: path, Code: code, Msg: escapeControls(msg), Allowed: escapeControls(allowed)})
+}
+
+// escapeControls writes the control and formatting characters of s, and its
+// invalid UTF-8, as Go escapes (\x1b, \u202e): the values the checks refuse
+// are quoted where they are named, and this keeps any other path (a parser
+// message quoting the file) from carrying them to a terminal.
+func escapeControls(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsGraphic(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteString(`\ufffd`)
+			}
+		case !unicode.IsGraphic(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // suggest returns the candidate closest to s, or "" if none is close: a
@@ -249,9 +285,9 @@ func (t *Topology) named(path string) string { return NamedPath(path, t.entity(p
 // decoded.
 func (l *errorList) nameEntities(t *Topology) {
 	for _, e := range l.errs {
-		e.Entity = t.entity(e.Path)
+		e.Entity = escapeControls(t.entity(e.Path))
 	}
 	for _, w := range l.warns {
-		w.Entity = t.entity(w.Path)
+		w.Entity = escapeControls(t.entity(w.Path))
 	}
 }

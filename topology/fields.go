@@ -1,11 +1,13 @@
 package topology
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // field is one struct field as the file sees it, read from its tags.
@@ -18,6 +20,8 @@ type field struct {
 	enum     []string
 	min, max *int
 	scalar   bool // a string field that also takes numbers (port_range: 80)
+	chars    charClass
+	duration bool // a time.Duration: min and max are seconds
 	doc      string
 }
 
@@ -31,8 +35,9 @@ type structFields struct {
 var fieldCache sync.Map // reflect.Type → *structFields
 
 var (
-	addrType   = reflect.TypeFor[netip.Addr]()
-	prefixType = reflect.TypeFor[netip.Prefix]()
+	addrType     = reflect.TypeFor[netip.Addr]()
+	prefixType   = reflect.TypeFor[netip.Prefix]()
+	durationType = reflect.TypeFor[time.Duration]()
 )
 
 func fieldsOf(t reflect.Type) *structFields {
@@ -46,7 +51,7 @@ func fieldsOf(t reflect.Type) *structFields {
 		if !f.IsExported() || name == "" || name == "-" {
 			continue
 		}
-		fd := field{name: name, index: i, doc: f.Tag.Get("doc")}
+		fd := field{name: name, index: i, doc: f.Tag.Get("doc"), duration: f.Type == durationType}
 		for opt := range strings.SplitSeq(f.Tag.Get("topo"), ",") {
 			k, v, _ := strings.Cut(opt, "=")
 			switch k {
@@ -54,6 +59,10 @@ func fieldsOf(t reflect.Type) *structFields {
 				fd.required = true
 			case "scalar":
 				fd.scalar = true
+			case "name":
+				fd.chars = nameChars
+			case "multiline":
+				fd.chars = multilineChars
 			case "default":
 				fd.def, fd.hasDef = v, true
 			case "enum":
@@ -85,6 +94,9 @@ func (f *field) allowed() string {
 	switch {
 	case f.enum != nil:
 		return strings.Join(f.enum, ", ")
+	case f.duration && f.min != nil && f.max != nil:
+		return fmt.Sprintf("whole seconds %d..%d, as a number (910) or a duration (%v..%v)",
+			*f.min, *f.max, seconds(*f.min), seconds(*f.max))
 	case f.min != nil && f.max != nil && *f.min == *f.max:
 		return strconv.Itoa(*f.min)
 	case f.min != nil && f.max != nil:
@@ -112,6 +124,12 @@ func fillDefaults(v reflect.Value) {
 		switch {
 		case fv.Type() == addrType:
 			fv.Set(reflect.ValueOf(netip.MustParseAddr(f.def)))
+		case fv.Type() == durationType:
+			d, err := time.ParseDuration(f.def)
+			if err != nil {
+				panic("topology: bad default on " + f.name)
+			}
+			fv.SetInt(int64(d))
 		case fv.Kind() == reflect.String:
 			fv.SetString(f.def)
 		case fv.Kind() == reflect.Int:
@@ -121,4 +139,17 @@ func fillDefaults(v reflect.Value) {
 			fv.SetBool(f.def == "true")
 		}
 	}
+}
+
+// seconds renders n seconds as a duration without zero units: 604800 is
+// "168h", 910 is "15m10s".
+func seconds(n int) string {
+	s := (time.Duration(n) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -8,11 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzLoad feeds Load arbitrary bytes, seeded with every file of testdata/
 // and examples/: it must never panic, must answer quickly, and must return
-// either a topology or a non-empty Errors whose every line has a position.
+// either a topology or a non-empty Errors whose every line has a position
+// and carries no control character or invalid UTF-8 to a terminal.
 // "Quickly" is checked only while fuzzing (go test -fuzz), where an input
 // that makes the parser quadratic is what the fuzzer looks for: in a plain
 // test run a wall-clock bound only measures how loaded the machine is.
@@ -32,6 +35,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(strings.Repeat("- ", 1000) + "x"))
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte("version: 99999999999999999999999999\n"))
+	f.Add([]byte("\ufeffversion: 1\nvpc: {cidr: 10.0.0.0/16}\nvswitches: [{name: \"w\x1b\", cidr: 10.0.1.0/24}]\n"))
+	f.Add([]byte("version: 1\nconntrack: {max_entries: 2, idle_timeout: 1h}\n\xff: \"\a\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()
 		top, err := Load("fuzz.yaml", data)
@@ -46,6 +51,9 @@ func FuzzLoad(f *testing.F) {
 				if !in.IP.IsValid() {
 					t.Fatalf("instance %s has no address", in.Name)
 				}
+				if msg := nameChars.check(in.Name); msg != "" {
+					t.Fatalf("instance name %q loaded: %s", in.Name, msg)
+				}
 			}
 			return
 		}
@@ -59,6 +67,11 @@ func FuzzLoad(f *testing.F) {
 		for _, e := range list {
 			if e.Line < 1 || e.Column < 1 || e.File != "fuzz.yaml" {
 				t.Fatalf("error without a position: %v", e)
+			}
+			for _, r := range e.Error() {
+				if r == utf8.RuneError || !unicode.IsGraphic(r) {
+					t.Fatalf("error text carries %U: %q", r, e.Error())
+				}
 			}
 		}
 	})

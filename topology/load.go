@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -33,9 +34,16 @@ const (
 	maxErrorSnippets = 200     // bytes of a parser message kept
 )
 
-// LoadFile reads and loads the topology file at path.
+// LoadFile reads and loads the topology file at path. It reads at most one
+// byte past the size limit (2 MiB), so a huge file or an endless one
+// (/dev/zero, a pipe) is refused at once, without being read.
 func LoadFile(path string) (*Topology, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +55,9 @@ func LoadFile(path string) (*Topology, error) {
 // positions only. On any problem it returns nil and an Errors holding every
 // problem of the file, sorted by position.
 func Load(filename string, data []byte) (*Topology, error) {
+	// A byte order mark is legal YAML; the parser would take it as part of
+	// the first key. Columns of line 1 count from after it, as editors do.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	t := &Topology{File: filename}
 	errs := &errorList{file: filename, pos: t.Pos}
 	if p, msg := prescan(data); msg != "" {
@@ -133,7 +144,7 @@ func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
 // comes nowhere near these. It returns the position and the problem, or "".
 func prescan(data []byte) (Position, string) {
 	if len(data) > maxFileSize {
-		return Position{1, 1}, fmt.Sprintf("file is %d bytes; the limit is %d", len(data), maxFileSize)
+		return Position{1, 1}, fmt.Sprintf("file is larger than the limit of %d bytes (2 MiB)", maxFileSize)
 	}
 	type level struct{ col, keys int }
 	var (

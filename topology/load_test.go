@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -211,5 +213,74 @@ func TestNamedPath(t *testing.T) {
 		{"vpc.cidr", "x", "vpc.cidr"},
 	} {
 		assert.Equal(t, tt.want, NamedPath(tt.path, tt.name))
+	}
+}
+
+// TestLoadFileSizeLimit checks that a file over the limit is refused after
+// reading at most the limit: /dev/zero never ends, and a 3 MiB file is not
+// read whole.
+func TestLoadFileSizeLimit(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 300_000), 0o644))
+	files := []string{big}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		files = append(files, "/dev/zero")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := LoadFile(f)
+			runtime.ReadMemStats(&after)
+			require.Error(t, err)
+			assert.Equal(t, f+":1:1: file is larger than the limit of 2097152 bytes (2 MiB)", err.Error())
+			// Reading 2 MiB + 1 through io.ReadAll allocates a few times
+			// that; the whole of /dev/zero would be gigabytes.
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(32<<20), "bytes allocated")
+		})
+	}
+}
+
+// TestErrorsCarryNoControlCharacters checks that whatever a file holds, no
+// error or warning text carries a control character or invalid UTF-8 to the
+// terminal: values are quoted, names with them are refused.
+func TestErrorsCarryNoControlCharacters(t *testing.T) {
+	head := "version: 1\nvpc: {cidr: 10.0.0.0/16}\nvswitches: [{name: web, cidr: 10.0.1.0/24}]\n"
+	for _, tt := range []struct{ name, src, want string }{
+		{"instance name", head + "instances: [{name: \"a\x1b[31m\", vswitch: web}]\n",
+			`instances[0].name: "a\x1b[31m" contains a control character (U+001B) at character 2`},
+		{"unknown field", head + "instances: [{name: a, vswitch: web, \"x\x1b\x07\": 1}]\n", `unknown field "x\x1b\a"`},
+		{"reference", head + "instances: [{name: a, vswitch: \"w\x07\"}]\n", `instances[0] (a).vswitch: "w\a" contains a control character (U+0007)`},
+		{"invalid utf-8 key", head + "\xff\xfe: 1\n", `unknown field "\ufffd\ufffd"`},
+		{"enum", head + "security_groups: [{name: g, type: \"ba\x1bsic\"}]\n", `security_groups[0] (g).type: "ba\x1bsic" contains a control character`},
+		{"syntax error", "version: 1\nvpc: [\x1b\n", ""},
+		{"warning entity", head + "security_groups: [{name: g, rules: [{direction: ingress, protocol: tcp, port_range: 22, source: 10.0.0.1/8}]}]\ninstances: [{name: a, vswitch: web, security_groups: [g]}]\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			top, err := Load("c.yaml", []byte(tt.src))
+			var texts []string
+			if err != nil {
+				texts = append(texts, err.Error())
+				var list Errors
+				require.ErrorAs(t, err, &list)
+				for _, e := range list {
+					texts = append(texts, e.Msg, e.Allowed, e.Entity, e.Path)
+				}
+			} else {
+				for _, w := range top.Warnings {
+					texts = append(texts, w.String())
+				}
+			}
+			for _, s := range texts {
+				for i, r := range s {
+					if r == utf8.RuneError || r < 0x20 && r != '\n' || r >= 0x7f && r < 0xa0 {
+						t.Errorf("text carries %U at byte %d: %q", r, i, s)
+					}
+				}
+			}
+			if tt.want != "" {
+				assert.Contains(t, texts[0], tt.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vpclab/vpclab/firewall"
 )
@@ -17,6 +18,7 @@ type Topology struct {
 	Name           string          `yaml:"name" doc:"Optional label shown in reports."`
 	Quotas         Quotas          `yaml:"quotas" doc:"Security-group quotas; they bind every group and NIC."`
 	Platform       Platform        `yaml:"platform" doc:"Platform-wide behaviour."`
+	Conntrack      Conntrack       `yaml:"conntrack" doc:"Connection tracking of the VPC: table size and idle timeout."`
 	VPC            VPC             `yaml:"vpc" topo:"required" doc:"The VPC."`
 	VSwitches      []VSwitch       `yaml:"vswitches" topo:"required" doc:"At least one vswitch; each inside the VPC CIDR, no two overlapping."`
 	SecurityGroups []SecurityGroup `yaml:"security_groups" doc:"Security groups. An instance that lists none joins the system group \"default\"."`
@@ -50,21 +52,33 @@ type Platform struct {
 	BlockOutboundSMTP bool `yaml:"block_outbound_smtp" topo:"default=true" doc:"TCP to port 25 on the internet is dropped whatever the rules say; intranet port 25 is not affected."`
 }
 
+// Conntrack configures the VPC's connection-tracking table
+// (docs/semantics.md §4).
+type Conntrack struct {
+	MaxEntries  int           `yaml:"max_entries" topo:"default=1000000,min=1,max=100000000" doc:"Bound of the table. When it is full, new connections are dropped (CONNTRACK_FULL) and counted; tracked ones keep working."`
+	IdleTimeout time.Duration `yaml:"idle_timeout" topo:"default=910s,min=1,max=604800" doc:"A tracked flow that sees no packet for this long ends, every protocol alike: whole seconds (910) or a duration (15m10s, 1h)."`
+}
+
+// Firewall returns the settings as the firewall takes them.
+func (c Conntrack) Firewall() firewall.ConntrackConfig {
+	return firewall.ConntrackConfig{MaxEntries: c.MaxEntries, IdleTimeout: c.IdleTimeout}
+}
+
 // VPC is the private network.
 type VPC struct {
-	Name string       `yaml:"name" doc:"Optional name."`
+	Name string       `yaml:"name" topo:"name" doc:"Optional name."`
 	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"IPv4 private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)."`
 }
 
 // VSwitch is a subnet of the VPC.
 type VSwitch struct {
-	Name string       `yaml:"name" topo:"required" doc:"Unique vswitch name."`
+	Name string       `yaml:"name" topo:"required,name" doc:"Unique vswitch name."`
 	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"Inside the VPC CIDR, /29 or larger, overlapping no other vswitch."`
 }
 
 // SecurityGroup is a security group as the file describes it.
 type SecurityGroup struct {
-	Name        string `yaml:"name" topo:"required" doc:"Unique group name."`
+	Name        string `yaml:"name" topo:"required,name" doc:"Unique group name."`
 	Type        string `yaml:"type" topo:"default=basic,enum=basic|enterprise" doc:"basic (default) or enterprise."`
 	InnerAccess string `yaml:"inner_access" topo:"enum=accept|drop" doc:"Basic groups: accept (default) or drop between members. Enterprise groups are always drop."`
 	Rules       []Rule `yaml:"rules" doc:"Rules; ingress and egress count together against quotas.rules_per_group."`
@@ -81,22 +95,22 @@ type Rule struct {
 	Protocol         string `yaml:"protocol" topo:"required,enum=tcp|udp|icmp|gre|all" doc:"tcp, udp, icmp, gre or all (any case)."`
 	PortRange        string `yaml:"port_range" topo:"scalar" doc:"Destination ports \"start/end\" (1..65535); \"80\" means 80/80; \"-1/-1\" for icmp, gre and all."`
 	Source           string `yaml:"source" doc:"Ingress: a CIDR or address (or source_group)."`
-	SourceGroup      string `yaml:"source_group" doc:"Ingress: a group, meaning its members' private addresses."`
+	SourceGroup      string `yaml:"source_group" topo:"name" doc:"Ingress: a group, meaning its members' private addresses."`
 	Destination      string `yaml:"destination" doc:"Egress: a CIDR or address (or destination_group)."`
-	DestinationGroup string `yaml:"destination_group" doc:"Egress: a group, meaning its members' private addresses."`
+	DestinationGroup string `yaml:"destination_group" topo:"name" doc:"Egress: a group, meaning its members' private addresses."`
 	SourcePortRange  string `yaml:"source_port_range" topo:"scalar" doc:"Optional source ports \"start/end\" (five-tuple rules); default any."`
 	LocalCIDR        string `yaml:"local_cidr" doc:"Optional: restricts the instance-side address."`
 	NICType          string `yaml:"nic_type" topo:"default=intranet,enum=intranet|internet" doc:"intranet (default). internet is refused in a VPC: intranet rules apply to internet traffic too."`
 	Description      string `yaml:"description" doc:"Free text shown in explanations."`
-	ManagedBy        string `yaml:"managed_by" doc:"The service that added the rule (dms, dts, ...)."`
+	ManagedBy        string `yaml:"managed_by" topo:"name" doc:"The service that added the rule (dms, dts, ...)."`
 }
 
 // Instance is a VM with one NIC.
 type Instance struct {
-	Name           string     `yaml:"name" topo:"required" doc:"Unique among instances and internet hosts."`
-	VSwitch        string     `yaml:"vswitch" topo:"required" doc:"The vswitch of the NIC."`
+	Name           string     `yaml:"name" topo:"required,name" doc:"Unique among instances and internet hosts."`
+	VSwitch        string     `yaml:"vswitch" topo:"required,name" doc:"The vswitch of the NIC."`
 	IP             netip.Addr `yaml:"ip" doc:"Private address; default: the next free address of the vswitch."`
-	SecurityGroups []string   `yaml:"security_groups" doc:"Groups of the NIC; none: the default group. At most quotas.groups_per_nic."`
+	SecurityGroups []string   `yaml:"security_groups" topo:"name" doc:"Groups of the NIC; none: the default group. At most quotas.groups_per_nic."`
 	EIP            netip.Addr `yaml:"eip" doc:"Elastic IP: 1:1 NAT between it and the private address."`
 	Services       []Service  `yaml:"services" doc:"What listens inside the instance; a port with none refuses."`
 	Expose         []Expose   `yaml:"expose" doc:"Host loopback ports that reach the instance via its EIP, as internet traffic from internet.host_client."`
@@ -110,7 +124,7 @@ type Service struct {
 	Kind     string `yaml:"kind" topo:"required,enum=http|echo|banner" doc:"http answers GET / with the name; echo echoes; banner writes text as a CRLF-ended line, then holds the connection until the client closes or 10 s pass."`
 	Port     int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Listening port."`
 	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp (echo only)."`
-	Text     string `yaml:"text" doc:"banner: the greeting written to each connection, CRLF added unless it ends a line. Default by port: 22 an SSH identification (SSH-2.0-OpenSSH_9.6), 25/465/587 an SMTP greeting (220 NAME ESMTP vpclab), else the instance or host name."`
+	Text     string `yaml:"text" topo:"multiline" doc:"banner: the greeting written to each connection, CRLF added unless it ends a line. Default by port: 22 an SSH identification (SSH-2.0-OpenSSH_9.6), 25/465/587 an SMTP greeting (220 NAME ESMTP vpclab), else the instance or host name."`
 }
 
 // Expose maps a host loopback port to an instance port.
@@ -121,10 +135,10 @@ type Expose struct {
 
 // NATGateway gives vswitches SNAT to the internet and forwards ports (DNAT).
 type NATGateway struct {
-	Name    string     `yaml:"name" topo:"required" doc:"Unique NAT gateway name."`
-	VSwitch string     `yaml:"vswitch" topo:"required" doc:"The vswitch the gateway sits in."`
+	Name    string     `yaml:"name" topo:"required,name" doc:"Unique NAT gateway name."`
+	VSwitch string     `yaml:"vswitch" topo:"required,name" doc:"The vswitch the gateway sits in."`
 	EIP     netip.Addr `yaml:"eip" topo:"required" doc:"Public address of the gateway."`
-	SNAT    []string   `yaml:"snat" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
+	SNAT    []string   `yaml:"snat" topo:"name" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
 	DNAT    []DNAT     `yaml:"dnat" doc:"Port forwarding from the gateway's EIP."`
 }
 
@@ -132,7 +146,7 @@ type NATGateway struct {
 type DNAT struct {
 	Protocol   string `yaml:"protocol" topo:"required,enum=tcp|udp" doc:"tcp or udp."`
 	PublicPort int    `yaml:"public_port" topo:"required,min=1,max=65535" doc:"Port on the gateway's EIP; unique per protocol."`
-	Instance   string `yaml:"instance" topo:"required" doc:"Target instance; it must not have an EIP."`
+	Instance   string `yaml:"instance" topo:"required,name" doc:"Target instance; it must not have an EIP."`
 	Port       int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
 }
 
@@ -144,7 +158,7 @@ type Internet struct {
 
 // Host is a machine on the internet with a public address.
 type Host struct {
-	Name     string     `yaml:"name" topo:"required" doc:"Unique among instances and internet hosts."`
+	Name     string     `yaml:"name" topo:"required,name" doc:"Unique among instances and internet hosts."`
 	IP       netip.Addr `yaml:"ip" topo:"required" doc:"Public address."`
 	Services []Service  `yaml:"services" doc:"What listens on the host."`
 }
@@ -152,8 +166,8 @@ type Host struct {
 // Expect is one probe that `vpclab test` runs through the data plane.
 type Expect struct {
 	Name     string `yaml:"name" doc:"Optional label."`
-	From     string `yaml:"from" topo:"required" doc:"An instance or internet host."`
-	To       string `yaml:"to" topo:"required,scalar" doc:"A name, or an address (private, EIP, NAT EIP or public). A name seen from the internet means its EIP; from inside the VPC, its private IP."`
+	From     string `yaml:"from" topo:"required,name" doc:"An instance or internet host."`
+	To       string `yaml:"to" topo:"required,scalar,name" doc:"A name, or an address (private, EIP, NAT EIP or public). A name seen from the internet means its EIP; from inside the VPC, its private IP."`
 	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp|icmp" doc:"tcp (default), udp or icmp."`
 	Port     int    `yaml:"port" topo:"min=1,max=65535" doc:"Destination port; required except for icmp."`
 	Result   string `yaml:"result" topo:"required,enum=allow|block|refuse" doc:"allow, block or refuse."`

@@ -64,6 +64,13 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 	switch {
 	case t == addrType:
 		return map[string]any{"type": "string", "format": "ipv4"}
+	case t == durationType:
+		s := map[string]any{"type": []string{"integer", "string"},
+			"pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
+		if f != nil && f.min != nil && f.max != nil {
+			s["minimum"], s["maximum"] = *f.min, *f.max
+		}
+		return s
 	case t == prefixType:
 		return map[string]any{"type": "string",
 			"pattern": `^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}/(3[0-2]|[12]?[0-9])$`}
@@ -74,7 +81,11 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 		}
 		return map[string]any{"$ref": "#/$defs/" + t.Name()}
 	case t.Kind() == reflect.Slice:
-		return map[string]any{"type": "array", "items": typeSchema(t.Elem(), nil, defs)}
+		var ef *field
+		if f != nil && t.Elem().Kind() == reflect.String {
+			ef = &field{chars: f.chars}
+		}
+		return map[string]any{"type": "array", "items": typeSchema(t.Elem(), ef, defs)}
 	case t.Kind() == reflect.String && f != nil && f.enum != nil:
 		// Values are case-insensitive: the enum lets editors complete, the
 		// pattern accepts any case.
@@ -87,9 +98,13 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 			map[string]any{"type": "string", "pattern": "^(" + strings.Join(alts, "|") + ")$"},
 		}}
 	case t.Kind() == reflect.String && f != nil && f.scalar:
-		return map[string]any{"type": []string{"string", "integer"}}
+		return map[string]any{"type": []string{"string", "integer"}, "pattern": charPattern(f.chars)}
 	case t.Kind() == reflect.String:
-		return map[string]any{"type": "string"}
+		chars := textChars
+		if f != nil {
+			chars = f.chars
+		}
+		return map[string]any{"type": "string", "pattern": charPattern(chars)}
 	case t.Kind() == reflect.Int:
 		s := map[string]any{"type": "integer"}
 		if f != nil && f.min != nil && f.max != nil && *f.min == *f.max {
@@ -107,6 +122,19 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 		return map[string]any{"type": "boolean"}
 	}
 	panic("topology: no schema for " + t.String())
+}
+
+// charPattern is a character class as an ECMA-262 pattern: no control
+// characters (C0, DEL, C1), and for names no white space. Load's check is
+// stricter (invisible formatting characters, invalid UTF-8).
+func charPattern(c charClass) string {
+	switch c {
+	case nameChars:
+		return `^[^\s\x00-\x1f\x7f-\x9f]*$`
+	case multilineChars:
+		return `^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$`
+	}
+	return `^[^\x00-\x1f\x7f-\x9f]*$`
 }
 
 // anyCase turns "tcp" into "[tT][cC][pP]".

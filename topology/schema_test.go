@@ -44,7 +44,7 @@ func TestSchemaCoversFields(t *testing.T) {
 	if err := json.Unmarshal(Schema(), &s); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"version", "name", "quotas", "platform", "vpc", "vswitches", "security_groups", "instances", "nat_gateways", "internet", "expect"} {
+	for _, name := range []string{"version", "name", "quotas", "platform", "conntrack", "vpc", "vswitches", "security_groups", "instances", "nat_gateways", "internet", "expect"} {
 		if _, ok := s.Properties[name]; !ok {
 			t.Errorf("schema lacks top-level %q", name)
 		}

@@ -20,6 +20,7 @@ type pathFlags struct {
 	from, to, protocol, output string
 	port                       int
 	timeout                    time.Duration
+	budget                     memoryBudget
 }
 
 func (f *pathFlags) add(cmd *cobra.Command) {
@@ -29,6 +30,7 @@ func (f *pathFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.port, "port", 0, "destination port (required for tcp and udp)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Second, "fallback timeout of the real probe")
 	addOutputFlag(cmd, &f.output)
+	addMemoryBudgetFlag(cmd, &f.budget)
 }
 
 // pathReport is what explain and diagnose print with -o json.
@@ -67,6 +69,9 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 	if err := checkOutput(f.output); err != nil {
 		return nil, nil, err
 	}
+	if err := checkTimeout(f.timeout); err != nil {
+		return nil, nil, err
+	}
 	if f.from == "" || f.to == "" {
 		return nil, nil, usageError("--from and --to are required")
 	}
@@ -94,6 +99,9 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 	target, err := t.Target(f.from, f.to)
 	if err != nil {
 		return nil, nil, usageError("--to %s: %v", f.to, err)
+	}
+	if err := f.budget.check(t); err != nil {
+		return nil, nil, err
 	}
 	lab, err := topology.Build(t)
 	if err != nil {

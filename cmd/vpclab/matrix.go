@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -40,6 +41,7 @@ func newMatrixCmd() *cobra.Command {
 		output, ports, protocol string
 		timeout                 time.Duration
 		parallel                int
+		budget                  memoryBudget
 	)
 	cmd := &cobra.Command{
 		Use:   "matrix FILE",
@@ -60,8 +62,8 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 			if protocol != "tcp" && protocol != "udp" && protocol != "icmp" {
 				return usageError("--protocol %q: want tcp, udp or icmp", protocol)
 			}
-			if timeout <= 0 || parallel <= 0 {
-				return usageError("--timeout and --parallel must be positive")
+			if err := cmp.Or(checkTimeout(timeout), checkParallel(parallel)); err != nil {
+				return err
 			}
 			list, err := parsePorts(ports)
 			if err != nil {
@@ -69,6 +71,9 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 			}
 			t, err := loadTopology(args[0], cmd.ErrOrStderr())
 			if err != nil {
+				return err
+			}
+			if err := budget.check(t); err != nil {
 				return err
 			}
 			if protocol == "icmp" {
@@ -97,6 +102,7 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 	f.StringVar(&protocol, "protocol", "tcp", "tcp, udp or icmp")
 	f.DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
 	f.IntVar(&parallel, "parallel", 32, "probes in flight")
+	addMemoryBudgetFlag(cmd, &budget)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ func newTestCmd() *cobra.Command {
 		output   string
 		timeout  time.Duration
 		parallel int
+		budget   memoryBudget
 	)
 	cmd := &cobra.Command{
 		Use:   "test FILE...",
@@ -50,13 +52,13 @@ is invalid (nothing of that file starts).`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if timeout <= 0 || parallel <= 0 {
-				return usageError("--timeout and --parallel must be positive")
+			if err := cmp.Or(checkTimeout(timeout), checkParallel(parallel)); err != nil {
+				return err
 			}
 			var reports []testFileReport
 			invalid, failed := 0, 0
 			for _, f := range args {
-				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel})
+				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget)
 				printWarnings(cmd.ErrOrStderr(), r.Warnings)
 				if !r.Valid || r.Error != "" {
 					invalid++
@@ -86,10 +88,11 @@ is invalid (nothing of that file starts).`,
 	addOutputFlag(cmd, &output)
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of one probe (blocks are normally known from drop events)")
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
+	addMemoryBudgetFlag(cmd, &budget)
 	return cmd
 }
 
-func testFile(ctx context.Context, file string, opts topology.RunOptions) testFileReport {
+func testFile(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget) testFileReport {
 	r := testFileReport{File: file}
 	t, err := topology.LoadFile(file)
 	if err != nil {
@@ -98,6 +101,10 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions) testFi
 	}
 	r.Valid = true
 	r.Warnings = loadWarnings(t)
+	if err := budget.check(t); err != nil {
+		r.Error = err.Error()
+		return r
+	}
 	lab, err := topology.Build(t)
 	if err != nil {
 		r.Error = err.Error()
@@ -126,7 +133,10 @@ func printTestReport(w io.Writer, r testFileReport) {
 		return
 	}
 	if r.Error != "" {
-		fmt.Fprintf(w, "%s: %s\n", r.File, r.Error)
+		if !strings.HasPrefix(r.Error, r.File+": ") { // Build's errors name the file
+			fmt.Fprintf(w, "%s: ", r.File)
+		}
+		fmt.Fprintln(w, r.Error)
 		return
 	}
 	fmt.Fprintf(w, "%s\n", r.File)

@@ -60,6 +60,7 @@ func newUpCmd() *cobra.Command {
 		timeout  time.Duration
 		maxConns int
 		idle     time.Duration
+		budget   memoryBudget
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -91,8 +92,11 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if duration < 0 || timeout <= 0 {
-				return usageError("--duration must not be negative and --timeout must be positive")
+			if duration < 0 {
+				return usageError("--duration %v: must not be negative (0 runs until interrupted)", duration)
+			}
+			if err := checkTimeout(timeout); err != nil {
+				return err
 			}
 			xo, err := exposeOptions(maxConns, idle)
 			if err != nil {
@@ -104,6 +108,9 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			t, err := loadTopology(path, cmd.ErrOrStderr())
 			if err != nil {
+				return err
+			}
+			if err := budget.check(t); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -118,6 +125,7 @@ could not be listened on (busy: the error names the port and the instance),
 		"connections one exposed port carries at once; one over it is reset at once (0: no cap)")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
+	addMemoryBudgetFlag(cmd, &budget)
 	return cmd
 }
 

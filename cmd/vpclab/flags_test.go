@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTimeoutMustBePositive: every command with --timeout refuses a zero or
+// negative one with exit 2, naming the flag and the value, before it loads
+// or builds anything.
+func TestTimeoutMustBePositive(t *testing.T) {
+	file := "../../examples/eip.yaml"
+	commands := [][]string{
+		{"test", file},
+		{"up", file, "--duration", "1ms"},
+		{"matrix", file},
+		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+	}
+	for _, args := range commands {
+		for _, flag := range [][]string{{"--timeout=-1s"}, {"--timeout", "-2s"}, {"--timeout", "0"}} {
+			t.Run(args[0]+" "+strings.Join(flag, " "), func(t *testing.T) {
+				_, _, code, err := runVPCLab(t, append(append([]string{}, args...), flag...)...)
+				if code != 2 || err == nil || !strings.Contains(err.Error(), "--timeout") || !strings.Contains(err.Error(), "must be positive") {
+					t.Errorf("exit %d, %v; want exit 2 and --timeout ...: must be positive", code, err)
+				}
+			})
+		}
+	}
+	_, _, code, err := runVPCLab(t, "up", file, "--duration", "-1s")
+	if code != 2 || err == nil || err.Error() != "--duration -1s: must not be negative (0 runs until interrupted)" {
+		t.Errorf("up --duration -1s: exit %d, %v", code, err)
+	}
+}
+
+// TestMemoryBudgetFlag: every command that builds a VPC refuses, before
+// building, a topology over --memory-budget, with the estimate (exit 2);
+// 0 is no limit; a size it cannot read is a usage error.
+func TestMemoryBudgetFlag(t *testing.T) {
+	file := "../../examples/eip.yaml"
+	want := file + ": 2 instances and 3 internet hosts need about 16.3 MiB, over the memory budget of 1 MiB (--memory-budget)"
+	for _, args := range [][]string{
+		{"test", file},
+		{"up", file, "--duration", "1ms"},
+		{"matrix", file},
+		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			stdout, _, code, err := runVPCLab(t, append(args, "--memory-budget", "1MiB")...)
+			msg := stdout
+			if err != nil {
+				msg += err.Error()
+			}
+			if code != 2 || !strings.Contains(msg, want) {
+				t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
+			}
+			if strings.Contains(msg, file+": "+file) {
+				t.Errorf("the file is named twice: %q", msg)
+			}
+		})
+	}
+	if _, _, code, err := runVPCLab(t, "test", file, "--memory-budget", "0"); code != 0 {
+		t.Errorf("--memory-budget 0: exit %d, %v", code, err)
+	}
+	if _, _, code, err := runVPCLab(t, "test", file, "--memory-budget", "4 gigs"); code != 2 || !strings.Contains(err.Error(), `unknown unit "gigs"`) {
+		t.Errorf("--memory-budget '4 gigs': exit %d, %v", code, err)
+	}
+}

@@ -1,0 +1,13 @@
+package topology
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the run when a test leaves a goroutine behind: every lab,
+// exposure and probe must end what it started.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
