@@ -10,11 +10,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/vpclab/vpclab/internal/hosttest"
 )
 
 // abuseTopology has web-1 expose an http service (port 80) and an echo
@@ -303,7 +304,7 @@ func TestExposeConnCap(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if err := resetAtOnce(addr); err != nil {
+		if err := hosttest.ResetAtOnce(addr); err != nil {
 			t.Errorf("connection %d over the cap: %v", i+1, err)
 		}
 	}
@@ -546,7 +547,7 @@ func TestExposeSlowloris(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return x.Stats().Ports[0].Active == max }) {
 		t.Fatalf("%d slow clients, %d active", max, x.Stats().Ports[0].Active)
 	}
-	if err := resetAtOnce(fmt.Sprintf("127.0.0.1:%d", httpPort)); err != nil {
+	if err := hosttest.ResetAtOnce(fmt.Sprintf("127.0.0.1:%d", httpPort)); err != nil {
 		t.Errorf("a connection at the cap: %v", err)
 	}
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", echoPort))
@@ -577,24 +578,4 @@ func TestExposeSlowloris(t *testing.T) {
 	if got, err := httpGet(httpPort, 5*time.Second); err != nil || !strings.Contains(got, "200 OK") {
 		t.Errorf("GET once the slow clients left: %q, %v", got, err)
 	}
-}
-
-// resetAtOnce dials addr and reports an error unless the connection is
-// reset within a second, at its connect (the reset overtook it) or at its
-// first read.
-func resetAtOnce(addr string) error {
-	start := time.Now()
-	c, err := net.Dial("tcp", addr)
-	if err == nil {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Read(make([]byte, 1))
-		c.Close()
-	}
-	if !errors.Is(err, syscall.ECONNRESET) {
-		return fmt.Errorf("%v, want ECONNRESET", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		return fmt.Errorf("reset after %v, want at once", d)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vpclab/vpclab/internal/hosttest"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -99,7 +100,7 @@ func TestUpExposeCapAndIdle(t *testing.T) {
 		}
 	}
 	defer silent.Close()
-	if err := resetAtOnce(addr); err != nil {
+	if err := hosttest.ResetAtOnce(addr); err != nil {
 		t.Errorf("a second connection with --max-conns-per-port 1: %v", err)
 	}
 	silent.SetDeadline(time.Now().Add(10 * time.Second))
@@ -124,23 +125,4 @@ func TestUpExposeCapAndIdle(t *testing.T) {
 	if !strings.Contains(line, "reset over the connection cap") || !strings.Contains(line, "1 closed idle") {
 		t.Errorf("stderr's summary line = %q, want the connection reset over the cap and the one closed idle\n%s", line, stderr)
 	}
-}
-
-// resetAtOnce dials addr and reports an error unless the connection is
-// reset within a second, at its connect or its first read.
-func resetAtOnce(addr string) error {
-	start := time.Now()
-	c, err := net.Dial("tcp", addr)
-	if err == nil {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Read(make([]byte, 1))
-		c.Close()
-	}
-	if !errors.Is(err, syscall.ECONNRESET) {
-		return fmt.Errorf("%v, want ECONNRESET", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		return fmt.Errorf("reset after %v, want at once", d)
-	}
-	return nil
 }
