@@ -12,14 +12,18 @@ test: vet
 vet:
 	$(GO) vet ./...
 
-# Installs the real clients the tests use (ssh, curl) when they are missing;
-# needs root (apt-get). Tests that need a missing tool skip, saying so,
-# unless VPCLAB_REQUIRE_TOOLS=1 (CI sets it) makes them fail.
+# Installs the real clients the tests use (ssh, curl, nc, tcpdump, tshark)
+# when they are missing; needs root (apt-get). Tests that need a missing tool
+# skip, saying so, unless VPCLAB_REQUIRE_TOOLS=1 (CI sets it) makes them fail.
 setup:
 	@missing=""; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v nc >/dev/null || missing="$$missing netcat-openbsd"; \
+	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing$$missing"; apt-get update && apt-get install -y --no-install-recommends $$missing; \
+	  echo "installing$$missing"; apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 build:
