@@ -1,0 +1,177 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+// Client speaks the control API of one sandbox over its socket.
+type Client struct {
+	Info Info
+	http *http.Client
+}
+
+// NewClient returns a client of the sandbox info describes.
+func NewClient(info Info) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", info.Socket)
+		},
+		DisableKeepAlives: true, // one request per verb: no idle connection to outlive it
+	}
+	return &Client{Info: info, http: &http.Client{Transport: tr}}
+}
+
+// ConnError says the sandbox could not be reached (it stopped, or the
+// socket is not ours to open).
+type ConnError struct {
+	Socket string
+	Err    error
+}
+
+func (e *ConnError) Error() string {
+	if errors.Is(e.Err, os.ErrPermission) {
+		return fmt.Sprintf("control socket %s: permission denied (it answers only the user who started the sandbox)", e.Socket)
+	}
+	return fmt.Sprintf("control socket %s: %v", e.Socket, e.Err)
+}
+
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// do sends a request and decodes the answer into out, or returns the
+// *APIError the sandbox refused it with.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://sandbox"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return &ConnError{Socket: c.Info.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		ae := &APIError{}
+		if err := json.NewDecoder(resp.Body).Decode(ae); err != nil || len(ae.Errors) == 0 {
+			return fmt.Errorf("control API %s: HTTP %s", path, resp.Status)
+		}
+		ae.Status = resp.StatusCode
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("control API %s: %w", path, err)
+	}
+	return nil
+}
+
+// GetInfo asks the sandbox who it is.
+func (c *Client) GetInfo(ctx context.Context) (Info, error) {
+	var out Info
+	return out, c.do(ctx, http.MethodGet, PathInfo, nil, &out)
+}
+
+// AddRule authorizes a rule (fields by their YAML names) in a group.
+func (c *Client) AddRule(ctx context.Context, req RuleRequest) (RuleResponse, error) {
+	var out RuleResponse
+	return out, c.do(ctx, http.MethodPost, PathRuleAdd, req, &out)
+}
+
+// RemoveRule revokes a rule from a group.
+func (c *Client) RemoveRule(ctx context.Context, req RuleRequest) (RuleResponse, error) {
+	var out RuleResponse
+	return out, c.do(ctx, http.MethodPost, PathRuleRemove, req, &out)
+}
+
+// JoinGroup adds an instance to a group.
+func (c *Client) JoinGroup(ctx context.Context, instance, group string) (GroupResponse, error) {
+	var out GroupResponse
+	return out, c.do(ctx, http.MethodPost, PathGroupJoin, GroupRequest{Instance: instance, Group: group}, &out)
+}
+
+// LeaveGroup removes an instance from a group.
+func (c *Client) LeaveGroup(ctx context.Context, instance, group string) (GroupResponse, error) {
+	var out GroupResponse
+	return out, c.do(ctx, http.MethodPost, PathGroupLeave, GroupRequest{Instance: instance, Group: group}, &out)
+}
+
+// Probe runs one real probe.
+func (c *Client) Probe(ctx context.Context, req ProbeRequest) (topology.Result, error) {
+	var out topology.Result
+	return out, c.do(ctx, http.MethodPost, PathProbe, req, &out)
+}
+
+// Conntrack lists tracked flows, of one instance when instance is set.
+func (c *Client) Conntrack(ctx context.Context, instance string) (ConntrackResponse, error) {
+	var out ConntrackResponse
+	p := PathConntrack
+	if instance != "" {
+		p += "?instance=" + url.QueryEscape(instance)
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// Flush flushes connection tracking, of one instance when instance is set.
+func (c *Client) Flush(ctx context.Context, instance string) (FlushResponse, error) {
+	var out FlushResponse
+	return out, c.do(ctx, http.MethodPost, PathConntrackFlush, FlushRequest{Instance: instance}, &out)
+}
+
+// Stats reads every NIC's counters and rule hits.
+func (c *Client) Stats(ctx context.Context) (StatsResponse, error) {
+	var out StatsResponse
+	return out, c.do(ctx, http.MethodGet, PathStats, nil, &out)
+}
+
+// Audit reads every rule change so far.
+func (c *Client) Audit(ctx context.Context) ([]AuditRecord, error) {
+	var out []AuditRecord
+	return out, c.do(ctx, http.MethodGet, PathAudit, nil, &out)
+}
+
+// Down asks the sandbox to stop, then waits (until ctx ends) for its run
+// directory's socket to go.
+func (c *Client) Down(ctx context.Context) error {
+	if err := c.do(ctx, http.MethodPost, PathDown, nil, nil); err != nil {
+		return err
+	}
+	for {
+		if _, err := os.Stat(c.Info.Socket); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox %s did not stop: %w", c.Info.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,472 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vpclab/vpclab/firewall"
+	"github.com/vpclab/vpclab/topology"
+)
+
+// Options configure a control server.
+type Options struct {
+	Name string // the sandbox name (see Name)
+	File string // the topology file, for info.json
+	// Dir is the run directory; "" means BaseDir()/Name.
+	Dir string
+	// OnDown is called once when a client asks the sandbox to stop
+	// (`vpclab down`); the owner then closes the server.
+	OnDown func()
+	// Logger gets refused connections; nil: quiet.
+	Logger *slog.Logger
+}
+
+// Server serves the control API of one running lab on its run directory's
+// socket. Close stops it and removes the run directory.
+type Server struct {
+	lab    *topology.Lab
+	rd     *RunDir
+	srv    *http.Server
+	served chan struct{} // closed when Serve has returned
+	ctx    context.Context
+	cancel context.CancelFunc
+	uid    int
+	onDown func()
+	down   sync.Once
+	mu     sync.Mutex // serializes changes, so a change's audit records are its own
+	closed sync.Once
+	log    *slog.Logger
+}
+
+type peerKey struct{}
+
+// Start claims the run directory and serves the control API of lab until
+// Close. It refuses when a live sandbox of that name runs.
+func Start(lab *topology.Lab, opts Options) (*Server, error) {
+	if err := CheckName(opts.Name); err != nil {
+		return nil, err
+	}
+	base, dir := "", opts.Dir
+	if dir == "" {
+		base = BaseDir()
+		dir = base + "/" + opts.Name
+	}
+	rd, err := OpenRunDir(base, dir, Info{Name: opts.Name, PID: os.Getpid(), File: opts.File, Started: time.Now().UTC().Truncate(time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{lab: lab, rd: rd, served: make(chan struct{}), uid: os.Getuid(), onDown: opts.OnDown, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathInfo, s.info)
+	mux.HandleFunc("POST "+PathRuleAdd, s.rule(true))
+	mux.HandleFunc("POST "+PathRuleRemove, s.rule(false))
+	mux.HandleFunc("POST "+PathGroupJoin, s.group(true))
+	mux.HandleFunc("POST "+PathGroupLeave, s.group(false))
+	mux.HandleFunc("POST "+PathProbe, s.probe)
+	mux.HandleFunc("GET "+PathConntrack, s.conntrack)
+	mux.HandleFunc("POST "+PathConntrackFlush, s.flush)
+	mux.HandleFunc("GET "+PathStats, s.stats)
+	mux.HandleFunc("GET "+PathAudit, s.audit)
+	mux.HandleFunc("POST "+PathDown, s.stop)
+	s.srv = &http.Server{
+		Handler:           s.owner(mux),
+		ReadHeaderTimeout: 5 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, peerKey{}, peerUID(c))
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		defer close(s.served)
+		s.srv.Serve(rd.Listener())
+	}()
+	return s, nil
+}
+
+// Info returns what info.json says: name, pid, socket.
+func (s *Server) Info() Info { return s.rd.Info }
+
+// Close stops serving (requests in flight are cancelled), and removes the
+// socket, info.json and the run directory. It is safe to call twice.
+func (s *Server) Close() error {
+	s.closed.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.cancel() // probes in flight end
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.srv.Close()
+		}
+		<-s.served
+		s.rd.Close()
+	})
+	return nil
+}
+
+// peerUID returns the uid of the process at the other end of a Unix
+// socket connection, or -1 when it cannot be known.
+func peerUID(c net.Conn) int {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return -1
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	uid := -1
+	raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			uid = int(cred.Uid)
+		}
+	})
+	return uid
+}
+
+// owner refuses every request from another user than the sandbox's (403),
+// beside the socket's 0600 mode: a socket made reachable by a chmod, or
+// passed on, still answers only its owner.
+func (s *Server) owner(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, _ := r.Context().Value(peerKey{}).(int)
+		if uid != s.uid {
+			s.log.Warn("control: refused a request from another user", "uid", uid, "path", r.URL.Path)
+			writeError(w, http.StatusForbidden, []ErrorEntry{entry(&firewall.Error{Code: "Forbidden.NotOwner", Rule: -1,
+				Msg: fmt.Sprintf("the control socket answers only its owner (uid %d); the request came from uid %d", s.uid, uid)})})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) info(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.rd.Info) }
+
+// stop answers, then asks the owner to stop the sandbox.
+func (s *Server) stop(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusAccepted, s.rd.Info)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.down.Do(func() {
+		if s.onDown != nil {
+			s.onDown()
+		}
+	})
+}
+
+// decode reads a JSON request body strictly; a malformed one is a 400.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, []ErrorEntry{entry(&firewall.Error{Code: "InvalidParameter.MalformedRequest", Rule: -1,
+			Msg: "the request is not the JSON this endpoint takes: " + err.Error()})})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, errs []ErrorEntry) {
+	writeJSON(w, status, &APIError{Status: status, Errors: errs})
+}
+
+func entry(e *firewall.Error) ErrorEntry {
+	x := ErrorEntry{Code: e.Code, Group: e.Group, NIC: e.NIC, Field: e.Field, Value: e.Value, Allowed: e.Allowed,
+		Message: e.Msg, Text: e.Error(), Rule: -1}
+	if e.Group != "" {
+		x.Rule = e.Rule
+	}
+	return x
+}
+
+// refuse writes err, a refusal of the firewall or the rule parser, with the
+// status its codes call for: 404 for something that does not exist, 409 for
+// a conflict with the sandbox's state (quotas, membership), else 400.
+func refuse(w http.ResponseWriter, err error) {
+	fes := firewall.Errors(err)
+	if len(fes) == 0 {
+		fes = []*firewall.Error{{Code: "InternalError", Rule: -1, Msg: err.Error()}}
+	}
+	status := http.StatusBadRequest
+	entries := make([]ErrorEntry, len(fes))
+	for i, e := range fes {
+		entries[i] = entry(e)
+		if i == 0 {
+			status = statusOf(e.Code)
+		}
+	}
+	writeError(w, status, entries)
+}
+
+func statusOf(code string) int {
+	switch {
+	case strings.HasSuffix(code, ".NotFound"):
+		return http.StatusNotFound
+	case strings.Contains(code, "LimitExceed"), strings.HasSuffix(code, ".Conflict"), strings.HasSuffix(code, "AlreadyExists"),
+		strings.HasPrefix(code, "InvalidNetworkInterface."), code == firewall.ErrQuotaBelowUsage, code == firewall.ErrGroupInUse:
+		return http.StatusConflict
+	}
+	return http.StatusBadRequest
+}
+
+// ErrInstanceNotFound is the cloud's code for an instance that does not
+// exist (probe and conntrack name instances, not NICs).
+const ErrInstanceNotFound = "InvalidInstanceId.NotFound"
+
+// withAlternatives adds the valid names to a not-found error that has none.
+func (s *Server) withAlternatives(err error) error {
+	fw := s.lab.VPC.Firewall()
+	for _, e := range firewall.Errors(err) {
+		if e.Allowed != "" {
+			continue
+		}
+		switch e.Code {
+		case firewall.ErrGroupNotFound:
+			e.Allowed = strings.Join(fw.Groups(), ", ")
+		case firewall.ErrNICNotFound:
+			e.Allowed = strings.Join(s.instanceNames(), ", ")
+		}
+	}
+	return err
+}
+
+func (s *Server) instanceNames() []string {
+	names := make([]string, len(s.lab.Topology.Instances))
+	for i, in := range s.lab.Topology.Instances {
+		names[i] = in.Name
+	}
+	return names
+}
+
+// rule adds (authorize) or removes (revoke) one rule.
+func (s *Server) rule(add bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req RuleRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		rule, err := topology.ParseRule(req.Rule)
+		if err != nil {
+			refuse(w, err)
+			return
+		}
+		actor := req.Actor
+		if actor == "" {
+			actor = rule.ManagedBy
+		}
+		if actor == "" {
+			actor = "user"
+		}
+		fw := s.lab.VPC.Firewall()
+		s.mu.Lock()
+		before := len(fw.AuditLog())
+		action := "authorize"
+		if add {
+			err = fw.AuthorizeRules(req.Group, actor, rule)
+		} else {
+			action = "revoke"
+			err = fw.RevokeRules(req.Group, actor, rule)
+		}
+		log := fw.AuditLog()
+		s.mu.Unlock()
+		if err != nil {
+			refuse(w, s.withAlternatives(err))
+			return
+		}
+		resp := RuleResponse{Action: action, Group: req.Group, Actor: actor, Rule: rule.String(), Changed: len(log) > before}
+		if resp.Changed {
+			last := log[len(log)-1]
+			resp.Actor, resp.Rule = last.Actor, last.Rule.String()
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+// group makes an instance join or leave a group.
+func (s *Server) group(join bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req GroupRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		fw := s.lab.VPC.Firewall()
+		var err error
+		action := "join"
+		if join {
+			err = fw.JoinGroup(req.Instance, req.Group)
+		} else {
+			action = "leave"
+			err = fw.LeaveGroup(req.Instance, req.Group)
+		}
+		if err != nil {
+			refuse(w, s.withAlternatives(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, GroupResponse{Instance: req.Instance, Action: action, Group: req.Group, Groups: fw.NICGroups(req.Instance)})
+	}
+}
+
+// probe runs one real probe through the data plane, as `vpclab test` runs
+// an expect line.
+func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
+	var req ProbeRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var errs []error
+	bad := func(code, field, value, msg, allowed string) {
+		errs = append(errs, &firewall.Error{Code: code, Rule: -1, Field: field, Value: value, Msg: msg, Allowed: allowed})
+	}
+	t := s.lab.Topology
+	proto := strings.ToLower(req.Protocol)
+	switch proto {
+	case "":
+		proto = "tcp"
+		fallthrough
+	case "tcp", "udp":
+		if req.Port < 1 || req.Port > 65535 {
+			bad(firewall.ErrInvalidPortRange, "port", fmt.Sprint(req.Port), fmt.Sprintf("%s needs a destination port", proto), "1..65535")
+		}
+	case "icmp":
+		req.Port = 0
+	default:
+		bad(firewall.ErrInvalidIPProtocol, "protocol", req.Protocol, "unknown protocol", "tcp, udp, icmp")
+	}
+	for _, n := range []struct {
+		field, name string
+		addr        bool
+	}{{"from", req.From, false}, {"to", req.To, true}} {
+		if err := t.CheckName(n.name, n.addr); err != nil {
+			var ne *topology.NameError
+			allowed := ""
+			if errors.As(err, &ne) {
+				allowed = "instances: " + strings.Join(ne.Instances, ", ") + "; internet hosts: " + strings.Join(ne.Hosts, ", ")
+				if n.addr {
+					allowed += "; or an IPv4 address"
+				}
+			}
+			bad(ErrInstanceNotFound, n.field, n.name, err.Error(), allowed)
+		}
+	}
+	switch req.Expect {
+	case "", topology.Allow, topology.Block, topology.Refuse:
+	default:
+		bad("InvalidParameter", "expect", req.Expect, "unknown result", "allow, block, refuse")
+	}
+	timeout := 2 * time.Second
+	if req.TimeoutMs < 0 || req.TimeoutMs > 60_000 {
+		bad("InvalidParameter", "timeout_ms", fmt.Sprint(req.TimeoutMs), "out of range", "1..60000")
+	} else if req.TimeoutMs > 0 {
+		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
+	}
+	if len(errs) > 0 {
+		refuse(w, errors.Join(errs...))
+		return
+	}
+	res := s.lab.RunExpects(r.Context(), []topology.Expect{{From: req.From, To: req.To, Protocol: proto, Port: req.Port, Result: req.Expect}},
+		topology.RunOptions{Timeout: timeout, Parallel: 1})[0]
+	if req.Expect == "" {
+		res.Pass = res.Observed != topology.Failed
+		if res.Observed == topology.Allow {
+			res.Why = nil // the static analysis is for a surprise; nothing was expected
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// instanceAddr returns an instance's private address, or writes a 404.
+func (s *Server) instanceAddr(w http.ResponseWriter, name string) (string, bool) {
+	for _, in := range s.lab.Topology.Instances {
+		if in.Name == name {
+			return in.IP.String(), true
+		}
+	}
+	refuse(w, &firewall.Error{Code: ErrInstanceNotFound, Rule: -1, Field: "instance", Value: name,
+		Msg: "no such instance", Allowed: strings.Join(s.instanceNames(), ", ")})
+	return "", false
+}
+
+func (s *Server) conntrack(w http.ResponseWriter, r *http.Request) {
+	inst := r.URL.Query().Get("instance")
+	addr := ""
+	if inst != "" {
+		var ok bool
+		if addr, ok = s.instanceAddr(w, inst); !ok {
+			return
+		}
+	}
+	ct := s.lab.VPC.Firewall().Conntrack()
+	resp := ConntrackResponse{Instance: inst, Entries: []ConntrackEntry{}, Stats: ct.Stats()}
+	names := map[string]string{}
+	name := func(a string) string {
+		n, ok := names[a]
+		if !ok {
+			ad, _ := parseAddr(a)
+			n, _ = s.lab.VPC.Owner(ad)
+			names[a] = n
+		}
+		return n
+	}
+	ct.Entries(func(e firewall.ConntrackEntry) bool {
+		a, b := e.A.Addr().String(), e.B.Addr().String()
+		if addr != "" && a != addr && b != addr {
+			return true
+		}
+		resp.Entries = append(resp.Entries, ConntrackEntry{Protocol: firewall.ProtoName(e.Proto), A: e.A.String(), B: e.B.String(),
+			AName: name(a), BName: name(b), State: e.State, IdleS: e.Idle, IPID: e.IPID, IsFrag: e.Fragment})
+		return true
+	})
+	sortEntries(resp.Entries)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
+	var req FlushRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ct := s.lab.VPC.Firewall().Conntrack()
+	if req.Instance == "" {
+		n := 0
+		ct.Entries(func(firewall.ConntrackEntry) bool { n++; return true })
+		ct.Flush()
+		writeJSON(w, http.StatusOK, FlushResponse{Flushed: n})
+		return
+	}
+	a, ok := s.instanceAddr(w, req.Instance)
+	if !ok {
+		return
+	}
+	ad, _ := parseAddr(a)
+	writeJSON(w, http.StatusOK, FlushResponse{Instance: req.Instance, Flushed: ct.FlushAddr(ad)})
+}
+
+func (s *Server) audit(w http.ResponseWriter, _ *http.Request) {
+	log := s.lab.VPC.Firewall().AuditLog()
+	out := make([]AuditRecord, len(log))
+	for i, a := range log {
+		out[i] = AuditRecord{Time: a.Time, Actor: a.Actor, Action: a.Action, Group: a.Group, Rule: a.Rule.String(), Description: a.Rule.Description}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
