@@ -181,9 +181,15 @@ func TestControlRefusalsChangeNothing(t *testing.T) {
 	}{
 		{"unknown group", func() error { _, err := c.AddRule(ctx, RuleRequest{Group: "sg-nope", Rule: rule()}); return err },
 			404, firewall.ErrGroupNotFound, "InvalidSecurityGroupId.NotFound: group sg-nope: no such group (allowed: sg-app, sg-spare, sg-web)"},
-		{"malformed port", func() error { _, err := c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "80-81")}); return err },
+		{"malformed port", func() error {
+			_, err := c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "80-81")})
+			return err
+		},
 			400, firewall.ErrInvalidPortRange, `InvalidPortRange.Malformed: port_range "80-81": port range "80-81"`},
-		{"port out of range", func() error { _, err := c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "0/70000")}); return err },
+		{"port out of range", func() error {
+			_, err := c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "0/70000")})
+			return err
+		},
 			400, firewall.ErrInvalidPortRange, "InvalidPortRange.Malformed"},
 		{"over the quota", func() error {
 			_, err := c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "23")})
@@ -193,7 +199,10 @@ func TestControlRefusalsChangeNothing(t *testing.T) {
 			_, err = c.AddRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "24")})
 			return err
 		}, 409, firewall.ErrAuthorizationLimitExceed, "AuthorizationLimitExceed: group sg-web: the group would have 4 rules; the quota is 3 rules per group"},
-		{"revoke a rule that is not there", func() error { _, err := c.RemoveRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "9")}); return err },
+		{"revoke a rule that is not there", func() error {
+			_, err := c.RemoveRule(ctx, RuleRequest{Group: "sg-web", Rule: rule("port_range", "9")})
+			return err
+		},
 			404, firewall.ErrRuleNotFound, "no such rule: ingress accept priority 1 tcp 9/9 source 10.0.0.0/8"},
 		{"join: unknown instance", func() error { _, err := c.JoinGroup(ctx, "web-9", "sg-spare"); return err },
 			404, firewall.ErrNICNotFound, "(allowed: web-1, app-1)"},
