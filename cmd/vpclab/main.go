@@ -34,7 +34,8 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
-	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd(), newGraphCmd(), newMatrixCmd())
+	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd(), newGraphCmd(), newMatrixCmd(),
+		newRuleCmd(), newGroupCmd(), newProbeCmd(), newConntrackCmd(), newStatsCmd(), newAuditCmd(), newLsCmd(), newDownCmd())
 	withJSONErrors(root)
 	return root
 }

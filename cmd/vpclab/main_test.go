@@ -19,5 +19,17 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m)
+	// Sandboxes started by the tests (up serves its control API in
+	// $XDG_RUNTIME_DIR/vpclab/NAME) live in a directory of this run, not
+	// beside the user's own or another test run's: names would collide.
+	// Processes the tests re-execute inherit it.
+	runtimeDir, err := os.MkdirTemp("", "vpclab-test-run-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(runtimeDir)
+		os.Exit(code)
+	}))
 }

@@ -61,6 +61,7 @@ func newUpCmd() *cobra.Command {
 		maxConns int
 		idle     time.Duration
 		budget   memoryBudget
+		control  controlFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -115,7 +116,7 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control)
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -126,6 +127,7 @@ could not be listened on (busy: the error names the port and the instance),
 	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
+	addControlFlags(cmd, &control)
 	return cmd
 }
 
@@ -164,10 +166,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{})
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{})
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions) error {
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -175,6 +177,11 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return &exitError{code: 2, err: err}
 	}
 	defer lab.Close()
+	ctx, stopControl, err := startControl(ctx, lab, cf, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
 	xo.Logger = log
 	x, err := lab.Expose(xo)
 	if err != nil {
@@ -213,6 +220,7 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		fmt.Fprintf(stderr, "vpclab up: %s is up; press Ctrl-C to stop\n", rep.File)
 	}
 	<-ctx.Done()
+	stopControl()
 	x.Close()
 	lab.Close()
 	if line := exposeSummary(x.Stats()); line != "" {

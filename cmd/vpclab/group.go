@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newGroupCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "Make an instance of a running sandbox join or leave a security group",
+	}
+	cmd.AddCommand(newGroupChangeCmd(true), newGroupChangeCmd(false))
+	return cmd
+}
+
+func newGroupChangeCmd(join bool) *cobra.Command {
+	var f sandboxFlags
+	use, short := "join INSTANCE GROUP", "Add an instance to a security group"
+	if !join {
+		use, short = "leave INSTANCE GROUP", "Remove an instance from a security group (it keeps at least one)"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(2, "INSTANCE GROUP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := controlContext(cmd)
+			defer cancel()
+			call, verb := c.JoinGroup, "joined"
+			if !join {
+				call, verb = c.LeaveGroup, "left"
+			}
+			resp, err := call(ctx, args[0], args[1])
+			if err != nil {
+				return f.controlError(cmd, err)
+			}
+			if f.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), resp)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s %s; its groups: %s\n", c.Info.Name, resp.Instance, verb, resp.Group, strings.Join(resp.Groups, ", "))
+			return nil
+		},
+	}
+	addSandboxFlags(cmd, &f)
+	return cmd
+}
