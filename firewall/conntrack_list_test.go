@@ -81,3 +81,22 @@ func TestConntrackFlushAddr(t *testing.T) {
 	assert.Zero(t, ct.FlushAddr(netip.MustParseAddr("10.0.0.255")))
 	assert.Zero(t, ct.FlushAddr(netip.Addr{}))
 }
+
+func TestAuditLenAndSince(t *testing.T) {
+	fw := New(Config{})
+	defer fw.Close()
+	require.NoError(t, fw.CreateGroup(Group{Name: "sg"}))
+	assert.Zero(t, fw.AuditLen())
+	r := Rule{Direction: Ingress, Protocol: "tcp", Ports: Ports{Start: 80, End: 80}, Remote: netip.MustParsePrefix("10.0.0.0/8")}
+	require.NoError(t, fw.AuthorizeRules("sg", "user", r))
+	n := fw.AuditLen()
+	assert.Equal(t, 1, n)
+	require.NoError(t, fw.AuthorizeRules("sg", "user", r)) // identical: no change
+	assert.Empty(t, fw.AuditSince(n))
+	require.NoError(t, fw.RevokeRules("sg", "dms", r))
+	got := fw.AuditSince(n)
+	require.Len(t, got, 1)
+	assert.Equal(t, "dms", got[0].Actor)
+	assert.Equal(t, "revoke", got[0].Action)
+	assert.Empty(t, fw.AuditSince(99))
+}

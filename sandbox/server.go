@@ -280,7 +280,7 @@ func (s *Server) rule(add bool) http.HandlerFunc {
 		}
 		fw := s.lab.VPC.Firewall()
 		s.mu.Lock()
-		before := len(fw.AuditLog())
+		before := fw.AuditLen()
 		action := "authorize"
 		if add {
 			err = fw.AuthorizeRules(req.Group, actor, rule)
@@ -288,15 +288,15 @@ func (s *Server) rule(add bool) http.HandlerFunc {
 			action = "revoke"
 			err = fw.RevokeRules(req.Group, actor, rule)
 		}
-		log := fw.AuditLog()
+		changes := fw.AuditSince(before)
 		s.mu.Unlock()
 		if err != nil {
 			refuse(w, s.withAlternatives(err))
 			return
 		}
-		resp := RuleResponse{Action: action, Group: req.Group, Actor: actor, Rule: rule.String(), Changed: len(log) > before}
+		resp := RuleResponse{Action: action, Group: req.Group, Actor: actor, Rule: rule.String(), Changed: len(changes) > 0}
 		if resp.Changed {
-			last := log[len(log)-1]
+			last := changes[len(changes)-1]
 			resp.Actor, resp.Rule = last.Actor, last.Rule.String()
 		}
 		writeJSON(w, http.StatusOK, resp)
