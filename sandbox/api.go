@@ -87,12 +87,18 @@ type ConntrackEntry struct {
 	IsFrag bool   `json:"fragment,omitempty"`
 }
 
-// ConntrackResponse lists tracked flows (of one instance, when asked).
+// ConntrackResponse lists tracked flows (of one instance, when asked), at
+// most the limit asked for; Omitted counts the matching entries left out.
 type ConntrackResponse struct {
 	Instance string                  `json:"instance,omitempty"`
 	Entries  []ConntrackEntry        `json:"entries"`
+	Omitted  int                     `json:"omitted,omitempty"`
 	Stats    firewall.ConntrackStats `json:"stats"`
 }
+
+// DefaultConntrackLimit bounds a conntrack listing unless asked otherwise:
+// a table holds up to a million entries.
+const DefaultConntrackLimit = 10_000
 
 // FlushRequest flushes connection tracking: every entry, or those of one
 // instance (entries with its private address at either end).

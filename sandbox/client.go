@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/vpclab/vpclab/topology"
@@ -94,6 +95,40 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
+// Stream sends a GET for path and copies the answer's body to w as it
+// arrives, until the sandbox ends it or ctx ends (then it returns nil: the
+// caller stopped it). A refusal is an *APIError, as for every request.
+func (c *Client) Stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://sandbox"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return &ConnError{Socket: c.Info.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		ae := &APIError{}
+		if err := json.NewDecoder(resp.Body).Decode(ae); err != nil || len(ae.Errors) == 0 {
+			return fmt.Errorf("control API %s: HTTP %s", path, resp.Status)
+		}
+		ae.Status = resp.StatusCode
+		return ae
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("control API %s: %w", path, err)
+	}
+	return nil
+}
+
 // GetInfo asks the sandbox who it is.
 func (c *Client) GetInfo(ctx context.Context) (Info, error) {
 	var out Info
@@ -130,12 +165,23 @@ func (c *Client) Probe(ctx context.Context, req ProbeRequest) (topology.Result, 
 	return out, c.do(ctx, http.MethodPost, PathProbe, req, &out)
 }
 
-// Conntrack lists tracked flows, of one instance when instance is set.
-func (c *Client) Conntrack(ctx context.Context, instance string) (ConntrackResponse, error) {
+// Conntrack lists tracked flows, of one instance when instance is set, at
+// most limit of them (0: DefaultConntrackLimit, -1: all).
+func (c *Client) Conntrack(ctx context.Context, instance string, limit int) (ConntrackResponse, error) {
 	var out ConntrackResponse
-	p := PathConntrack
+	q := url.Values{}
 	if instance != "" {
-		p += "?instance=" + url.QueryEscape(instance)
+		q.Set("instance", instance)
+	}
+	switch {
+	case limit < 0:
+		q.Set("limit", "0")
+	case limit > 0:
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	p := PathConntrack
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }

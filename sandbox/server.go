@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type Options struct {
 type Server struct {
 	lab    *topology.Lab
 	rd     *RunDir
+	mux    *http.ServeMux
 	srv    *http.Server
 	served chan struct{} // closed when Serve has returned
 	ctx    context.Context
@@ -72,6 +74,7 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
+	s.mux = mux
 	mux.HandleFunc("GET "+PathInfo, s.info)
 	mux.HandleFunc("POST "+PathRuleAdd, s.rule(true))
 	mux.HandleFunc("POST "+PathRuleRemove, s.rule(false))
@@ -101,6 +104,15 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 
 // Info returns what info.json says: name, pid, socket.
 func (s *Server) Info() Info { return s.rd.Info }
+
+// Lab returns the lab the server controls.
+func (s *Server) Lab() *topology.Lab { return s.lab }
+
+// Handle adds an endpoint to the API, for parts of the sandbox served
+// beside the control verbs (a packet capture stream). Only the owner reaches
+// it, as every endpoint. The request's context ends when the client goes or
+// the server closes, so a streaming handler must return then.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Close stops serving (requests in flight are cancelled), and removes the
 // socket, info.json and the run directory. It is safe to call twice.
@@ -409,6 +421,16 @@ func (s *Server) instanceAddr(w http.ResponseWriter, name string) (string, bool)
 
 func (s *Server) conntrack(w http.ResponseWriter, r *http.Request) {
 	inst := r.URL.Query().Get("instance")
+	limit := DefaultConntrackLimit
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			refuse(w, &firewall.Error{Code: "InvalidParameter", Rule: -1, Field: "limit", Value: l,
+				Msg: "want a count of entries", Allowed: "an integer >= 0 (0: all)"})
+			return
+		}
+		limit = n
+	}
 	addr := ""
 	if inst != "" {
 		var ok bool
@@ -431,6 +453,10 @@ func (s *Server) conntrack(w http.ResponseWriter, r *http.Request) {
 	ct.Entries(func(e firewall.ConntrackEntry) bool {
 		a, b := e.A.Addr().String(), e.B.Addr().String()
 		if addr != "" && a != addr && b != addr {
+			return true
+		}
+		if limit > 0 && len(resp.Entries) >= limit {
+			resp.Omitted++
 			return true
 		}
 		resp.Entries = append(resp.Entries, ConntrackEntry{Protocol: firewall.ProtoName(e.Proto), A: e.A.String(), B: e.B.String(),

@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -216,7 +219,7 @@ func TestControlRefusalsChangeNothing(t *testing.T) {
 			404, ErrInstanceNotFound, `did you mean "app-1"?`},
 		{"probe: no port", func() error { _, err := c.Probe(ctx, ProbeRequest{From: "app-1", To: "web-1"}); return err },
 			400, firewall.ErrInvalidPortRange, "tcp needs a destination port (allowed: 1..65535)"},
-		{"conntrack: unknown instance", func() error { _, err := c.Conntrack(ctx, "web-2"); return err },
+		{"conntrack: unknown instance", func() error { _, err := c.Conntrack(ctx, "web-2", 0); return err },
 			404, ErrInstanceNotFound, `instance "web-2": no such instance (allowed: web-1, app-1)`},
 		{"flush: unknown instance", func() error { _, err := c.Flush(ctx, "web-2"); return err },
 			404, ErrInstanceNotFound, `no such instance`},
@@ -272,9 +275,13 @@ func TestControlStatsAndConntrack(t *testing.T) {
 	assert.Zero(t, v)
 	assert.Equal(t, uint64(1), hits["ingress default implicit default: SG_DEFAULT_DENY"])
 
-	ct, err := c.Conntrack(ctx, "web-1")
+	ct, err := c.Conntrack(ctx, "web-1", -1)
 	require.NoError(t, err)
 	require.NotEmpty(t, ct.Entries)
+	one, err := c.Conntrack(ctx, "web-1", 1)
+	require.NoError(t, err)
+	assert.Len(t, one.Entries, 1)
+	assert.Equal(t, len(ct.Entries)-1, one.Omitted)
 	for _, e := range ct.Entries {
 		assert.Equal(t, "tcp", e.Protocol)
 		assert.ElementsMatch(t, []string{"app-1", "web-1"}, []string{e.AName, e.BName})
@@ -282,7 +289,7 @@ func TestControlStatsAndConntrack(t *testing.T) {
 	all, err := c.Flush(ctx, "")
 	require.NoError(t, err)
 	assert.Equal(t, len(ct.Entries), all.Flushed)
-	ct, err = c.Conntrack(ctx, "")
+	ct, err = c.Conntrack(ctx, "", 0)
 	require.NoError(t, err)
 	assert.Empty(t, ct.Entries)
 }
@@ -378,4 +385,52 @@ func TestNameAndCheckName(t *testing.T) {
 		assert.Error(t, CheckName(bad), "%q", bad)
 	}
 	assert.NoError(t, CheckName("web-1.staging_2"))
+}
+
+// TestControlStream: an endpoint added with Handle streams to Client.Stream
+// until the client stops, and Close ends a stream still running.
+func TestControlStream(t *testing.T) {
+	_, srv, c, _ := startLab(t)
+	srv.Handle("GET /v1/test-stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "%d\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- c.Stream(ctx, "/v1/test-stream", pw); pw.Close() }()
+	br := bufio.NewReader(pr)
+	for want := 0; want < 3; want++ {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("%d\n", want), line)
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	require.NoError(t, <-done, "a stream the caller stops ends without error")
+
+	// A stream still running when the server closes ends too.
+	go func() { done <- c.Stream(context.Background(), "/v1/test-stream", io.Discard) }()
+	time.Sleep(20 * time.Millisecond)
+	srv.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the stream")
+	}
+
+	// Refusals of a streaming endpoint are APIErrors.
+	_, srv2, c2, _ := startLab(t)
+	srv2.Handle("GET /v1/test-refuse", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse(w, &firewall.Error{Code: ErrInstanceNotFound, Rule: -1, Field: "instance", Value: "x", Msg: "no such instance"})
+	}))
+	err := c2.Stream(context.Background(), "/v1/test-refuse", io.Discard)
+	assert.Equal(t, 404, apiErr(t, err).Status)
 }

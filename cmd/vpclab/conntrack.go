@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vpclab/vpclab/sandbox"
 )
 
 func newConntrackCmd() *cobra.Command {
@@ -20,6 +22,7 @@ func newConntrackListCmd() *cobra.Command {
 	var (
 		f        sandboxFlags
 		instance string
+		limit    int
 	)
 	cmd := &cobra.Command{
 		Use:   "list [--instance X]",
@@ -31,13 +34,19 @@ idle. The table sees private addresses: a flow through an EIP or NAT gateway
 is listed with the instance's private address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return usageError("--limit %d: must not be negative (0: all)", limit)
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := controlContext(cmd)
 			defer cancel()
-			resp, err := c.Conntrack(ctx, instance)
+			if limit == 0 {
+				limit = -1 // all
+			}
+			resp, err := c.Conntrack(ctx, instance, limit)
 			if err != nil {
 				return f.controlError(cmd, err)
 			}
@@ -51,11 +60,16 @@ is listed with the instance's private address.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%ds\n", e.Protocol, named(e.A, e.AName), named(e.B, e.BName), e.State, e.IdleS)
 			}
 			tw.Flush()
-			fmt.Fprintf(w, "%s of %d (table max %d)\n", count(len(resp.Entries), "entry", "entries"), resp.Stats.Entries, resp.Stats.Max)
+			more := ""
+			if resp.Omitted > 0 {
+				more = fmt.Sprintf(", %d more not shown (--limit)", resp.Omitted)
+			}
+			fmt.Fprintf(w, "%s%s; the table holds %d (max %d)\n", count(len(resp.Entries), "entry", "entries"), more, resp.Stats.Entries, resp.Stats.Max)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "only the flows of this instance")
+	cmd.Flags().IntVar(&limit, "limit", sandbox.DefaultConntrackLimit, "list at most this many entries (0: all)")
 	addSandboxFlags(cmd, &f)
 	return cmd
 }
