@@ -192,10 +192,15 @@ func (c *Client) Flush(ctx context.Context, instance string) (FlushResponse, err
 	return out, c.do(ctx, http.MethodPost, PathConntrackFlush, FlushRequest{Instance: instance}, &out)
 }
 
-// Stats reads every NIC's counters and rule hits.
-func (c *Client) Stats(ctx context.Context) (StatsResponse, error) {
+// Stats reads every NIC's counters and rule hits, or one instance's (or
+// internet host's) when instance is set.
+func (c *Client) Stats(ctx context.Context, instance string) (StatsResponse, error) {
 	var out StatsResponse
-	return out, c.do(ctx, http.MethodGet, PathStats, nil, &out)
+	p := PathStats
+	if instance != "" {
+		p += "?instance=" + url.QueryEscape(instance)
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
 // Audit reads every rule change so far.

@@ -72,7 +72,7 @@ func snapshot(t *testing.T, c *Client) state {
 	ctx := context.Background()
 	a, err := c.Audit(ctx)
 	require.NoError(t, err)
-	st, err := c.Stats(ctx)
+	st, err := c.Stats(ctx, "")
 	require.NoError(t, err)
 	s := state{audit: len(a), groups: map[string][]string{}, rules: map[string]int{}}
 	for _, n := range st.NICs {
@@ -221,6 +221,8 @@ func TestControlRefusalsChangeNothing(t *testing.T) {
 			400, firewall.ErrInvalidPortRange, "tcp needs a destination port (allowed: 1..65535)"},
 		{"conntrack: unknown instance", func() error { _, err := c.Conntrack(ctx, "web-2", 0); return err },
 			404, ErrInstanceNotFound, `instance "web-2": no such instance (allowed: web-1, app-1)`},
+		{"stats: unknown instance", func() error { _, err := c.Stats(ctx, "web-2"); return err },
+			404, ErrInstanceNotFound, `instance "web-2": no such instance or internet host (allowed: web-1, app-1)`},
 		{"flush: unknown instance", func() error { _, err := c.Flush(ctx, "web-2"); return err },
 			404, ErrInstanceNotFound, `no such instance`},
 	}
@@ -253,8 +255,9 @@ func TestControlStatsAndConntrack(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, r.Pass, "%+v", r)
 
-	st, err := c.Stats(ctx)
+	st, err := c.Stats(ctx, "web-1")
 	require.NoError(t, err)
+	require.Len(t, st.NICs, 1, "stats of one instance")
 	var web *NICStats
 	for i := range st.NICs {
 		if st.NICs[i].Name == "web-1" {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/vpclab/vpclab/firewall"
 )
@@ -19,11 +20,20 @@ func sortEntries(es []ConntrackEntry) {
 
 // stats reads every NIC's counters and policy hits; nothing on the data
 // path is counted twice for it.
-func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	fw := s.lab.VPC.Firewall()
 	t := s.lab.Topology
+	only := r.URL.Query().Get("instance")
+	if only != "" && t.CheckName(only, false) != nil {
+		refuse(w, &firewall.Error{Code: ErrInstanceNotFound, Rule: -1, Field: "instance", Value: only,
+			Msg: "no such instance or internet host", Allowed: strings.Join(s.instanceNames(), ", ")})
+		return
+	}
 	resp := StatsResponse{NICs: []NICStats{}, Conntrack: fw.Conntrack().Stats()}
 	add := func(name, kind string, addr netip.Addr) {
+		if only != "" && name != only {
+			return
+		}
 		st, ok := s.lab.VPC.NICStats(name)
 		if !ok {
 			return

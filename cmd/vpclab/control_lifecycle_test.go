@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,8 +45,8 @@ func startUpProcess(t *testing.T, file string) *exec.Cmd {
 
 // TestControlLifecycle: a second up of a running sandbox's name is refused;
 // a sandbox killed with SIGKILL leaves a stale run directory that ls skips
-// and the next up clears; SIGTERM stops up with exit 0 and removes its run
-// directory.
+// and the next up clears; `vpclab down` from another process and SIGTERM
+// stop up with exit 0 and remove its run directory.
 func TestControlLifecycle(t *testing.T) {
 	file := writeTopology(t, controlTopology(hostPort(t), hostPort(t)))
 	dir := filepath.Join(sandbox.BaseDir(), "ctl-e2e")
@@ -69,10 +70,21 @@ func TestControlLifecycle(t *testing.T) {
 	}
 
 	b := startUpProcess(t, file) // clears what a left
-	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if out := mustVerb(t, "down", "ctl-e2e"); !strings.HasPrefix(out, fmt.Sprintf("ctl-e2e: down (pid %d)", b.Process.Pid)) {
+		t.Errorf("down printed %q", out)
 	}
 	if err := b.Wait(); err != nil {
+		t.Errorf("up after vpclab down: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("vpclab down left the run directory %s: %v", dir, err)
+	}
+
+	c := startUpProcess(t, file)
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err != nil {
 		t.Errorf("up after SIGTERM: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {

@@ -301,6 +301,7 @@ func TestControlBadInputChangesNothing(t *testing.T) {
 			`vpclab: InvalidInstanceId.NotFound: instance "web-2": no such instance (allowed: web-1, app-1)` + "\n"},
 		{[]string{"conntrack", "flush", "--instance", "web-2"}, `no such instance (allowed: web-1, app-1)`},
 		{[]string{"stats", "--sandbox", "nope"}, `vpclab: no sandbox "nope" is running`},
+		{[]string{"stats", "--instance", "web-2"}, `vpclab: InvalidInstanceId.NotFound: instance "web-2": no such instance or internet host (allowed: web-1, app-1)` + "\n"},
 		{[]string{"down", "nope"}, `running: ctl-e2e`},
 		{[]string{"audit", "-o", "yaml"}, `-o "yaml": want table or json`},
 	} {

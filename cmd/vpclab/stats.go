@@ -11,9 +11,12 @@ import (
 )
 
 func newStatsCmd() *cobra.Command {
-	var f sandboxFlags
+	var (
+		f        sandboxFlags
+		instance string
+	)
 	cmd := &cobra.Command{
-		Use:   "stats",
+		Use:   "stats [--instance X]",
 		Short: "Per-NIC counters, drops by code and per-rule hits of a running sandbox",
 		Long: `Stats prints, for every instance and internet host, the frames and bytes its
 NIC sent and received and the frames dropped by code; for every instance, each
@@ -30,7 +33,7 @@ recompiles it and starts its counters from zero.`,
 			}
 			ctx, cancel := controlContext(cmd)
 			defer cancel()
-			resp, err := c.Stats(ctx)
+			resp, err := c.Stats(ctx, instance)
 			if err != nil {
 				return f.controlError(cmd, err)
 			}
@@ -69,6 +72,7 @@ recompiles it and starts its counters from zero.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&instance, "instance", "", "only this instance's (or internet host's) NIC")
 	addSandboxFlags(cmd, &f)
 	return cmd
 }
