@@ -61,6 +61,7 @@ func newUpCmd() *cobra.Command {
 		maxConns int
 		idle     time.Duration
 		budget   memoryBudget
+		metrics  upMetrics
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -98,6 +99,9 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := checkTimeout(timeout); err != nil {
 				return err
 			}
+			if err := metrics.check(); err != nil {
+				return err
+			}
 			xo, err := exposeOptions(maxConns, idle)
 			if err != nil {
 				return err
@@ -115,7 +119,7 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, &metrics)
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -126,6 +130,7 @@ could not be listened on (busy: the error names the port and the instance),
 	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
+	metrics.addFlag(cmd)
 	return cmd
 }
 
@@ -164,10 +169,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{})
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, nil)
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions) error {
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, mx *upMetrics) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -186,9 +191,14 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return &exitError{code: 1, err: err}
 	}
 	defer x.Close()
+	if err := mx.start(lab, x, stderr); err != nil {
+		return err
+	}
+	defer mx.close()
 
 	rep := newUpReport(t, x)
 	rep.Results = lab.Run(ctx, topology.RunOptions{Timeout: timeout})
+	mx.record(rep.Results)
 	for _, r := range rep.Results {
 		if r.Pass {
 			rep.Passed++
@@ -213,6 +223,7 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		fmt.Fprintf(stderr, "vpclab up: %s is up; press Ctrl-C to stop\n", rep.File)
 	}
 	<-ctx.Done()
+	mx.close()
 	x.Close()
 	lab.Close()
 	if line := exposeSummary(x.Stats()); line != "" {
