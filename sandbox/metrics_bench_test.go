@@ -159,11 +159,13 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
 		b.ReportAllocs()
 		size := 0
+		cpu := cpuTime()
 		for b.Loop() {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)
 			size = w.Body.Len()
 		}
+		b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		b.ReportMetric(float64(size), "bytes/scrape")
 	})
 }
