@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -199,8 +201,8 @@ func (c *labCollector) Collect(ch chan<- prometheus.Metric) {
 	m.hits.collect(ch, vpc.Firewall(), m.nics)
 
 	ct := vpc.Firewall().Conntrack().Stats()
-	ch <- prometheus.MustNewConstMetric(descCTEntries, prometheus.GaugeValue, float64(ct.Entries))
-	ch <- prometheus.MustNewConstMetric(descCTMax, prometheus.GaugeValue, float64(ct.Max))
+	constMetric(ch, descCTEntries, prometheus.GaugeValue, float64(ct.Entries))
+	constMetric(ch, descCTMax, prometheus.GaugeValue, float64(ct.Max))
 	counter(ch, descCTInserted, ct.Inserted)
 	counter(ch, descCTFailed, ct.Refused)
 	counter(ch, descCTExpired, ct.Expired)
@@ -211,7 +213,7 @@ func (c *labCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for proto, n := range st.Mappings {
-			ch <- prometheus.MustNewConstMetric(descSNATPorts, prometheus.GaugeValue, float64(n), gw, proto)
+			constMetric(ch, descSNATPorts, prometheus.GaugeValue, float64(n), gw, proto)
 		}
 		for proto, n := range st.Exhausted {
 			counter(ch, descSNATExhausted, n, gw, proto)
@@ -232,14 +234,30 @@ func (c *labCollector) Collect(ch chan<- prometheus.Metric) {
 				if i == len(exposeDescs)-1 {
 					typ = prometheus.GaugeValue
 				}
-				ch <- prometheus.MustNewConstMetric(d, typ, v[i], labels...)
+				constMetric(ch, d, typ, v[i], labels...)
 			}
 		}
 	}
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, n uint64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), labels...)
+	constMetric(ch, d, prometheus.CounterValue, float64(n), labels...)
+}
+
+// constMetric sends one sample. Label values come from names and rule
+// descriptions; one that is not valid UTF-8 (a Go caller's rule, say) has
+// its bad bytes replaced, so it can neither panic the scrape nor fail it.
+func constMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, typ prometheus.ValueType, v float64, labels ...string) {
+	for i, l := range labels {
+		if !utf8.ValidString(l) {
+			labels[i] = strings.ToValidUTF8(l, "\uFFFD")
+		}
+	}
+	m, err := prometheus.NewConstMetric(d, typ, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	ch <- m
 }
 
 // ruleHits turns the hit counters of the NICs' compiled policies into one

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vpclab/vpclab/firewall"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -321,5 +323,20 @@ func TestMetricsServerOnlyServesMetrics(t *testing.T) {
 		if resp.StatusCode != c2.want {
 			t.Errorf("%s %s: %d, want %d", c2.method, c2.path, resp.StatusCode, c2.want)
 		}
+	}
+}
+
+func TestMetricsSurviveBadLabelValues(t *testing.T) {
+	lab, _, srv := newMetricsLab(t)
+	r := firewall.Rule{Direction: firewall.Ingress, Policy: firewall.Accept, Priority: 1, Protocol: "tcp",
+		Ports: firewall.Ports{Start: 9000, End: 9000}, Remote: netip.MustParsePrefix("10.0.0.0/16"),
+		Description: "bad \xff bytes"}
+	if err := lab.VPC.Firewall().AuthorizeRules("sg-web", "user", r); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, srv.URL())
+	if got := value(t, fams, "vpclab_rule_hits_total", "code=SG_RULE_ACCEPT", "description=bad \uFFFD bytes",
+		"direction=ingress", "group=sg-web", "rule=3"); got != 0 {
+		t.Errorf("the new rule has %v hits, want 0", got)
 	}
 }
