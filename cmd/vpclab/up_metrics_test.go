@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,38 @@ func TestUpMetricsErrors(t *testing.T) {
 		if code != c.code || err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--metrics") {
 			t.Errorf("up --metrics %s: exit %d, %v; want exit %d with %q", c.addr, code, err, c.code, c.want)
 		}
+	}
+}
+
+// TestUpMetricsCurl scrapes with curl, as a user checks the endpoint by hand.
+func TestUpMetricsCurl(t *testing.T) {
+	curl := requireTool(t, "curl", "curl")
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	mport := hostPort(t)
+	file := writeTopology(t, upTopology(hostPort(t), hostPort(t)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := startUp(ctx, "up", file, "--duration", "30s", "--metrics", fmt.Sprintf("127.0.0.1:%d", mport))
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if sample(scrapeUntil(t, url), "vpclab_probes_total", "outcome=pass", "result=block") == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	out, err := exec.Command(curl, "-sS", "--fail", "--max-time", "5", url).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", url, err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("curl's page is not Prometheus text: %v", err)
+	}
+	if got := sample(fams, "vpclab_probes_total", "outcome=pass", "result=block"); got != 1 {
+		t.Errorf("vpclab_probes_total{result=block,outcome=pass} = %v, want 1", got)
+	}
+	cancel()
+	if stdout, stderr, code := wait(); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
