@@ -340,3 +340,55 @@ func TestMetricsSurviveBadLabelValues(t *testing.T) {
 		t.Errorf("the new rule has %v hits, want 0", got)
 	}
 }
+
+func TestMetricsSNATAndConntrack(t *testing.T) {
+	topo, err := topology.LoadFile("../examples/snat.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := topology.Build(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	m := NewMetrics(lab, nil)
+	res := lab.Run(context.Background(), topology.RunOptions{Timeout: 2 * time.Second})
+	m.RecordProbes(res...)
+	for _, r := range res {
+		if !r.Pass {
+			t.Fatalf("%s: %s %s", r.Label(), r.Observed, r.Detail)
+		}
+	}
+	srv, err := ServeMetrics("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fams := scrape(t, srv.URL())
+	ct := lab.VPC.Firewall().Conntrack().Stats()
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		// app-1 and app-2 to mirror:80, app-1 to mirror:7/udp, app-2's
+		// ping: each flow holds a public port of the gateway's EIP.
+		{"vpclab_snat_ports_in_use", []string{"gateway=nat-1", "protocol=tcp"}, 2},
+		{"vpclab_snat_ports_in_use", []string{"gateway=nat-1", "protocol=udp"}, 1},
+		{"vpclab_snat_ports_in_use", []string{"gateway=nat-1", "protocol=icmp"}, 1},
+		{"vpclab_snat_exhausted_total", []string{"gateway=nat-1", "protocol=tcp"}, 0},
+		{"vpclab_probes_total", []string{"outcome=pass", "result=allow"}, 5},
+		{"vpclab_probes_total", []string{"outcome=pass", "result=block"}, 2},
+		{"vpclab_nic_drops_total", []string{"code=NO_ROUTE_TO_INTERNET", "instance=lonely"}, 1},
+		{"vpclab_conntrack_entries", nil, float64(ct.Entries)},
+		{"vpclab_conntrack_inserted_total", nil, float64(ct.Inserted)},
+		{"vpclab_conntrack_expired_total", nil, float64(ct.Expired)},
+	} {
+		if got := value(t, fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.name, strings.Join(c.labels, ","), got, c.want)
+		}
+	}
+	if ct.Inserted < 5 || ct.Entries == 0 {
+		t.Errorf("conntrack %+v: want an entry per allowed flow", ct)
+	}
+}
