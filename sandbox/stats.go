@@ -43,7 +43,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		if nic, ok := fw.NIC(name); ok {
 			pol := nic.Policy()
 			n.Groups = pol.Groups
-			n.Rules = append(ruleHits(pol.Ingress), ruleHits(pol.Egress)...)
+			n.Rules = append(policyRuleHits(pol.Ingress), policyRuleHits(pol.Egress)...)
 		}
 		resp.NICs = append(resp.NICs, n)
 	}
@@ -56,9 +56,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// ruleHits lists a policy's entries in decision order, then its fallback,
+// policyRuleHits lists a policy's entries in decision order, then its fallback,
 // each with its hits.
-func ruleHits(p *firewall.Policy) []RuleHits {
+func policyRuleHits(p *firewall.Policy) []RuleHits {
 	if p == nil {
 		return nil
 	}

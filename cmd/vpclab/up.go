@@ -62,6 +62,7 @@ func newUpCmd() *cobra.Command {
 		idle     time.Duration
 		budget   memoryBudget
 		control  controlFlags
+		metrics  upMetrics
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -99,6 +100,9 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := checkTimeout(timeout); err != nil {
 				return err
 			}
+			if err := metrics.check(); err != nil {
+				return err
+			}
 			xo, err := exposeOptions(maxConns, idle)
 			if err != nil {
 				return err
@@ -116,7 +120,7 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control, &metrics)
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -128,6 +132,7 @@ could not be listened on (busy: the error names the port and the instance),
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
 	addControlFlags(cmd, &control)
+	metrics.addFlag(cmd)
 	return cmd
 }
 
@@ -166,10 +171,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{})
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{}, nil)
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags) error {
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags, mx *upMetrics) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -193,9 +198,14 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return &exitError{code: 1, err: err}
 	}
 	defer x.Close()
+	if err := mx.start(lab, x, stderr); err != nil {
+		return err
+	}
+	defer mx.close()
 
 	rep := newUpReport(t, x)
 	rep.Results = lab.Run(ctx, topology.RunOptions{Timeout: timeout})
+	mx.record(rep.Results)
 	for _, r := range rep.Results {
 		if r.Pass {
 			rep.Passed++
@@ -220,6 +230,7 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		fmt.Fprintf(stderr, "vpclab up: %s is up; press Ctrl-C to stop\n", rep.File)
 	}
 	<-ctx.Done()
+	mx.close()
 	stopControl()
 	x.Close()
 	lab.Close()
