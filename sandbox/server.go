@@ -31,24 +31,28 @@ type Options struct {
 	OnDown func()
 	// Logger gets refused connections; nil: quiet.
 	Logger *slog.Logger
+	// OnProbe, if set, gets the result of every probe the API runs (up
+	// counts them in its metrics). It is called from request goroutines.
+	OnProbe func(topology.Result)
 }
 
 // Server serves the control API of one running lab on its run directory's
 // socket. Close stops it and removes the run directory.
 type Server struct {
-	lab    *topology.Lab
-	rd     *RunDir
-	mux    *http.ServeMux
-	srv    *http.Server
-	served chan struct{} // closed when Serve has returned
-	ctx    context.Context
-	cancel context.CancelFunc
-	uid    int
-	onDown func()
-	down   sync.Once
-	mu     sync.Mutex // serializes changes, so a change's audit records are its own
-	closed sync.Once
-	log    *slog.Logger
+	lab     *topology.Lab
+	rd      *RunDir
+	mux     *http.ServeMux
+	srv     *http.Server
+	served  chan struct{} // closed when Serve has returned
+	ctx     context.Context
+	cancel  context.CancelFunc
+	uid     int
+	onDown  func()
+	onProbe func(topology.Result)
+	down    sync.Once
+	mu      sync.Mutex // serializes changes, so a change's audit records are its own
+	closed  sync.Once
+	log     *slog.Logger
 }
 
 type peerKey struct{}
@@ -68,7 +72,7 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{lab: lab, rd: rd, served: make(chan struct{}), uid: os.Getuid(), onDown: opts.OnDown, log: opts.Logger}
+	s := &Server{lab: lab, rd: rd, served: make(chan struct{}), uid: os.Getuid(), onDown: opts.OnDown, onProbe: opts.OnProbe, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -403,6 +407,9 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 		if res.Observed == topology.Allow {
 			res.Why = nil // the static analysis is for a surprise; nothing was expected
 		}
+	}
+	if s.onProbe != nil {
+		s.onProbe(res)
 	}
 	writeJSON(w, http.StatusOK, res)
 }

@@ -182,7 +182,7 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return &exitError{code: 2, err: err}
 	}
 	defer lab.Close()
-	ctx, stopControl, err := startControl(ctx, lab, cf, stderr, log)
+	ctx, stopControl, err := startControl(ctx, lab, cf, stderr, log, mx.record)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 
 	rep := newUpReport(t, x)
 	rep.Results = lab.Run(ctx, topology.RunOptions{Timeout: timeout})
-	mx.record(rep.Results)
+	mx.record(rep.Results...)
 	for _, r := range rep.Results {
 		if r.Pass {
 			rep.Passed++

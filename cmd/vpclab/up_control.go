@@ -28,8 +28,9 @@ func addControlFlags(cmd *cobra.Command, cf *controlFlags) {
 // startControl serves the control API of lab in its run directory and says
 // where on stderr. The context it returns ends, besides ctx's end, when a
 // client runs `vpclab down`; stop closes the server and removes the run
-// directory (it may be called more than once).
-func startControl(ctx context.Context, lab *topology.Lab, cf controlFlags, stderr io.Writer, log *slog.Logger) (context.Context, func(), error) {
+// directory (it may be called more than once). onProbe gets the result of
+// every probe the API runs.
+func startControl(ctx context.Context, lab *topology.Lab, cf controlFlags, stderr io.Writer, log *slog.Logger, onProbe func(...topology.Result)) (context.Context, func(), error) {
 	file := lab.Topology.File
 	if file == defaultTopologyName {
 		file = ""
@@ -47,7 +48,8 @@ func startControl(ctx context.Context, lab *topology.Lab, cf controlFlags, stder
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	srv, err := sandbox.Start(lab, sandbox.Options{Name: name, File: file, Dir: cf.runDir, OnDown: cancel, Logger: log})
+	srv, err := sandbox.Start(lab, sandbox.Options{Name: name, File: file, Dir: cf.runDir, OnDown: cancel, Logger: log,
+		OnProbe: func(r topology.Result) { onProbe(r) }})
 	if err != nil {
 		cancel()
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("control API: %w", err)}

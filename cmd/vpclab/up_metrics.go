@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ import (
 // not set.
 type upMetrics struct {
 	addr string
-	m    *sandbox.Metrics
+	m    atomic.Pointer[sandbox.Metrics] // set by start; the control API's probes read it
 	srv  *sandbox.MetricsServer
 }
 
@@ -42,20 +43,25 @@ func (u *upMetrics) start(lab *topology.Lab, x *topology.Exposure, stderr io.Wri
 	if u == nil || u.addr == "" {
 		return nil
 	}
-	u.m = sandbox.NewMetrics(lab, x)
-	srv, err := sandbox.ServeMetrics(u.addr, u.m)
+	m := sandbox.NewMetrics(lab, x)
+	srv, err := sandbox.ServeMetrics(u.addr, m)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	u.srv = srv
+	u.m.Store(m)
 	fmt.Fprintf(stderr, "vpclab up: metrics on %s\n", srv.URL())
 	return nil
 }
 
-// record counts probe results.
-func (u *upMetrics) record(rs []topology.Result) {
-	if u != nil && u.m != nil {
-		u.m.RecordProbes(rs...)
+// record counts probe results: up's expect lines, and the control API's
+// probes (from its request goroutines).
+func (u *upMetrics) record(rs ...topology.Result) {
+	if u == nil {
+		return
+	}
+	if m := u.m.Load(); m != nil {
+		m.RecordProbes(rs...)
 	}
 }
 

@@ -195,3 +195,38 @@ func TestUpMetricsCurl(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestUpMetricsCountControlProbes: a probe run through the control API
+// (`vpclab probe`) is counted in vpclab_probes_total beside up's own.
+func TestUpMetricsCountControlProbes(t *testing.T) {
+	open, closed, mport := hostPort(t), hostPort(t), hostPort(t)
+	file := writeTopology(t, upTopology(open, closed))
+	wait, _ := runningUp(t, file, "--metrics", fmt.Sprintf("127.0.0.1:%d", mport))
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+	before := sample(scrapeUntil(t, url), "vpclab_probes_total", "outcome=pass", "result=block")
+	if before != 1 {
+		t.Fatalf("before: vpclab_probes_total{outcome=pass,result=block} = %v, want 1 (up's expect line)", before)
+	}
+	for range 2 {
+		mustVerb(t, "probe", "--sandbox", "up-test", "--from", "client", "--to", "web-1", "--port", "22", "--expect", "block")
+	}
+	if out, errOut, code := vpclab("probe", "--sandbox", "up-test", "--from", "client", "--to", "web-1", "--port", "22", "--expect", "allow"); code != 1 {
+		t.Fatalf("a probe whose expectation fails: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	fams := scrapeUntil(t, url)
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"outcome=pass", "result=block"}, 3},
+		{[]string{"outcome=fail", "result=block"}, 1},
+		{[]string{"outcome=pass", "result=allow"}, 1},
+	} {
+		if got := sample(fams, "vpclab_probes_total", c.labels...); got != c.want {
+			t.Errorf("vpclab_probes_total{%s} = %v, want %v", strings.Join(c.labels, ","), got, c.want)
+		}
+	}
+	if _, stderr, code := wait(); code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, stderr)
+	}
+}
