@@ -61,6 +61,7 @@ func newUpCmd() *cobra.Command {
 		maxConns int
 		idle     time.Duration
 		budget   memoryBudget
+		pcap     pcapFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -102,6 +103,9 @@ could not be listened on (busy: the error names the port and the instance),
 			if err != nil {
 				return err
 			}
+			if err := pcap.check(); err != nil {
+				return err
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
@@ -115,7 +119,7 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, &pcap)
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -126,6 +130,7 @@ could not be listened on (busy: the error names the port and the instance),
 	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
+	addPcapFlags(cmd, &pcap)
 	return cmd
 }
 
@@ -164,10 +169,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{})
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, nil)
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions) error {
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, pc *pcapFlags) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -175,6 +180,11 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return &exitError{code: 2, err: err}
 	}
 	defer lab.Close()
+	capture, err := pc.start(lab, log)
+	if err != nil {
+		return err
+	}
+	defer capture.close(io.Discard)
 	xo.Logger = log
 	x, err := lab.Expose(xo)
 	if err != nil {
@@ -215,12 +225,16 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 	<-ctx.Done()
 	x.Close()
 	lab.Close()
+	captureErr := capture.close(stderr)
 	if line := exposeSummary(x.Stats()); line != "" {
 		fmt.Fprintln(stderr, "vpclab up: exposed ports: "+line)
 	}
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %s failed", rep.Failed, count(len(rep.Results), "expectation"))}
+	}
+	if captureErr != nil {
+		return &exitError{code: 1, err: captureErr}
 	}
 	return nil
 }
