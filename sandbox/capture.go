@@ -26,15 +26,21 @@ const DefaultPcapMaxBytes = 1 << 30
 // of every internet host.
 const InternetInterface = "internet"
 
-// snapLength is the snap length written in capture headers: more than the
-// largest frame (a 64 KiB TCP super-segment), as tcpdump's default.
-const snapLength = 262144
+// MaxSnapLen is the largest snap length, and the one written in capture
+// headers by default: more than the largest frame (a 64 KiB TCP
+// super-segment), as tcpdump's default.
+const MaxSnapLen = 262144
+
+const snapLength = MaxSnapLen
 
 // PcapngOptions tune StartPcapng.
 type PcapngOptions struct {
 	// MaxBytes bounds the file: a frame that would take it past MaxBytes
 	// is not written, nor is anything after it. 0: DefaultPcapMaxBytes.
 	MaxBytes int64
+	// SnapLen keeps at most this many bytes of each frame, as tcpdump -s
+	// does (the file records each frame's whole length). 0: whole frames.
+	SnapLen int
 	// Log gets one warning when the bound stops the capture or a write
 	// fails (nil: none).
 	Log *slog.Logger
@@ -65,6 +71,7 @@ type Pcapng struct {
 	ng      *pcapgo.NgWriter
 	ifaces  map[string]int // by instance name, and InternetInterface
 	max     int64
+	snap    int
 	reserve int64 // room kept for the stop comment
 	stopped bool  // by the bound or a write error
 	closed  bool
@@ -96,6 +103,13 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 	if p.max < 0 {
 		return nil, fmt.Errorf("pcap: max bytes %d: must not be negative", p.max)
 	}
+	p.snap = opts.SnapLen
+	switch {
+	case p.snap < 0 || p.snap > snapLength:
+		return nil, fmt.Errorf("pcap: snap length %d: must be between 0 (whole frames) and %d", p.snap, snapLength)
+	case p.snap == 0:
+		p.snap = snapLength
+	}
 	p.w.w = w
 	p.reserve = int64(len(p.commentBlock(0, 0, 0, time.Time{}, p.stopComment())))
 
@@ -111,7 +125,7 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 	nics = append(nics, nic{InternetInterface, "the internet side: every internet host"})
 	intf := func(n nic) pcapgo.NgInterface {
 		return pcapgo.NgInterface{Name: n.name, Description: n.desc, OS: runtime.GOOS,
-			LinkType: layers.LinkTypeIPv4, SnapLength: snapLength, TimestampResolution: 9}
+			LinkType: layers.LinkTypeIPv4, SnapLength: uint32(p.snap), TimestampResolution: 9}
 	}
 	ng, err := pcapgo.NewNgWriterInterface(&p.w, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "vpclab",
@@ -179,11 +193,12 @@ func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Directio
 	if !ok || p.stopped || p.closed {
 		return
 	}
-	if !p.fits(enhancedPacketLen(len(ip), 0), id, len(ip), now) {
+	data := ip[:min(len(ip), p.snap)]
+	if !p.fits(enhancedPacketLen(len(data), 0), id, len(ip), now) {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(ip), Length: len(ip), InterfaceIndex: id}
-	if err := p.ng.WritePacket(ci, ip); err != nil {
+	ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(data), Length: len(ip), InterfaceIndex: id}
+	if err := p.ng.WritePacket(ci, data); err != nil {
 		p.fail(err)
 		return
 	}
@@ -208,10 +223,11 @@ func (p *Pcapng) Dropped(name string, kind netstack.OwnerKind, ip []byte, size i
 		comment = comment[:maxComment]
 	}
 	now := time.Now() // not ev.Time: the file is in time order
-	if !p.fits(commentBlockLen(len(ip), len(comment)), id, size, now) {
+	data := ip[:min(len(ip), p.snap)]
+	if !p.fits(commentBlockLen(len(data), len(comment)), id, size, now) {
 		return
 	}
-	if err := p.writeBlock(p.commentBlock(id, len(ip), size, now, comment), ip); err != nil {
+	if err := p.writeBlock(p.commentBlock(id, len(data), size, now, comment), data); err != nil {
 		p.fail(err)
 		return
 	}

@@ -289,3 +289,46 @@ func TestPcapngTcpdump(t *testing.T) {
 	assert.Contains(t, string(out), "10.0.1.1.", "web-1's address")
 	assert.Contains(t, string(out), ".5432: Flags [S]", "the blocked SYN to db-1")
 }
+
+// TestPcapngSnapLen: a snap length cuts each frame and keeps its whole
+// length; an out-of-range one is an error.
+func TestPcapngSnapLen(t *testing.T) {
+	lab := threeTier(t)
+	path := filepath.Join(t.TempDir(), "snap.pcapng")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	p, err := StartPcapng(lab, f, PcapngOptions{SnapLen: 64})
+	require.NoError(t, err)
+	runExpects(t, lab)
+	require.NoError(t, p.Close())
+
+	r, err := pcapgo.NewNgReader(mustOpen(t, path), pcapgo.DefaultNgReaderOptions)
+	require.NoError(t, err)
+	longer := 0
+	for {
+		_, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		assert.LessOrEqual(t, ci.CaptureLength, 64)
+		if ci.Length > 64 {
+			longer++
+		}
+	}
+	assert.NotZero(t, longer, "the http answers are longer than 64 bytes")
+
+	for _, snap := range []int{-1, snapLength + 1} {
+		_, err := StartPcapng(lab, io.Discard, PcapngOptions{SnapLen: snap})
+		require.ErrorContains(t, err, "must be between 0 (whole frames) and 262144")
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f
+}

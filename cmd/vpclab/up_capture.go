@@ -18,6 +18,7 @@ import (
 type pcapFlags struct {
 	file     string
 	maxBytes pcapSize
+	snapLen  int
 }
 
 // pcapSize is --pcap-max-bytes: a size (1GiB, 100MiB, 4096).
@@ -46,12 +47,17 @@ func addPcapFlags(cmd *cobra.Command, f *pcapFlags) {
 		`write every frame of every NIC (one pcapng interface per instance, one named "internet") and every dropped frame, with a comment saying why, to this pcapng file`)
 	cmd.Flags().Var(&f.maxBytes, "pcap-max-bytes",
 		"stop writing the --pcap file before it grows past this size (100MiB, 1GiB); the last packet's comment and stderr say so")
+	cmd.Flags().IntVar(&f.snapLen, "pcap-snaplen", 0,
+		"keep at most this many bytes of each frame in the --pcap file, as tcpdump -s (0: whole frames)")
 }
 
 // check refuses a --pcap up cannot write: stdout carries up's report.
 func (f *pcapFlags) check() error {
 	if f.file == "-" {
 		return usageError("--pcap -: stdout carries up's report; give a file")
+	}
+	if f.snapLen < 0 || f.snapLen > sandbox.MaxSnapLen {
+		return usageError("--pcap-snaplen %d: must be between 0 (whole frames) and %d", f.snapLen, sandbox.MaxSnapLen)
 	}
 	return nil
 }
@@ -74,7 +80,7 @@ func (f *pcapFlags) start(lab *topology.Lab, log *slog.Logger) (*upPcap, error) 
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--pcap: %w", err)}
 	}
-	p, err := sandbox.StartPcapng(lab, file, sandbox.PcapngOptions{MaxBytes: f.maxBytes.bytes, Log: log})
+	p, err := sandbox.StartPcapng(lab, file, sandbox.PcapngOptions{MaxBytes: f.maxBytes.bytes, SnapLen: f.snapLen, Log: log})
 	if err != nil {
 		file.Close()
 		os.Remove(f.file)

@@ -125,6 +125,7 @@ func TestUpPcapFlags(t *testing.T) {
 		{[]string{"--pcap", filepath.Join(dir, "x.pcapng"), "--pcap-max-bytes", "0"}, `invalid argument "0" for "--pcap-max-bytes" flag: "0": must be positive`},
 		{[]string{"--pcap", filepath.Join(dir, "x.pcapng"), "--pcap-max-bytes", "lots"}, `"lots" is not a size`},
 		{[]string{"--pcap", filepath.Join(dir, "x.pcapng"), "--pcap-max-bytes", "100"}, "max bytes 100 is less than the file's header"},
+		{[]string{"--pcap", filepath.Join(dir, "x.pcapng"), "--pcap-snaplen", "-1"}, "--pcap-snaplen -1: must be between 0 (whole frames) and 262144"},
 	} {
 		_, stderr, code, err := runVPCLab(t, append([]string{"up", "../../examples/three-tier.yaml", "--duration", "1ms"}, tc.args...)...)
 		if code != 2 || err == nil || !strings.Contains(err.Error(), tc.want) {
