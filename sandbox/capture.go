@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -68,6 +69,7 @@ type Pcapng struct {
 
 	mu      sync.Mutex
 	w       countingWriter
+	bw      *bufio.Writer // over w; the NgWriter writes into it
 	ng      *pcapgo.NgWriter
 	ifaces  map[string]int // by instance name, and InternetInterface
 	max     int64
@@ -78,7 +80,6 @@ type Pcapng struct {
 	err     error
 	frames  uint64
 	dropped uint64
-	block   []byte // scratch for commented packet blocks
 }
 
 // countingWriter counts the bytes written through it.
@@ -111,6 +112,9 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 		p.snap = snapLength
 	}
 	p.w.w = w
+	// NgWriter keeps a bufio.Writer it is given when it is large enough:
+	// one that holds a whole frame turns each packet into one write.
+	p.bw = bufio.NewWriterSize(&p.w, 1<<17)
 	p.reserve = int64(len(p.commentBlock(0, 0, 0, time.Time{}, p.stopComment())))
 
 	type nic struct{ name, desc string }
@@ -127,7 +131,7 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 		return pcapgo.NgInterface{Name: n.name, Description: n.desc, OS: runtime.GOOS,
 			LinkType: layers.LinkTypeIPv4, SnapLength: uint32(p.snap), TimestampResolution: 9}
 	}
-	ng, err := pcapgo.NewNgWriterInterface(&p.w, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+	ng, err := pcapgo.NewNgWriterInterface(p.bw, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "vpclab",
 		Comment: fmt.Sprintf("vpclab capture of VPC %s (%s)", lab.Topology.VPC.Name, lab.Topology.File),
 	}})
@@ -302,23 +306,14 @@ func (p *Pcapng) fail(err error) {
 	p.stopped = true
 }
 
-// writeBlock writes a packet block built by commentBlock with its data.
-// The NgWriter is flushed after every packet, so writing past it keeps the
-// order. The caller holds p.mu.
+// writeBlock writes a packet block built by commentBlock with its data
+// into the buffer the NgWriter writes into, and flushes it. The caller
+// holds p.mu.
 func (p *Pcapng) writeBlock(block, data []byte) error {
-	if err := p.ng.Flush(); err != nil {
-		return err
-	}
-	head, tail := block[:28], block[28:]
-	if len(data) == 0 {
-		_, err := p.w.Write(block)
-		return err
-	}
-	// One write when it is small, so a reader never sees half a block.
-	buf := append(append(append(p.block[:0], head...), data...), tail...)
-	p.block = buf[:0]
-	_, err := p.w.Write(buf)
-	return err
+	p.bw.Write(block[:28])
+	p.bw.Write(data)
+	p.bw.Write(block[28:])
+	return p.bw.Flush()
 }
 
 // enhancedPacketLen is the length of an Enhanced Packet Block with n bytes
