@@ -60,16 +60,18 @@ type PcapngStats struct {
 // one interface per instance, named by it, and one named "internet", link
 // type IPv4 (LINKTYPE_IPV4: libpcap refuses a pcapng whose second
 // interface has LINKTYPE_RAW). A dropped frame carries a packet comment naming the drop
-// code, the deciding group and rule. Each frame is flushed to the writer as
-// it is written (never fsync'ed). Frames are written in the data path: a
-// slow writer slows the VPC down.
+// code, the deciding group and rule. Each frame is flushed to the writer at
+// once — by a goroutine of the Pcapng, in one write with the frames that
+// came while the previous write ran — and never fsync'ed. At most 1 MiB
+// waits: a writer slower than the VPC slows the VPC down.
 type Pcapng struct {
 	log    *slog.Logger
 	remove func()
 
 	mu      sync.Mutex
-	w       countingWriter
-	bw      *bufio.Writer // over w; the NgWriter writes into it
+	batch   *batchWriter
+	w       countingWriter // over batch
+	bw      *bufio.Writer  // over w; the NgWriter writes into it
 	ng      *pcapgo.NgWriter
 	ifaces  map[string]int // by instance name, and InternetInterface
 	max     int64
@@ -81,6 +83,9 @@ type Pcapng struct {
 	frames  uint64
 	dropped uint64
 }
+
+// nic is an interface of the file: its name and description.
+type nic struct{ name, desc string }
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {
@@ -111,13 +116,13 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 	case p.snap == 0:
 		p.snap = snapLength
 	}
-	p.w.w = w
+	p.batch = newBatchWriter(w, 1<<20)
+	p.w.w = p.batch
 	// NgWriter keeps a bufio.Writer it is given when it is large enough:
 	// one that holds a whole frame turns each packet into one write.
 	p.bw = bufio.NewWriterSize(&p.w, 1<<17)
 	p.reserve = int64(len(p.commentBlock(0, 0, 0, time.Time{}, p.stopComment())))
 
-	type nic struct{ name, desc string }
 	var nics []nic
 	for _, in := range lab.Topology.Instances {
 		ip := in.IP.String()
@@ -131,6 +136,16 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 		return pcapgo.NgInterface{Name: n.name, Description: n.desc, OS: runtime.GOOS,
 			LinkType: layers.LinkTypeIPv4, SnapLength: uint32(p.snap), TimestampResolution: 9}
 	}
+	if _, err := p.start(lab, nics, intf); err != nil {
+		p.batch.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// start writes the header and starts capturing; on error the caller closes
+// p.batch.
+func (p *Pcapng) start(lab *topology.Lab, nics []nic, intf func(nic) pcapgo.NgInterface) (*Pcapng, error) {
 	ng, err := pcapgo.NewNgWriterInterface(p.bw, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "vpclab",
 		Comment: fmt.Sprintf("vpclab capture of VPC %s (%s)", lab.Topology.VPC.Name, lab.Topology.File),
@@ -162,13 +177,16 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 	return p, nil
 }
 
-// Close stops the capture and flushes what is buffered; it returns the
-// first write error. It is safe to call twice.
+// Close stops the capture, waits until everything is written to the
+// writer and returns the first write error. It is safe to call twice.
 func (p *Pcapng) Close() error {
 	p.remove()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	if err := p.batch.Close(); err != nil {
+		p.fail(err)
+	}
 	return p.err
 }
 
