@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -70,8 +69,7 @@ type Pcapng struct {
 
 	mu      sync.Mutex
 	batch   *batchWriter
-	w       countingWriter // over batch
-	bw      *bufio.Writer  // over w; the NgWriter writes into it
+	w       countingWriter // over batch; the NgWriter writes into it
 	ng      *pcapgo.NgWriter
 	ifaces  map[string]int // by instance name, and InternetInterface
 	max     int64
@@ -82,6 +80,7 @@ type Pcapng struct {
 	err     error
 	frames  uint64
 	dropped uint64
+	block   []byte // scratch for a commented packet block
 }
 
 // nic is an interface of the file: its name and description.
@@ -118,9 +117,6 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 	}
 	p.batch = newBatchWriter(w, 1<<20)
 	p.w.w = p.batch
-	// NgWriter keeps a bufio.Writer it is given when it is large enough:
-	// one that holds a whole frame turns each packet into one write.
-	p.bw = bufio.NewWriterSize(&p.w, 1<<17)
 	p.reserve = int64(len(p.commentBlock(0, 0, 0, time.Time{}, p.stopComment())))
 
 	var nics []nic
@@ -146,7 +142,7 @@ func StartPcapng(lab *topology.Lab, w io.Writer, opts PcapngOptions) (*Pcapng, e
 // start writes the header and starts capturing; on error the caller closes
 // p.batch.
 func (p *Pcapng) start(lab *topology.Lab, nics []nic, intf func(nic) pcapgo.NgInterface) (*Pcapng, error) {
-	ng, err := pcapgo.NewNgWriterInterface(p.bw, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+	ng, err := pcapgo.NewNgWriterInterface(&p.w, intf(nics[0]), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "vpclab",
 		Comment: fmt.Sprintf("vpclab capture of VPC %s (%s)", lab.Topology.VPC.Name, lab.Topology.File),
 	}})
@@ -324,14 +320,15 @@ func (p *Pcapng) fail(err error) {
 	p.stopped = true
 }
 
-// writeBlock writes a packet block built by commentBlock with its data
-// into the buffer the NgWriter writes into, and flushes it. The caller
-// holds p.mu.
+// writeBlock writes a packet block built by commentBlock with its data, in
+// one write after what the NgWriter holds. The caller holds p.mu.
 func (p *Pcapng) writeBlock(block, data []byte) error {
-	p.bw.Write(block[:28])
-	p.bw.Write(data)
-	p.bw.Write(block[28:])
-	return p.bw.Flush()
+	if err := p.ng.Flush(); err != nil {
+		return err
+	}
+	p.block = append(append(append(p.block[:0], block[:28]...), data...), block[28:]...)
+	_, err := p.w.Write(p.block)
+	return err
 }
 
 // enhancedPacketLen is the length of an Enhanced Packet Block with n bytes
