@@ -14,8 +14,10 @@ import (
 type Capture interface {
 	// Frame gets one frame crossing the NIC of endpoint name, an instance
 	// or an internet host (kind says which): Egress as the endpoint sent it
-	// (before any NAT), Ingress as delivered to it (after NAT).
-	Frame(name string, kind OwnerKind, dir firewall.Direction, ip []byte)
+	// (before any NAT), Ingress as delivered to it (after NAT). ip is the
+	// whole frame, or its first SnapLen bytes for a Snapper; size is the
+	// frame's whole length.
+	Frame(name string, kind OwnerKind, dir firewall.Direction, ip []byte, size int)
 	// Dropped gets a frame the data plane dropped, on the NIC the drop is
 	// charged to (the receiver's for an ingress security-group verdict, the
 	// sender's otherwise; see NICStats), with the event saying why. ip is
@@ -24,6 +26,13 @@ type Capture interface {
 	// whole length. The frame was already seen by Frame as the sender's
 	// Egress frame.
 	Dropped(name string, kind OwnerKind, ip []byte, size int, ev *DropEvent)
+}
+
+// Snapper is a Capture that keeps at most SnapLen bytes of each frame (0:
+// all): the data path copies no more than the largest snap length of the
+// captures watching a NIC.
+type Snapper interface {
+	SnapLen() int
 }
 
 // tap is one Capture started on some NICs (nil names: every NIC, including
@@ -87,25 +96,34 @@ func (v *VPC) retap(t *tap) {
 // v.mu.
 func (v *VPC) tapEndpoint(ep *endpoint) {
 	var cs []Capture
+	snap := 0
 	for _, t := range v.taps {
-		if t.covers(ep.name) {
-			cs = append(cs, t.c)
+		if !t.covers(ep.name) {
+			continue
 		}
+		n := 0
+		if s, ok := t.c.(Snapper); ok {
+			n = s.SnapLen()
+		}
+		if len(cs) == 0 || snap > 0 && (n <= 0 || n > snap) {
+			snap = max(n, 0)
+		}
+		cs = append(cs, t.c)
 	}
 	if len(cs) == 0 {
-		ep.port.SetCapture(nil)
+		ep.port.setCapture(nil, 0)
 		return
 	}
 	name, kind := ep.name, ep.kind
-	ep.port.SetCapture(func(tx bool, ip []byte) {
+	ep.port.setCapture(func(tx bool, ip []byte, size int) {
 		dir := firewall.Ingress
 		if tx {
 			dir = firewall.Egress
 		}
 		for _, c := range cs {
-			c.Frame(name, kind, dir, ip)
+			c.Frame(name, kind, dir, ip, size)
 		}
-	})
+	}, snap)
 }
 
 // captureDrop hands a dropped frame to every tap covering the endpoint it
@@ -125,7 +143,9 @@ func (v *VPC) captureDrop(charge *endpoint, ip []byte, size int, ev *DropEvent) 
 // funcCapture adapts SetCapture's function to a Capture of frames only.
 type funcCapture func(dir firewall.Direction, ip []byte)
 
-func (f funcCapture) Frame(_ string, _ OwnerKind, dir firewall.Direction, ip []byte) { f(dir, ip) }
+func (f funcCapture) Frame(_ string, _ OwnerKind, dir firewall.Direction, ip []byte, _ int) {
+	f(dir, ip)
+}
 
 func (funcCapture) Dropped(string, OwnerKind, []byte, int, *DropEvent) {}
 

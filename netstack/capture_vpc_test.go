@@ -24,6 +24,7 @@ type capturedFrame struct {
 	kind     OwnerKind
 	dir      firewall.Direction
 	src, dst netip.Addr
+	n, size  int
 }
 
 type capturedDrop struct {
@@ -34,12 +35,20 @@ type capturedDrop struct {
 	ev   DropEvent
 }
 
-func (r *recordCapture) Frame(name string, kind OwnerKind, dir firewall.Direction, ip []byte) {
+func (r *recordCapture) Frame(name string, kind OwnerKind, dir firewall.Direction, ip []byte, size int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.frames = append(r.frames, capturedFrame{name, kind, dir,
-		netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))})
+		netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20])), len(ip), size})
 }
+
+// snapCapture is a recordCapture that keeps snap bytes of each frame.
+type snapCapture struct {
+	recordCapture
+	snap int
+}
+
+func (s *snapCapture) SnapLen() int { return s.snap }
 
 func (r *recordCapture) Dropped(name string, kind OwnerKind, ip []byte, size int, ev *DropEvent) {
 	r.mu.Lock()
@@ -150,4 +159,56 @@ func TestAddCaptureNamedNICs(t *testing.T) {
 	require.ErrorAs(t, err, &verr)
 	assert.Equal(t, ErrInstanceNotFound, verr.Code)
 	assert.Contains(t, verr.Msg, `"nope"`)
+}
+
+// TestAddCaptureSnapLen: a Snapper gets no more than its snap length of a
+// frame and the frame's whole size — unless another capture of the NIC
+// wants more, when both get as much as the larger wants.
+func TestAddCaptureSnapLen(t *testing.T) {
+	v := newTestVPC(t)
+	createGroup(t, v, firewall.Group{Name: "sg", Rules: []firewall.Rule{allowIn("tcp", "80/80", "10.0.0.0/16")}})
+	a := addInstance(t, v, InstanceSpec{Name: "a", Groups: []string{"sg"}})
+	b := addInstance(t, v, InstanceSpec{Name: "b", Groups: []string{"sg"}})
+	serve(t, b, ServiceSpec{Kind: ServiceHTTP, Port: 80})
+	get := func() {
+		t.Helper()
+		_, _, err := httpGet(ctxTimeout(t, allowWait), a, ap(b.Addr(), 80))
+		require.NoError(t, err)
+	}
+	longest := func(fs []capturedFrame) (n, size int) {
+		for _, f := range fs {
+			n, size = max(n, f.n), max(size, f.size)
+		}
+		return n, size
+	}
+
+	s40 := &snapCapture{snap: 40}
+	remove40, err := v.AddCapture(s40, "b")
+	require.NoError(t, err)
+	get()
+	f40, _ := s40.snapshot()
+	n, size := longest(f40)
+	assert.Equal(t, 40, n, "a Snapper gets its snap length")
+	assert.Greater(t, size, 40, "and each frame's whole size")
+
+	s60, whole := &snapCapture{snap: 60}, &recordCapture{}
+	remove60, err := v.AddCapture(s60, "b")
+	require.NoError(t, err)
+	f40, _ = s40.snapshot()
+	seen40 := len(f40)
+	get()
+	f40, _ = s40.snapshot()
+	n, _ = longest(f40[seen40:])
+	assert.Equal(t, 60, n, "the larger snap length of two")
+
+	removeWhole, err := v.AddCapture(whole)
+	require.NoError(t, err)
+	get()
+	fw, _ := whole.snapshot()
+	for _, f := range fw {
+		assert.Equal(t, f.size, f.n, "a capture without a snap length gets whole frames")
+	}
+	removeWhole()
+	remove60()
+	remove40()
 }

@@ -202,8 +202,17 @@ func (p *Pcapng) iface(name string, kind netstack.OwnerKind) (int, bool) {
 	return id, ok
 }
 
+// SnapLen implements netstack.Snapper: the data path copies no more of a
+// frame than the file keeps.
+func (p *Pcapng) SnapLen() int {
+	if p.snap >= snapLength {
+		return 0
+	}
+	return p.snap
+}
+
 // Frame implements netstack.Capture.
-func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Direction, ip []byte) {
+func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Direction, ip []byte, size int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now() // under the lock: the file is in time order
@@ -212,10 +221,11 @@ func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Directio
 		return
 	}
 	data := ip[:min(len(ip), p.snap)]
-	if !p.fits(enhancedPacketLen(len(data), 0), id, len(ip), now) {
+	size = max(size, len(ip))
+	if !p.fits(enhancedPacketLen(len(data), 0), id, size, now) {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(data), Length: len(ip), InterfaceIndex: id}
+	ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(data), Length: size, InterfaceIndex: id}
 	if err := p.ng.WritePacket(ci, data); err != nil {
 		p.fail(err)
 		return

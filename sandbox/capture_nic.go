@@ -58,7 +58,7 @@ type nicCapture struct {
 }
 
 // Frame implements netstack.Capture.
-func (c *nicCapture) Frame(_ string, _ netstack.OwnerKind, _ firewall.Direction, ip []byte) {
+func (c *nicCapture) Frame(_ string, _ netstack.OwnerKind, _ firewall.Direction, ip []byte, _ int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()

@@ -221,9 +221,9 @@ func TestPcapngFrameAllocs(t *testing.T) {
 	defer p.Close()
 	frame := make([]byte, 1500)
 	frame[0] = 0x45
-	allocs := testing.AllocsPerRun(1000, func() { p.Frame("web-1", netstack.OwnerInstance, firewall.Egress, frame) })
+	allocs := testing.AllocsPerRun(1000, func() { p.Frame("web-1", netstack.OwnerInstance, firewall.Egress, frame, len(frame)) })
 	assert.Zero(t, allocs)
-	allocs = testing.AllocsPerRun(1000, func() { p.Frame("customer", netstack.OwnerInternetHost, firewall.Ingress, frame) })
+	allocs = testing.AllocsPerRun(1000, func() { p.Frame("customer", netstack.OwnerInternetHost, firewall.Ingress, frame, len(frame)) })
 	assert.Zero(t, allocs)
 }
 
