@@ -58,11 +58,13 @@ type PcapngStats struct {
 // internet side — and every frame the data plane drops to a pcapng stream:
 // one interface per instance, named by it, and one named "internet", link
 // type IPv4 (LINKTYPE_IPV4: libpcap refuses a pcapng whose second
-// interface has LINKTYPE_RAW). A dropped frame carries a packet comment naming the drop
-// code, the deciding group and rule. Each frame is flushed to the writer at
-// once — by a goroutine of the Pcapng, in one write with the frames that
-// came while the previous write ran — and never fsync'ed. At most 1 MiB
-// waits: a writer slower than the VPC slows the VPC down.
+// interface has LINKTYPE_RAW). A dropped frame is written on the NIC it is
+// charged to (see netstack.Capture) with a packet comment naming the drop
+// code, the deciding group and rule. Each frame is flushed to the writer
+// at once — by a goroutine of the Pcapng, in one write with the frames
+// that came while the previous write ran — and never fsync'ed. At most
+// 1 MiB waits: a writer slower than the VPC slows the VPC down. Close ends
+// the goroutine.
 type Pcapng struct {
 	log    *slog.Logger
 	remove func()
