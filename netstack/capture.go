@@ -13,7 +13,12 @@ import (
 // must not block for long: the data path waits for it.
 type CaptureFunc func(tx bool, ip []byte)
 
-type captureRef struct{ fn CaptureFunc }
+// captureRef is a port's capture hook: fn gets the frame's first snap
+// bytes (0: all of them) and its whole size.
+type captureRef struct {
+	fn   func(tx bool, ip []byte, size int)
+	snap int
+}
 
 // captureBuffers hold flattened frames for capture hooks (a frame is at most
 // 64 KiB, a TCP super-segment).
@@ -22,9 +27,14 @@ var captureBuffers = sync.Pool{New: func() any { return new([1 << 16]byte) }}
 // frame flattens buf, which it takes ownership of, and calls the hook.
 func (c *captureRef) frame(tx bool, buf buffer.Buffer) {
 	flat := captureBuffers.Get().(*[1 << 16]byte)
-	n, _ := buf.ReadAt(flat[:min(int(buf.Size()), len(flat))], 0)
+	size := int(buf.Size())
+	n := min(size, len(flat))
+	if c.snap > 0 {
+		n = min(n, c.snap)
+	}
+	n, _ = buf.ReadAt(flat[:n], 0)
 	buf.Release()
-	c.fn(tx, flat[:n])
+	c.fn(tx, flat[:n], size)
 	captureBuffers.Put(flat)
 }
 
@@ -36,5 +46,15 @@ func (p *Port) SetCapture(fn CaptureFunc) {
 		p.capture.Store(nil)
 		return
 	}
-	p.capture.Store(&captureRef{fn: fn})
+	p.setCapture(func(tx bool, ip []byte, _ int) { fn(tx, ip) }, 0)
+}
+
+// setCapture installs fn as the port's capture hook, handing it the first
+// snap bytes of each frame (0: all) and the frame's size; nil removes it.
+func (p *Port) setCapture(fn func(tx bool, ip []byte, size int), snap int) {
+	if fn == nil {
+		p.capture.Store(nil)
+		return
+	}
+	p.capture.Store(&captureRef{fn: fn, snap: snap})
 }

@@ -57,8 +57,11 @@
 // counts it on the NIC it was charged to (NICStats) and, only when someone
 // subscribed (SubscribeDrops), publishes a DropEvent with the flow, the
 // verdict and its explanation; a full subscriber buffer counts the event as
-// missed and never blocks the data path. SetCapture hands every frame
-// crossing a NIC to a hook (a pcap writer, say). Trace explains, without sending
+// missed and never blocks the data path. AddCapture hands every frame
+// crossing some NICs, or all of them with internet hosts, to a Capture (a
+// pcap writer, say), and with them every frame dropped on those NICs with
+// its DropEvent; several captures may watch a NIC at once, and without one
+// the data path pays one atomic load per frame. Trace explains, without sending
 // anything or touching conntrack, hit counters or NAT tables, the hops the
 // first packet of a new connection would meet — egress, platform, route,
 // NAT with headers before and after, ingress, listener — with the verdict

@@ -24,7 +24,7 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		if perr == firewall.ErrIPv6 {
 			code = firewall.IPv6NotSupported
 		}
-		v.drop(se, se, nil, &h, firewall.Verdict{Code: code, Detail: uint8(perr), Entry: -1})
+		v.drop(se, se, nil, &h, firewall.Verdict{Code: code, Detail: uint8(perr), Entry: -1}, ip, size)
 		return nil, Rewrite{}
 	}
 	rt := v.routes.Load()
@@ -34,19 +34,19 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 	case pathIntranet:
 		vd := v.fw.Decide(&h, firewall.Path{Src: se.nic, Dst: p.to.nic})
 		if !vd.Allowed() {
-			v.drop(nil, se, p.to, &h, vd)
+			v.drop(nil, se, p.to, &h, vd, ip, size)
 			return nil, Rewrite{}
 		}
 		return p.to.port, Rewrite{}
 	case pathToInternet:
-		return v.toInternet(se, &p, &h)
+		return v.toInternet(se, &p, &h, ip, size)
 	case pathInternet, pathLocal:
 		return p.to.port, Rewrite{}
 	case pathInbound:
 		applyTo(&h, &p.rw)
 		vd := v.fw.Decide(&h, firewall.Path{Dst: p.to.nic})
 		if !vd.Allowed() {
-			v.drop(p.to, se, p.to, &h, vd)
+			v.drop(p.to, se, p.to, &h, vd, ip, size)
 			return nil, Rewrite{}
 		}
 		return p.to.port, p.rw
@@ -57,9 +57,9 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		p = noRoutePlan(firewall.NoRouteToDestination, noRouteNoDNAT, nil, p.gw, false)
 	}
 	if se.nic != nil {
-		v.deadEnd(se, &p, &h)
+		v.deadEnd(se, &p, &h, ip, size)
 	} else {
-		v.drop(se, se, p.to, &h, firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1})
+		v.drop(se, se, p.to, &h, firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1}, ip, size)
 	}
 	return nil, Rewrite{}
 }
@@ -68,10 +68,10 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 // egress rules decide first, on the private view, then the source is
 // translated — by p.rw, or by a public port of the SNAT gateway p.gw,
 // allocated only once the firewall allowed the frame (docs/semantics.md §5.3).
-func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header) (*Port, Rewrite) {
+func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header, ip []byte, size int) (*Port, Rewrite) {
 	vd := v.fw.Decide(h, firewall.Path{Src: se.nic, ToInternet: true})
 	if !vd.Allowed() {
-		v.drop(se, se, p.to, h, vd)
+		v.drop(se, se, p.to, h, vd, ip, size)
 		return nil, Rewrite{}
 	}
 	rw := p.rw
@@ -87,7 +87,7 @@ func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header) (*Port,
 				if vd.Code != firewall.ConntrackEstablished {
 					v.fw.Conntrack().Delete(h)
 				}
-				v.drop(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1})
+				v.drop(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1}, ip, size)
 				return nil, Rewrite{}
 			}
 			rw.Flags |= RewriteSrcPort
@@ -204,7 +204,7 @@ func (v *VPC) translateReturn(gw *natGateway, h *firewall.Header) (to *Port, rw 
 // p's code unless an earlier step would have dropped it: the platform
 // block, then the sender's egress rules (docs/semantics.md §5.3 evaluates them
 // first). A dead end creates no conntrack entry.
-func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header) {
+func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header, ip []byte, size int) {
 	vd := firewall.Verdict{Code: p.code, Detail: uint8(p.why), Entry: -1}
 	switch {
 	case v.fw.PlatformBlocked(h, p.toInternet):
@@ -215,13 +215,14 @@ func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header) {
 			vd = ev
 		}
 	}
-	v.drop(se, se, p.to, h, vd)
+	v.drop(se, se, p.to, h, vd, ip, size)
 }
 
 // drop counts a dropped frame on the NIC it is charged to (nil: the
 // sender's, or the receiver's for an ingress verdict) and, if anyone
-// subscribes, publishes a drop event.
-func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict) {
+// subscribes, publishes a drop event; if a capture watches that NIC, it
+// hands it the frame (ip, of size bytes) with the event.
+func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict, ip []byte, size int) {
 	if charge == nil {
 		charge = from
 		if vd.Policy != nil && vd.Dir == firewall.Ingress && to != nil {
@@ -231,7 +232,8 @@ func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.V
 	if charge != nil && int(vd.Code) < len(charge.drops) {
 		charge.drops[vd.Code].Add(1)
 	}
-	if !v.drops.active() {
+	captured := v.captures(charge)
+	if !captured && !v.drops.active() {
 		return
 	}
 	ev := DropEvent{Time: time.Now(), Flow: h.Tuple, Verdict: vd, Explanation: firewall.Explain(vd)}
@@ -250,4 +252,7 @@ func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.V
 		ev.Explanation.Step = step
 	}
 	v.drops.publish(&ev)
+	if captured {
+		v.captureDrop(charge, ip, size, &ev)
+	}
 }

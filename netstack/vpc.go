@@ -79,6 +79,9 @@ type VPC struct {
 	endpoints map[string]*endpoint // instances and internet hosts by name
 	gateways  map[string]*natGateway
 	routes    atomic.Pointer[routeTable]
+	taps      []*tap                 // captures started with AddCapture
+	nicTaps   map[string]func()      // SetCapture's, by NIC: their removers
+	dropTaps  atomic.Pointer[[]*tap] // taps, for the data path's drops
 }
 
 // vswitch is a subnet of the VPC.
@@ -378,6 +381,7 @@ func (v *VPC) plug(name string, kind OwnerKind, addr netip.Addr, nic *firewall.N
 	}
 	ep.port = p
 	v.endpoints[name] = ep
+	v.tapEndpoint(ep)
 	return ep, nil
 }
 
@@ -725,25 +729,29 @@ func (v *VPC) NICStats(name string) (NICStats, bool) {
 // SetCapture installs fn as the capture hook of an instance's NIC: it gets
 // every frame crossing the NIC (Egress: as the instance sent it; Ingress: as
 // delivered, after NAT) as raw IPv4 bytes valid only during the call. nil
-// removes it. Unknown names are ignored.
+// removes it; a second call replaces the first. Unknown names are ignored.
+// Captures started with AddCapture are independent of it.
 func (v *VPC) SetCapture(name string, fn func(dir firewall.Direction, ip []byte)) {
 	v.mu.Lock()
-	ep, ok := v.endpoints[name]
+	remove := v.nicTaps[name]
+	delete(v.nicTaps, name)
 	v.mu.Unlock()
-	if !ok {
-		return
+	if remove != nil {
+		remove()
 	}
 	if fn == nil {
-		ep.port.SetCapture(nil)
 		return
 	}
-	ep.port.SetCapture(func(tx bool, ip []byte) {
-		if tx {
-			fn(firewall.Egress, ip)
-		} else {
-			fn(firewall.Ingress, ip)
-		}
-	})
+	remove, err := v.AddCapture(funcCapture(fn), name)
+	if err != nil {
+		return
+	}
+	v.mu.Lock()
+	if v.nicTaps == nil {
+		v.nicTaps = map[string]func(){}
+	}
+	v.nicTaps[name] = remove
+	v.mu.Unlock()
 }
 
 // Close stops every instance and internet host, the fabric, the firewall's

@@ -63,6 +63,7 @@ func newUpCmd() *cobra.Command {
 		budget   memoryBudget
 		control  controlFlags
 		metrics  upMetrics
+		pcap     pcapFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -107,6 +108,9 @@ could not be listened on (busy: the error names the port and the instance),
 			if err != nil {
 				return err
 			}
+			if err := pcap.check(); err != nil {
+				return err
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
@@ -120,7 +124,7 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control, &metrics)
+			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control, &metrics, &pcap)
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -133,6 +137,7 @@ could not be listened on (busy: the error names the port and the instance),
 	addMemoryBudgetFlag(cmd, &budget)
 	addControlFlags(cmd, &control)
 	metrics.addFlag(cmd)
+	addPcapFlags(cmd, &pcap)
 	return cmd
 }
 
@@ -171,10 +176,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // up runs upExposing with the default expose options.
 func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{}, nil)
+	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{}, nil, nil)
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags, mx *upMetrics) error {
+func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags, mx *upMetrics, pc *pcapFlags) error {
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t)
@@ -187,6 +192,11 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 		return err
 	}
 	defer stopControl()
+	capture, err := pc.start(lab, log)
+	if err != nil {
+		return err
+	}
+	defer capture.close(io.Discard)
 	xo.Logger = log
 	x, err := lab.Expose(xo)
 	if err != nil {
@@ -234,12 +244,16 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 	stopControl()
 	x.Close()
 	lab.Close()
+	captureErr := capture.close(stderr)
 	if line := exposeSummary(x.Stats()); line != "" {
 		fmt.Fprintln(stderr, "vpclab up: exposed ports: "+line)
 	}
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %s failed", rep.Failed, count(len(rep.Results), "expectation"))}
+	}
+	if captureErr != nil {
+		return &exitError{code: 1, err: captureErr}
 	}
 	return nil
 }
