@@ -203,6 +203,13 @@ func (c *Client) Stats(ctx context.Context, instance string) (StatsResponse, err
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
+// Capture streams the frames of one instance or internet host of the
+// sandbox to w as classic pcap until ctx ends (then it returns nil) or the
+// sandbox stops.
+func (c *Client) Capture(ctx context.Context, instance string, w io.Writer) error {
+	return c.Stream(ctx, PathCapture+"?instance="+url.QueryEscape(instance), w)
+}
+
 // Audit reads every rule change so far.
 func (c *Client) Audit(ctx context.Context) ([]AuditRecord, error) {
 	var out []AuditRecord

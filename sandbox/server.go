@@ -90,6 +90,7 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 	mux.HandleFunc("GET "+PathStats, s.stats)
 	mux.HandleFunc("GET "+PathAudit, s.audit)
 	mux.HandleFunc("POST "+PathDown, s.stop)
+	mux.HandleFunc("GET "+PathCapture, s.capture)
 	s.srv = &http.Server{
 		Handler:           s.owner(mux),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 		return &exitError{code: 2, err: err}
 	})
 	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd(), newGraphCmd(), newMatrixCmd(),
-		newRuleCmd(), newGroupCmd(), newProbeCmd(), newConntrackCmd(), newStatsCmd(), newAuditCmd(), newLsCmd(), newDownCmd())
+		newRuleCmd(), newGroupCmd(), newProbeCmd(), newConntrackCmd(), newStatsCmd(), newAuditCmd(), newCaptureCmd(), newLsCmd(), newDownCmd())
 	withJSONErrors(root)
 	return root
 }
