@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+// TestBuildProgressQuietOffTerminal: a stderr that is not a terminal (a
+// buffer, a file, a pipe) gets no progress bar.
+func TestBuildProgressQuietOffTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	file, err := os.Create(t.TempDir() + "/stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	top := &topology.Topology{Instances: make([]topology.Instance, 5000)}
+	for _, stderr := range []any{&bytes.Buffer{}, w, file} {
+		opts, finish := buildProgress(stderr.(interface{ Write([]byte) (int, error) }), top)
+		finish()
+		if len(opts) != 0 {
+			t.Errorf("stderr %T: %d build options, want none off a terminal", stderr, len(opts))
+		}
+	}
+}
+
+// TestProgressBar: the bar appears once the build has run for
+// progressDelay, shows what comes up, and is cleared at the end; a build
+// done sooner shows nothing.
+func TestProgressBar(t *testing.T) {
+	clock := time.Unix(0, 0)
+	now := func() time.Time { return clock }
+	var out bytes.Buffer
+	report, finish := progressReporter(&out, 2000, now)
+	report(0, 4000)
+	report(40, 4000)
+	if out.Len() != 0 {
+		t.Fatalf("bar drawn before %v: %q", progressDelay, out.String())
+	}
+	clock = clock.Add(progressDelay)
+	report(2000, 4000)
+	if s := out.String(); !strings.Contains(s, "vpclab up: bringing up 2000 instances") || !strings.Contains(s, "50%") {
+		t.Errorf("bar after %v = %q, want the description and 50%%", progressDelay, s)
+	}
+	clock = clock.Add(time.Second)
+	report(4000, 4000)
+	finish()
+	if s := out.String(); !strings.HasSuffix(s, "\r") {
+		t.Errorf("bar not cleared at the end (no final carriage return): %q", s)
+	}
+
+	// A build that ends before the delay draws nothing.
+	out.Reset()
+	clock = time.Unix(0, 0)
+	report, finish = progressReporter(&out, 2000, now)
+	report(0, 4000)
+	report(4000, 4000)
+	finish()
+	if out.Len() != 0 {
+		t.Errorf("a quick build drew %q", out.String())
+	}
+}
