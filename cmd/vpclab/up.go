@@ -191,8 +191,8 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 	if err != nil {
 		var busy *topology.PortInUseError
 		if errors.As(err, &busy) {
-			return &exitError{code: 1, err: fmt.Errorf("host port %d/%s for %s:%d is not available: %w",
-				busy.Listen.Port(), busy.Protocol, busy.Instance, busy.Port, busy.Err)}
+			return &exitError{code: 1, err: fmt.Errorf("host port %s for %s:%d is not available: %w",
+				busyPort(busy), busy.Instance, busy.Port, busy.Err)}
 		}
 		return &exitError{code: 1, err: err}
 	}

@@ -30,6 +30,15 @@ func exposedListen(p topology.ExposedPort) string {
 	return p.Listen.String()
 }
 
+// busyPort names the host port an exposure could not listen on: "8080",
+// or "5353/udp".
+func busyPort(e *topology.PortInUseError) string {
+	if e.Protocol == "udp" {
+		return fmt.Sprintf("%d/udp", e.Listen.Port())
+	}
+	return fmt.Sprint(e.Listen.Port())
+}
+
 // splitExposeStats sums an exposure's counters per protocol: TCP ports
 // count connections, UDP ports flows and datagrams.
 func splitExposeStats(s topology.ExposeStats) (tcp, udp topology.ExposeStats) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -156,5 +157,19 @@ func TestUDPExposeSummary(t *testing.T) {
 	}
 	if got := udpExposeSummary(topology.ExposeStats{ExposeCounters: topology.ExposeCounters{Accepted: 5, IdleClosed: 5, DatagramsIn: 50}}); got != "" {
 		t.Errorf("udp summary of flows that merely ended idle = %q, want none", got)
+	}
+}
+
+func TestBusyPort(t *testing.T) {
+	for _, tc := range []struct {
+		e    topology.PortInUseError
+		want string
+	}{
+		{topology.PortInUseError{Protocol: "tcp", Listen: netip.MustParseAddrPort("127.0.0.1:8080")}, "8080"},
+		{topology.PortInUseError{Protocol: "udp", Listen: netip.MustParseAddrPort("127.0.0.1:5353")}, "5353/udp"},
+	} {
+		if got := busyPort(&tc.e); got != tc.want {
+			t.Errorf("busyPort(%s %v) = %q, want %q", tc.e.Protocol, tc.e.Listen, got, tc.want)
+		}
 	}
 }
