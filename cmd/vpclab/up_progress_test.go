@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vpclab/vpclab/topology"
 )
@@ -68,5 +71,41 @@ func TestProgressBar(t *testing.T) {
 	finish()
 	if out.Len() != 0 {
 		t.Errorf("a quick build drew %q", out.String())
+	}
+}
+
+// openPTY opens a pseudo-terminal pair, or skips the test where the
+// system has none.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Skipf("ptsname: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Skipf("open the pty's slave: %v", err)
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	return m, s
+}
+
+// TestBuildProgressOnTerminal: a terminal stderr gets the progress option.
+func TestBuildProgressOnTerminal(t *testing.T) {
+	_, slave := openPTY(t)
+	opts, finish := buildProgress(slave, &topology.Topology{Instances: make([]topology.Instance, 10)})
+	finish()
+	if len(opts) != 1 {
+		t.Errorf("a terminal stderr got %d build options, want the progress one", len(opts))
 	}
 }
