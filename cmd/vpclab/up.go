@@ -177,7 +177,7 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 }
 
 func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions) error {
-	buildOpts, endProgress := buildProgress(stderr, t) // a bar only on a terminal
+	buildOpts, endProgress := buildProgress(stderr, "vpclab up", t) // a bar only on a terminal
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t, buildOpts...)

@@ -24,19 +24,20 @@ func isTerminal(w io.Writer) bool {
 
 // buildProgress returns the Build options that show a progress bar on
 // stderr while t comes up, once it has taken progressDelay, and a func
-// that clears the bar. When stderr is not a terminal it shows nothing:
-// logs and CI output get no control characters.
-func buildProgress(stderr io.Writer, t *topology.Topology) (opts []topology.BuildOption, finish func()) {
+// that clears the bar; label starts the bar's line ("vpclab up"). When
+// stderr is not a terminal it shows nothing: logs and CI output get no
+// control characters.
+func buildProgress(stderr io.Writer, label string, t *topology.Topology) (opts []topology.BuildOption, finish func()) {
 	if !isTerminal(stderr) {
 		return nil, func() {}
 	}
-	report, finish := progressReporter(stderr, len(t.Instances), time.Now)
+	report, finish := progressReporter(stderr, label, len(t.Instances), time.Now)
 	return []topology.BuildOption{topology.OnProgress(report)}, finish
 }
 
 // progressReporter returns the function that draws Build's progress on w,
 // from progressDelay after now() on, and the one that clears it.
-func progressReporter(w io.Writer, instances int, now func() time.Time) (report func(done, total int), finish func()) {
+func progressReporter(w io.Writer, label string, instances int, now func() time.Time) (report func(done, total int), finish func()) {
 	start := now()
 	var bar *progressbar.ProgressBar
 	report = func(done, total int) {
@@ -46,7 +47,7 @@ func progressReporter(w io.Writer, instances int, now func() time.Time) (report 
 			}
 			bar = progressbar.NewOptions(total,
 				progressbar.OptionSetWriter(w),
-				progressbar.OptionSetDescription(fmt.Sprintf("vpclab up: bringing up %s", count(instances, "instance"))),
+				progressbar.OptionSetDescription(fmt.Sprintf("%s: bringing up %s", label, count(instances, "instance"))),
 				progressbar.OptionSetWidth(30),
 				progressbar.OptionThrottle(100*time.Millisecond),
 				progressbar.OptionSetPredictTime(true),

@@ -29,7 +29,7 @@ func TestBuildProgressQuietOffTerminal(t *testing.T) {
 	defer file.Close()
 	top := &topology.Topology{Instances: make([]topology.Instance, 5000)}
 	for _, stderr := range []any{&bytes.Buffer{}, w, file} {
-		opts, finish := buildProgress(stderr.(interface{ Write([]byte) (int, error) }), top)
+		opts, finish := buildProgress(stderr.(interface{ Write([]byte) (int, error) }), "vpclab up", top)
 		finish()
 		if len(opts) != 0 {
 			t.Errorf("stderr %T: %d build options, want none off a terminal", stderr, len(opts))
@@ -44,7 +44,7 @@ func TestProgressBar(t *testing.T) {
 	clock := time.Unix(0, 0)
 	now := func() time.Time { return clock }
 	var out bytes.Buffer
-	report, finish := progressReporter(&out, 2000, now)
+	report, finish := progressReporter(&out, "vpclab up", 2000, now)
 	report(0, 4000)
 	report(40, 4000)
 	if out.Len() != 0 {
@@ -65,7 +65,7 @@ func TestProgressBar(t *testing.T) {
 	// A build that ends before the delay draws nothing.
 	out.Reset()
 	clock = time.Unix(0, 0)
-	report, finish = progressReporter(&out, 2000, now)
+	report, finish = progressReporter(&out, "vpclab up", 2000, now)
 	report(0, 4000)
 	report(4000, 4000)
 	finish()
@@ -103,7 +103,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // TestBuildProgressOnTerminal: a terminal stderr gets the progress option.
 func TestBuildProgressOnTerminal(t *testing.T) {
 	_, slave := openPTY(t)
-	opts, finish := buildProgress(slave, &topology.Topology{Instances: make([]topology.Instance, 10)})
+	opts, finish := buildProgress(slave, "vpclab up", &topology.Topology{Instances: make([]topology.Instance, 10)})
 	finish()
 	if len(opts) != 1 {
 		t.Errorf("a terminal stderr got %d build options, want the progress one", len(opts))
