@@ -45,6 +45,29 @@ instances:
 	return top
 }
 
+// freePorts returns n distinct host ports that were free (for TCP and UDP)
+// a moment ago: each is held until all are chosen, so two calls of
+// freePort cannot hand out the same port.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for len(ports) < n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			continue // busy for UDP: the TCP listener stays held, try another
+		}
+		pc.Close()
+		ports = append(ports, port)
+	}
+	return ports
+}
+
 // udpClient is a host UDP socket connected to an exposed port.
 func udpClient(t *testing.T, port int) *net.UDPConn {
 	t.Helper()
@@ -85,7 +108,8 @@ func waitStats(t *testing.T, x *Exposure, i int, what string, ok func(ExposedPor
 
 func TestExposeUDP(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	open, blocked, nobody := freePort(t), freePort(t), freePort(t)
+	p := freePorts(t, 3)
+	open, blocked, nobody := p[0], p[1], p[2]
 	x, closeAll := buildExposed(t, udpExposeTopology(t, open, blocked, nobody), ExposeOptions{})
 	defer closeAll()
 	if got := x.Ports[0]; got.Protocol != "udp" || got.Target.String() != "47.100.0.10:53" || x.Ports[3].Protocol != "tcp" {
@@ -192,9 +216,10 @@ func TestExposeUDP(t *testing.T) {
 // one in use stays; the silent client's next datagram opens a new flow.
 func TestExposeUDPIdle(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	open := freePort(t)
+	p := freePorts(t, 3)
+	open := p[0]
 	const idle = 300 * time.Millisecond
-	x, closeAll := buildExposed(t, udpExposeTopology(t, open, freePort(t), freePort(t)), ExposeOptions{UDPIdleTimeout: idle})
+	x, closeAll := buildExposed(t, udpExposeTopology(t, open, p[1], p[2]), ExposeOptions{UDPIdleTimeout: idle})
 	defer closeAll()
 	quiet, busy := udpClient(t, open), udpClient(t, open)
 	for _, c := range []*net.UDPConn{quiet, busy} {
@@ -223,8 +248,9 @@ func TestExposeUDPIdle(t *testing.T) {
 // and counted; once a flow expires, a new client gets one.
 func TestExposeUDPCap(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	open := freePort(t)
-	x, closeAll := buildExposed(t, udpExposeTopology(t, open, freePort(t), freePort(t)),
+	p := freePorts(t, 3)
+	open := p[0]
+	x, closeAll := buildExposed(t, udpExposeTopology(t, open, p[1], p[2]),
 		ExposeOptions{MaxConnsPerPort: 1, UDPIdleTimeout: 200 * time.Millisecond})
 	defer closeAll()
 	first, second := udpClient(t, open), udpClient(t, open)
@@ -252,7 +278,8 @@ func TestExposeUDPBusyPort(t *testing.T) {
 	}
 	defer busy.Close()
 	port := busy.LocalAddr().(*net.UDPAddr).Port
-	lab, err := Build(udpExposeTopology(t, freePort(t), port, freePort(t)))
+	p := freePorts(t, 2)
+	lab, err := Build(udpExposeTopology(t, p[0], port, p[1]))
 	if err != nil {
 		t.Fatal(err)
 	}

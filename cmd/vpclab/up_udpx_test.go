@@ -49,6 +49,11 @@ func udpEcho(port int, msg string, wait time.Duration) (string, error) {
 		return "", err
 	}
 	defer c.Close()
+	if c.LocalAddr().String() == c.RemoteAddr().String() {
+		// Nothing was bound there and the kernel picked the port itself
+		// as the source: the socket would hear its own datagram.
+		return "", fmt.Errorf("port %d: connected to itself", port)
+	}
 	if _, err := c.Write([]byte(msg)); err != nil {
 		return "", err
 	}
@@ -65,6 +70,9 @@ func udpEcho(port int, msg string, wait time.Duration) (string, error) {
 func TestUpUDPExpose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	open, blocked := hostPort(t), hostPort(t)
+	for blocked == open {
+		blocked = hostPort(t)
+	}
 	file := writeTopology(t, udpUpTopology(open, blocked))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
