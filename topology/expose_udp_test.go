@@ -251,7 +251,7 @@ func TestExposeUDPCap(t *testing.T) {
 	p := freePorts(t, 3)
 	open := p[0]
 	x, closeAll := buildExposed(t, udpExposeTopology(t, open, p[1], p[2]),
-		ExposeOptions{MaxConnsPerPort: 1, UDPIdleTimeout: 200 * time.Millisecond})
+		ExposeOptions{MaxConnsPerPort: 1, UDPIdleTimeout: time.Second})
 	defer closeAll()
 	first, second := udpClient(t, open), udpClient(t, open)
 	if got, err := exchange(first, "one", 5*time.Second); err != nil || got != "one" {
