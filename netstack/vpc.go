@@ -245,6 +245,14 @@ func (v *VPC) AddInstance(spec InstanceSpec) (*Instance, error) {
 // one costs O(n²), in one batch O(n). Instances without an address get the
 // lowest free ones of their vswitch, in order.
 func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
+	return v.AddInstancesProgress(specs, nil)
+}
+
+// AddInstancesProgress is AddInstances that calls progress(done) after
+// each instance is plugged in (done counts 1..len(specs); creating the
+// instances' stacks is nearly all of a batch's time). It is called on the
+// caller's goroutine with the VPC locked: it must not call the VPC.
+func (v *VPC) AddInstancesProgress(specs []InstanceSpec, progress func(done int)) ([]*Instance, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
@@ -345,6 +353,9 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 		}
 		ep.eip.Store(plan[i].eip)
 		insts = append(insts, ep.inst)
+		if progress != nil {
+			progress(i + 1)
+		}
 	}
 	v.rebuildRoutes()
 	return insts, nil

@@ -142,16 +142,23 @@ var exposeDescs = [...]*prometheus.Desc{
 	exposeDesc("vpclab_expose_dial_failed_total", "Connections through an exposed port the data plane could not make for another reason (nothing listens, or the dial timed out)."),
 	exposeDesc("vpclab_expose_accept_errors_total", "Failed accepts on an exposed port's host listener (EMFILE, for instance)."),
 	exposeDesc("vpclab_expose_idle_closed_total", "Connections through an exposed port closed because nothing moved either way for --idle-timeout."),
-	exposeDesc("vpclab_expose_active_connections", "Host connections an exposed port is dialling or forwarding now."),
+	exposeDesc("vpclab_expose_datagrams_in_total", "UDP: datagrams from host clients sent into the VPC through an exposed port."),
+	exposeDesc("vpclab_expose_datagrams_out_total", "UDP: datagrams from the instance passed on to host clients."),
+	exposeDesc("vpclab_expose_datagrams_blocked_total", "UDP: host clients' datagrams the security groups dropped."),
+	exposeDesc("vpclab_expose_datagrams_refused_total", "UDP: datagrams the instance answered with ICMP port unreachable (nothing listens)."),
+	exposeDesc("vpclab_expose_datagrams_over_cap_total", "UDP: datagrams of a new client dropped because the port carried --max-conns-per-port flows."),
+	exposeDesc("vpclab_expose_active_connections", "Host connections (UDP: client flows) an exposed port is dialling or forwarding now."),
 }
 
 func exposeDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, []string{"listen", "instance", "port"}, nil)
+	return prometheus.NewDesc(name, help, []string{"listen", "protocol", "instance", "port"}, nil)
 }
 
 func exposeValues(c topology.ExposeCounters) [len(exposeDescs)]float64 {
 	return [...]float64{float64(c.Accepted), float64(c.RefusedOverCap), float64(c.BlockedByGroups),
-		float64(c.DialFailed), float64(c.AcceptErrors), float64(c.IdleClosed), float64(c.Active)}
+		float64(c.DialFailed), float64(c.AcceptErrors), float64(c.IdleClosed), float64(c.DatagramsIn),
+		float64(c.DatagramsOut), float64(c.DatagramsBlocked), float64(c.DatagramsRefused), float64(c.DatagramsOverCap),
+		float64(c.Active)}
 }
 
 // labCollector collects Metrics; a separate type keeps Describe and Collect
@@ -228,7 +235,7 @@ func (c *labCollector) Collect(ch chan<- prometheus.Metric) {
 	if m.x != nil {
 		for _, p := range m.x.Stats().Ports {
 			v := exposeValues(p.ExposeCounters)
-			labels := []string{p.Listen.String(), p.Instance, strconv.Itoa(p.Port)}
+			labels := []string{p.Listen.String(), p.Protocol, p.Instance, strconv.Itoa(p.Port)}
 			for i, d := range exposeDescs {
 				typ := prometheus.CounterValue
 				if i == len(exposeDescs)-1 {

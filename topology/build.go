@@ -21,6 +21,7 @@ type BuildOption func(*buildOptions)
 
 type buildOptions struct {
 	memoryBudget int64
+	progress     func(done, total int)
 }
 
 // MemoryBudget makes Build refuse, before building anything, a topology
@@ -28,6 +29,45 @@ type buildOptions struct {
 // is no limit (the default). DefaultMemoryBudget is half the machine.
 func MemoryBudget(bytes int64) BuildOption {
 	return func(o *buildOptions) { o.memoryBudget = bytes }
+}
+
+// OnProgress makes Build report how far it got: fn(done, total) is called
+// with done rising from 0 to total, on Build's goroutine, at most about
+// 100 times whatever the size (each time done crosses another percent of
+// total, and at total). done and total count steps: plugging an instance
+// into the fabric and starting its services are one step each, an
+// internet host and a NAT gateway one step. fn must not call the lab.
+func OnProgress(fn func(done, total int)) BuildOption {
+	return func(o *buildOptions) { o.progress = fn }
+}
+
+// progress throttles a Build's progress reports to one per percent.
+type progress struct {
+	fn          func(done, total int)
+	done, total int
+	reported    int // the percent reported last; -1: none yet
+}
+
+func newProgress(fn func(done, total int), total int) *progress {
+	p := &progress{fn: fn, total: total, reported: -1}
+	p.step(0)
+	return p
+}
+
+// step counts n more steps done, and reports when the percent changed.
+func (p *progress) step(n int) {
+	if p == nil || p.fn == nil {
+		return
+	}
+	p.done += n
+	pct := 100
+	if p.total > 0 {
+		pct = p.done * 100 / p.total
+	}
+	if pct != p.reported || p.done == p.total && n > 0 {
+		p.reported = pct
+		p.fn(p.done, p.total)
+	}
 }
 
 // Build brings a loaded topology up: vswitches, security groups, instances
@@ -54,14 +94,18 @@ func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
 		return nil, fmt.Errorf("%s: vpc: %w", t.File, err)
 	}
 	lab := &Lab{Topology: t, VPC: vpc}
-	if err := lab.build(); err != nil {
+	var pr *progress
+	if o.progress != nil {
+		pr = newProgress(o.progress, 2*len(t.Instances)+len(t.Internet.Hosts)+len(t.NATGateways))
+	}
+	if err := lab.build(pr); err != nil {
 		vpc.Close()
 		return nil, fmt.Errorf("%s: %w", t.File, err)
 	}
 	return lab, nil
 }
 
-func (l *Lab) build() error {
+func (l *Lab) build(pr *progress) error {
 	t, vpc := l.Topology, l.VPC
 	for _, vs := range t.VSwitches {
 		if err := vpc.AddVSwitch(vs.Name, vs.CIDR); err != nil {
@@ -85,7 +129,11 @@ func (l *Lab) build() error {
 	for i, in := range t.Instances {
 		specs[i] = netstack.InstanceSpec{Name: in.Name, VSwitch: in.VSwitch, Addr: in.IP, Groups: in.SecurityGroups, EIP: in.EIP}
 	}
-	insts, err := vpc.AddInstances(specs)
+	var plugged func(int)
+	if pr != nil {
+		plugged = func(int) { pr.step(1) }
+	}
+	insts, err := vpc.AddInstancesProgress(specs, plugged)
 	if err != nil {
 		return fmt.Errorf("instances: %w", err)
 	}
@@ -93,6 +141,7 @@ func (l *Lab) build() error {
 		if err := serve(insts[i], in.Services); err != nil {
 			return fmt.Errorf("instance %s: %w", in.Name, err)
 		}
+		pr.step(1)
 	}
 	for _, h := range t.Internet.Hosts {
 		inst, err := vpc.AddInternetHost(h.Name, h.IP)
@@ -102,6 +151,7 @@ func (l *Lab) build() error {
 		if err := serve(inst, h.Services); err != nil {
 			return fmt.Errorf("internet host %s: %w", h.Name, err)
 		}
+		pr.step(1)
 	}
 	for _, gw := range t.NATGateways {
 		spec := netstack.NATGatewaySpec{Name: gw.Name, VSwitch: gw.VSwitch, EIP: gw.EIP, SNAT: gw.SNAT}
@@ -113,6 +163,7 @@ func (l *Lab) build() error {
 		if err := vpc.AddNATGateway(spec); err != nil {
 			return fmt.Errorf("nat gateway %s: %w", gw.Name, err)
 		}
+		pr.step(1)
 	}
 	return nil
 }

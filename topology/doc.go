@@ -37,7 +37,9 @@
 // and carries each connection into the VPC as internet traffic to the
 // instance's EIP, so the security groups apply as to any client; a cap
 // per port, an idle timeout and accept retries keep one host client from
-// exhausting the process, and Exposure.Stats counts what they did. Graph
+// exhausting the process, and Exposure.Stats counts what they did. A UDP
+// entry gives each host client address its own flow, ended when idle.
+// Build(t, OnProgress(fn)) reports how far a large topology got. Graph
 // renders a topology as a Mermaid flowchart or a Graphviz digraph:
 // vswitches with their instances and NAT gateways, the internet, and edges
 // for expectations, DNAT entries and group references.

@@ -37,6 +37,10 @@ type ExposeOptions struct {
 	// direction for that long (a write stalled by a peer that does not read
 	// counts as silence). 0 means DefaultIdleTimeout; negative, never.
 	IdleTimeout time.Duration
+	// UDPIdleTimeout ends a UDP flow on which no datagram has moved in
+	// either direction for that long. 0 means DefaultUDPIdleTimeout;
+	// negative, never.
+	UDPIdleTimeout time.Duration
 }
 
 // DefaultMaxConnsPerPort is the cap on concurrent connections per exposed
@@ -53,10 +57,20 @@ const DefaultMaxConnsPerPort = 1024
 // client would hold its resources.
 const DefaultIdleTimeout = 5 * time.Minute
 
+// DefaultUDPIdleTimeout is how long a UDP flow of an exposed port may stay
+// silent in both directions before it ends. UDP has no close, so a NAT
+// forgets a mapping on silence alone, and sooner than a TCP connection:
+// Linux's conntrack after 30 s for a flow that was never answered and 120 s
+// for a stream. One minute outlives the pauses of request–response
+// protocols (DNS, NTP, syslog), and a client's next datagram after it
+// simply opens a new flow.
+const DefaultUDPIdleTimeout = time.Minute
+
 // ExposedPort is one host port forwarded into the VPC.
 type ExposedPort struct {
 	Instance string         `json:"instance"`
 	Port     int            `json:"port"`      // the instance's port
+	Protocol string         `json:"protocol"`  // "tcp" or "udp", of both the host port and the instance's
 	Listen   netip.AddrPort `json:"listen"`    // the host address accepting connections
 	Target   netip.AddrPort `json:"target"`    // the instance's EIP and port, dialled through the data plane
 	Client   string         `json:"client"`    // the internet host the connections come from
@@ -73,6 +87,7 @@ type Exposure struct {
 	timeout   time.Duration
 	maxConns  int64         // per port; 0: no cap
 	idle      time.Duration // 0: no idle timeout
+	udpIdle   time.Duration // UDP flows; 0: no idle timeout
 	ctx       context.Context
 	cancel    context.CancelFunc
 	listeners []*listener // one per port, in the order of Ports
@@ -82,6 +97,7 @@ type Exposure struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
 	pending map[*pendingDial]struct{}
+	udpSrc  map[uint16]*udpFlow // UDP flows by their source port in the VPC, as drop events carry it
 }
 
 // pendingDial is a connection being dialled through the data plane; a drop
@@ -97,12 +113,13 @@ type pendingDial struct {
 type PortInUseError struct {
 	Instance string
 	Port     int            // the instance's port
+	Protocol string         // "tcp" or "udp"
 	Listen   netip.AddrPort // the host address
 	Err      error
 }
 
 func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("expose %s:%d: cannot listen on host %v: %v", e.Instance, e.Port, e.Listen, e.Err)
+	return fmt.Sprintf("expose %s:%d/%s: cannot listen on host %s %v: %v", e.Instance, e.Port, e.Protocol, e.Protocol, e.Listen, e.Err)
 }
 
 func (e *PortInUseError) Unwrap() error { return e.Err }
@@ -124,6 +141,13 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 // MaxConnsPerPort connections (one over it is reset at once) and closes
 // those silent for IdleTimeout; a failed accept (EMFILE, for instance) is
 // retried with a backoff, never fatal to the port. Stats counts all of it.
+//
+// An entry with protocol udp listens on a host UDP port instead: each host
+// client address gets its own flow, a UDP socket of the host client
+// connected to the instance's EIP:port, and datagrams are forwarded both
+// ways. A flow silent for UDPIdleTimeout ends; a datagram from a new client
+// while the port carries MaxConnsPerPort flows is dropped, and so is one the
+// groups drop (counted: there is nothing to reset).
 //
 // If a host port cannot be listened on (it is busy), Expose closes what it
 // opened and returns a *PortInUseError naming the port and the instance. A
@@ -150,15 +174,21 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 	case opts.IdleTimeout < 0:
 		opts.IdleTimeout = 0
 	}
+	switch {
+	case opts.UDPIdleTimeout == 0:
+		opts.UDPIdleTimeout = DefaultUDPIdleTimeout
+	case opts.UDPIdleTimeout < 0:
+		opts.UDPIdleTimeout = 0
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &Exposure{log: opts.Logger, timeout: opts.DialTimeout, ctx: ctx, cancel: cancel,
-		maxConns: int64(opts.MaxConnsPerPort), idle: opts.IdleTimeout,
-		conns: map[net.Conn]struct{}{}, pending: map[*pendingDial]struct{}{}}
+		maxConns: int64(opts.MaxConnsPerPort), idle: opts.IdleTimeout, udpIdle: opts.UDPIdleTimeout,
+		conns: map[net.Conn]struct{}{}, pending: map[*pendingDial]struct{}{}, udpSrc: map[uint16]*udpFlow{}}
 	t := l.Topology
 	for _, in := range t.Instances {
 		for _, e := range in.Expose {
 			x.Ports = append(x.Ports, ExposedPort{
-				Instance: in.Name, Port: e.Port,
+				Instance: in.Name, Port: e.Port, Protocol: e.Protocol,
 				Listen: netip.AddrPortFrom(opts.Host, uint16(e.HostPort)),
 				Target: netip.AddrPortFrom(in.EIP, uint16(e.Port)),
 			})
@@ -177,21 +207,35 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 	for i := range x.Ports {
 		x.Ports[i].Client, x.Ports[i].ClientIP = client.Name(), client.Addr()
 	}
-	for i, p := range x.Ports {
-		ln, err := net.Listen("tcp", p.Listen.String())
-		if err != nil {
-			x.Close()
-			return nil, &PortInUseError{Instance: p.Instance, Port: p.Port, Listen: p.Listen, Err: err}
+	for i := range x.Ports {
+		p := &x.Ports[i]
+		if p.Protocol == "" {
+			p.Protocol = "tcp" // a Topology built in Go rather than loaded
 		}
 		private := netip.AddrPortFrom(l.Topology.instance(p.Instance).IP, uint16(p.Port))
-		x.listeners = append(x.listeners, &listener{ln: ln, port: &x.Ports[i], private: private})
+		ln := &listener{port: p, private: private}
+		var err error
+		if p.Protocol == "udp" {
+			ln.udp, err = listenUDP(p.Listen)
+		} else {
+			ln.ln, err = net.Listen("tcp", p.Listen.String())
+		}
+		if err != nil {
+			x.Close()
+			return nil, &PortInUseError{Instance: p.Instance, Port: p.Port, Protocol: p.Protocol, Listen: p.Listen, Err: err}
+		}
+		x.listeners = append(x.listeners, ln)
 	}
 	x.drops = l.VPC.SubscribeDrops(256)
 	x.wg.Add(1)
 	go x.watchDrops()
 	for _, ln := range x.listeners {
 		x.wg.Add(1)
-		go x.accept(ln)
+		if ln.udp != nil {
+			go x.serveUDP(ln)
+		} else {
+			go x.accept(ln)
+		}
 	}
 	return x, nil
 }
@@ -227,7 +271,7 @@ func (l *Lab) hostClient() (*netstack.Instance, error) {
 func (x *Exposure) Close() error {
 	x.cancel()
 	for _, ln := range x.listeners {
-		ln.ln.Close()
+		ln.close()
 	}
 	x.mu.Lock()
 	for c := range x.conns {
@@ -242,11 +286,24 @@ func (x *Exposure) Close() error {
 }
 
 // watchDrops cancels the pending dials a drop event names: the client's
-// TCP flow to the instance's private address and port.
+// TCP flow to the instance's private address and port. A dropped datagram
+// of a UDP flow is counted on its exposed port.
 func (x *Exposure) watchDrops() {
 	defer x.wg.Done()
 	for ev := range x.drops.C {
-		if ev.From != x.client.Name() || ev.Flow.Proto != firewall.ProtoTCP {
+		if ev.From != x.client.Name() {
+			continue
+		}
+		if ev.Flow.Proto == firewall.ProtoUDP {
+			x.mu.Lock()
+			f := x.udpSrc[ev.Flow.SrcPort]
+			x.mu.Unlock()
+			if f != nil && netip.AddrPortFrom(firewall.U32ToAddr(ev.Flow.Dst), ev.Flow.DstPort) == f.l.private {
+				x.udpBlocked(f, &ev)
+			}
+			continue
+		}
+		if ev.Flow.Proto != firewall.ProtoTCP {
 			continue
 		}
 		dst := netip.AddrPortFrom(firewall.U32ToAddr(ev.Flow.Dst), ev.Flow.DstPort)

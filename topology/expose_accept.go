@@ -9,11 +9,22 @@ import (
 
 // listener is one exposed port's host listener and its counters.
 type listener struct {
-	ln       net.Listener
+	ln       net.Listener   // a TCP port's
+	udp      *udpPort       // a UDP port's
 	port     *ExposedPort   // in Exposure.Ports
 	private  netip.AddrPort // the instance's private address and port, as drop events carry it
 	counters portCounters
 	overCap  bool // the last connection was refused over the cap (accept's goroutine only)
+}
+
+// close closes the host socket, which ends the port's goroutine.
+func (l *listener) close() {
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	if l.udp != nil {
+		l.udp.pc.Close()
+	}
 }
 
 // acceptLogEvery spaces the log lines of failed accepts: a process out of

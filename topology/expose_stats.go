@@ -6,7 +6,11 @@ import (
 )
 
 // ExposeCounters count what the host listeners of an Exposure did since
-// Expose. Every field but Active only grows.
+// Expose. Every field but Active only grows. On a UDP port a flow (one host
+// client address) stands for a connection: Accepted, Active, DialFailed and
+// IdleClosed count flows, AcceptErrors failed reads of the host socket; the
+// Datagrams fields are UDP's alone, RefusedOverCap and BlockedByGroups
+// TCP's.
 type ExposeCounters struct {
 	// Accepted counts host connections accepted, those then refused over
 	// the cap included.
@@ -31,6 +35,24 @@ type ExposeCounters struct {
 	// IdleClosed counts connections closed because no byte moved in either
 	// direction for IdleTimeout.
 	IdleClosed uint64 `json:"idle_closed"`
+	// DatagramsIn counts datagrams from host clients sent into the data
+	// plane towards the instance.
+	DatagramsIn uint64 `json:"datagrams_in"`
+	// DatagramsOut counts datagrams from the instance passed on to host
+	// clients.
+	DatagramsOut uint64 `json:"datagrams_out"`
+	// DatagramsBlocked counts datagrams of host clients the security
+	// groups dropped (a drop event named their flow); the client hears
+	// nothing, as on the network.
+	DatagramsBlocked uint64 `json:"datagrams_blocked"`
+	// DatagramsRefused counts datagrams the instance answered with ICMP
+	// port unreachable: nothing listens on the port. A connected UDP
+	// socket reports the error on its next use, so each is counted when
+	// the flow's client sends again.
+	DatagramsRefused uint64 `json:"datagrams_refused"`
+	// DatagramsOverCap counts datagrams dropped because they came from a
+	// client without a flow while the port carried MaxConnsPerPort flows.
+	DatagramsOverCap uint64 `json:"datagrams_over_cap"`
 }
 
 // add sums o into c.
@@ -42,6 +64,11 @@ func (c *ExposeCounters) add(o ExposeCounters) {
 	c.DialFailed += o.DialFailed
 	c.AcceptErrors += o.AcceptErrors
 	c.IdleClosed += o.IdleClosed
+	c.DatagramsIn += o.DatagramsIn
+	c.DatagramsOut += o.DatagramsOut
+	c.DatagramsBlocked += o.DatagramsBlocked
+	c.DatagramsRefused += o.DatagramsRefused
+	c.DatagramsOverCap += o.DatagramsOverCap
 }
 
 // ExposedPortStats are the counters of one exposed port.
@@ -49,6 +76,7 @@ type ExposedPortStats struct {
 	Listen   netip.AddrPort `json:"listen"`   // the host address
 	Instance string         `json:"instance"` // the instance it reaches
 	Port     int            `json:"port"`     // the instance's port
+	Protocol string         `json:"protocol"` // "tcp" or "udp"
 	ExposeCounters
 }
 
@@ -66,7 +94,7 @@ func (x *Exposure) Stats() ExposeStats {
 	for _, ln := range x.listeners {
 		c := ln.counters.snapshot()
 		s.Ports = append(s.Ports, ExposedPortStats{Listen: ln.port.Listen, Instance: ln.port.Instance,
-			Port: ln.port.Port, ExposeCounters: c})
+			Port: ln.port.Port, Protocol: ln.port.Protocol, ExposeCounters: c})
 		s.add(c)
 	}
 	return s
@@ -75,6 +103,7 @@ func (x *Exposure) Stats() ExposeStats {
 // portCounters are one listener's live counters.
 type portCounters struct {
 	accepted, refusedOverCap, blockedByGroups, dialFailed, acceptErrors, idleClosed atomic.Uint64
+	datagramsIn, datagramsOut, datagramsBlocked, datagramsRefused, datagramsOverCap atomic.Uint64
 	active                                                                          atomic.Int64
 }
 
@@ -87,5 +116,11 @@ func (c *portCounters) snapshot() ExposeCounters {
 		DialFailed:      c.dialFailed.Load(),
 		AcceptErrors:    c.acceptErrors.Load(),
 		IdleClosed:      c.idleClosed.Load(),
+
+		DatagramsIn:      c.datagramsIn.Load(),
+		DatagramsOut:     c.datagramsOut.Load(),
+		DatagramsBlocked: c.datagramsBlocked.Load(),
+		DatagramsRefused: c.datagramsRefused.Load(),
+		DatagramsOverCap: c.datagramsOverCap.Load(),
 	}
 }

@@ -129,8 +129,9 @@ type Service struct {
 
 // Expose maps a host loopback port to an instance port.
 type Expose struct {
-	Port     int `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
-	HostPort int `yaml:"host_port" topo:"required,min=1,max=65535" doc:"Port on 127.0.0.1 of the host; unique in the file."`
+	Port     int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
+	HostPort int    `yaml:"host_port" topo:"required,min=1,max=65535" doc:"Port on 127.0.0.1 of the host; unique in the file per protocol."`
+	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp: the host port listens for this protocol and reaches the instance port over it."`
 }
 
 // NATGateway gives vswitches SNAT to the internet and forwards ports (DNAT).

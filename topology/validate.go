@@ -519,7 +519,7 @@ func remoteGroupField(r firewall.Rule) string {
 // services and exposed ports.
 func (v *validator) instanceList() {
 	t := v.t
-	hostPorts := map[int]string{}
+	hostPorts := map[string]string{} // "8080/tcp" → the path of the expose using it
 	for i := range t.Instances {
 		in := &t.Instances[i]
 		p := fmt.Sprintf("instances[%d]", i)
@@ -545,14 +545,17 @@ func (v *validator) instanceList() {
 		}
 		for j, e := range in.Expose {
 			ep := fmt.Sprintf("%s.expose[%d]", p, j)
-			if e.HostPort == 0 {
+			if e.HostPort == 0 || e.Protocol == "" || v.bad(ep+".protocol") {
 				continue
 			}
-			if first, dup := hostPorts[e.HostPort]; dup {
-				v.add(ep+".host_port", "", fmt.Sprintf("host port %d is already used by %s", e.HostPort, v.t.named(first)), "")
+			// A TCP and a UDP socket may share a port number, as the
+			// host's own sockets may.
+			key := fmt.Sprintf("%d/%s", e.HostPort, e.Protocol)
+			if first, dup := hostPorts[key]; dup {
+				v.add(ep+".host_port", "", fmt.Sprintf("host port %s is already used by %s", key, v.t.named(first)), "")
 				continue
 			}
-			hostPorts[e.HostPort] = ep
+			hostPorts[key] = ep
 		}
 	}
 }

@@ -58,7 +58,7 @@ is invalid (nothing of that file starts).`,
 			var reports []testFileReport
 			invalid, failed := 0, 0
 			for _, f := range args {
-				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget)
+				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr())
 				printWarnings(cmd.ErrOrStderr(), r.Warnings)
 				if !r.Valid || r.Error != "" {
 					invalid++
@@ -92,7 +92,7 @@ is invalid (nothing of that file starts).`,
 	return cmd
 }
 
-func testFile(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget) testFileReport {
+func testFile(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer) testFileReport {
 	r := testFileReport{File: file}
 	t, err := topology.LoadFile(file)
 	if err != nil {
@@ -105,7 +105,9 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 		r.Error = err.Error()
 		return r
 	}
-	lab, err := topology.Build(t)
+	buildOpts, endProgress := buildProgress(stderr, "vpclab test: "+file, t) // a bar only on a terminal
+	lab, err := topology.Build(t, buildOpts...)
+	endProgress()
 	if err != nil {
 		r.Error = err.Error()
 		return r

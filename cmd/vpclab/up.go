@@ -60,6 +60,7 @@ func newUpCmd() *cobra.Command {
 		timeout  time.Duration
 		maxConns int
 		idle     time.Duration
+		udpIdle  time.Duration
 		budget   memoryBudget
 		control  controlFlags
 		metrics  upMetrics
@@ -85,7 +86,10 @@ reset by peer". The drop is logged on stderr. Each exposed port carries at
 most --max-conns-per-port connections at once (a connection over it is reset
 at once) and closes a connection on which nothing moved either way for
 --idle-timeout; on exit, up prints on stderr how many connections were
-refused, blocked, failed or closed idle, when any were.
+refused, blocked, failed or closed idle, when any were. An exposed UDP port
+(listed as 127.0.0.1:PORT/udp) gives each client address its own flow, ended
+after --udp-idle-timeout of silence; a datagram the groups drop is dropped,
+and counted on exit.
 
 Exit status: 0 when every expect line passed, 1 when one failed or a host port
 could not be listened on (busy: the error names the port and the instance),
@@ -106,6 +110,9 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			xo, err := exposeOptions(maxConns, idle)
 			if err != nil {
+				return err
+			}
+			if xo.UDPIdleTimeout, err = udpIdleOption(udpIdle); err != nil {
 				return err
 			}
 			if err := pcap.check(); err != nil {
@@ -134,6 +141,8 @@ could not be listened on (busy: the error names the port and the instance),
 		"connections one exposed port carries at once; one over it is reset at once (0: no cap)")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", topology.DefaultIdleTimeout,
 		"close an exposed connection on which nothing moved either way for this long (0: never)")
+	cmd.Flags().DurationVar(&udpIdle, "udp-idle-timeout", topology.DefaultUDPIdleTimeout,
+		"end an exposed UDP flow on which no datagram moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
 	addControlFlags(cmd, &control)
 	metrics.addFlag(cmd)
@@ -180,9 +189,11 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 }
 
 func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags, mx *upMetrics, pc *pcapFlags) error {
+	buildOpts, endProgress := buildProgress(stderr, "vpclab up", t) // a bar only on a terminal
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	lab, err := topology.Build(t)
+	lab, err := topology.Build(t, buildOpts...)
+	endProgress()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -202,8 +213,8 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 	if err != nil {
 		var busy *topology.PortInUseError
 		if errors.As(err, &busy) {
-			return &exitError{code: 1, err: fmt.Errorf("host port %d for %s:%d is not available: %w",
-				busy.Listen.Port(), busy.Instance, busy.Port, busy.Err)}
+			return &exitError{code: 1, err: fmt.Errorf("host port %s for %s:%d is not available: %w",
+				busyPort(busy), busy.Instance, busy.Port, busy.Err)}
 		}
 		return &exitError{code: 1, err: err}
 	}
@@ -245,8 +256,12 @@ func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topol
 	x.Close()
 	lab.Close()
 	captureErr := capture.close(stderr)
-	if line := exposeSummary(x.Stats()); line != "" {
+	tcpStats, udpStats := splitExposeStats(x.Stats())
+	if line := exposeSummary(tcpStats); line != "" {
 		fmt.Fprintln(stderr, "vpclab up: exposed ports: "+line)
+	}
+	if line := udpExposeSummary(udpStats); line != "" {
+		fmt.Fprintln(stderr, "vpclab up: exposed UDP ports: "+line)
 	}
 	fmt.Fprintln(stderr, "vpclab up: torn down")
 	if rep.Failed > 0 {
@@ -347,7 +362,7 @@ func printUpReport(w io.Writer, rep *upReport) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "EXPOSED\tINSTANCE\tVIA\tFROM")
 		for _, p := range rep.Exposed {
-			fmt.Fprintf(tw, "%v\t%s:%d\t%v\t%s (%v)\n", p.Listen, p.Instance, p.Port, p.Target, p.Client, p.ClientIP)
+			fmt.Fprintf(tw, "%s\t%s:%d\t%v\t%s (%v)\n", exposedListen(p), p.Instance, p.Port, p.Target, p.Client, p.ClientIP)
 		}
 		tw.Flush()
 	}

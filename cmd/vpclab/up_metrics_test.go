@@ -110,9 +110,9 @@ func TestUpMetrics(t *testing.T) {
 		{"vpclab_nic_drops_total", []string{"code=SG_DEFAULT_DENY", "instance=web-1"}, 1},
 		// The probe of port 80 and the two GETs through the exposed port.
 		{"vpclab_rule_hits_total", []string{"code=SG_RULE_ACCEPT", "description=", "direction=ingress", "group=sg-web", "rule=0"}, 3},
-		{"vpclab_expose_accepted_total", []string{"instance=web-1", listen, "port=80"}, 2},
-		{"vpclab_expose_blocked_total", []string{"instance=web-1", listen, "port=80"}, 0},
-		{"vpclab_expose_accepted_total", []string{"instance=web-1", fmt.Sprintf("listen=127.0.0.1:%d", closed), "port=22"}, 0},
+		{"vpclab_expose_accepted_total", []string{"instance=web-1", listen, "port=80", "protocol=tcp"}, 2},
+		{"vpclab_expose_blocked_total", []string{"instance=web-1", listen, "port=80", "protocol=tcp"}, 0},
+		{"vpclab_expose_accepted_total", []string{"instance=web-1", fmt.Sprintf("listen=127.0.0.1:%d", closed), "port=22", "protocol=tcp"}, 0},
 	} {
 		if got := sample(fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s{%s} = %v, want %v", c.name, strings.Join(c.labels, ","), got, c.want)
