@@ -131,7 +131,8 @@ could not be listened on (busy: the error names the port and the instance),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return upExposing(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, output, duration, timeout, xo, control, &metrics, &pcap)
+			return runUp(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, upOptions{output: output, duration: duration,
+				timeout: timeout, expose: xo, control: control, metrics: &metrics, pcap: &pcap})
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -183,12 +184,25 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// up runs upExposing with the default expose options.
-func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
-	return upExposing(ctx, stdout, stderr, t, output, duration, timeout, topology.ExposeOptions{}, controlFlags{}, nil, nil)
+// upOptions are up's flags once checked.
+type upOptions struct {
+	output            string
+	duration, timeout time.Duration
+	expose            topology.ExposeOptions
+	control           controlFlags
+	metrics           *upMetrics // nil or no address: no metrics
+	pcap              *pcapFlags // nil or no file: no capture
 }
 
-func upExposing(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration, xo topology.ExposeOptions, cf controlFlags, mx *upMetrics, pc *pcapFlags) error {
+// up runs runUp with the default expose options, no metrics and no capture.
+func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, output string, duration, timeout time.Duration) error {
+	return runUp(ctx, stdout, stderr, t, upOptions{output: output, duration: duration, timeout: timeout})
+}
+
+// runUp brings t up, reports, serves until ctx ends (or --duration, or
+// `vpclab down`), and tears down.
+func runUp(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, o upOptions) error {
+	output, duration, timeout, xo, cf, mx, pc := o.output, o.duration, o.timeout, o.expose, o.control, o.metrics, o.pcap
 	buildOpts, endProgress := buildProgress(stderr, "vpclab up", t) // a bar only on a terminal
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
