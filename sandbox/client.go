@@ -69,23 +69,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req, path)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return &ConnError{Socket: c.Info.Socket, Err: err}
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		ae := &APIError{}
-		if err := json.NewDecoder(resp.Body).Decode(ae); err != nil || len(ae.Errors) == 0 {
-			return fmt.Errorf("control API %s: HTTP %s", path, resp.Status)
-		}
-		ae.Status = resp.StatusCode
-		return ae
-	}
 	if out == nil {
 		return nil
 	}
@@ -103,30 +91,43 @@ func (c *Client) Stream(ctx context.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req, path)
 	if err != nil {
-		if ctx.Err() != nil {
+		var ce *ConnError
+		if errors.As(err, &ce) && ctx.Err() != nil {
 			return nil
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return &ConnError{Socket: c.Info.Socket, Err: err}
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		ae := &APIError{}
-		if err := json.NewDecoder(resp.Body).Decode(ae); err != nil || len(ae.Errors) == 0 {
-			return fmt.Errorf("control API %s: HTTP %s", path, resp.Status)
-		}
-		ae.Status = resp.StatusCode
-		return ae
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("control API %s: %w", path, err)
 	}
 	return nil
+}
+
+// send makes one request. An unreachable sandbox is a *ConnError; an
+// answer of 300 or more is the sandbox's refusal, an *APIError. Otherwise
+// the caller closes the response's body.
+func (c *Client) send(req *http.Request, path string) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &ConnError{Socket: c.Info.Socket, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		ae := &APIError{}
+		if err := json.NewDecoder(resp.Body).Decode(ae); err != nil || len(ae.Errors) == 0 {
+			return nil, fmt.Errorf("control API %s: HTTP %s", path, resp.Status)
+		}
+		ae.Status = resp.StatusCode
+		return nil, ae
+	}
+	return resp, nil
 }
 
 // GetInfo asks the sandbox who it is.

@@ -5,13 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/vpclab/vpclab/internal/hosttest"
 )
 
 // Real clients against the embedded default topology, the way `vpclab up`
@@ -20,19 +21,11 @@ import (
 // without it the test skips, unless VPCLAB_REQUIRE_TOOLS=1 (CI installs the
 // Debian packages openssh-client and curl, then sets it).
 
-// requireTool returns the path of a client program or skips the test.
+// requireTool returns the path of a client program or skips the test
+// (hosttest.RequireTool).
 func requireTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s is not installed (Debian package %s): %v", name, pkg, err)
-	if os.Getenv("VPCLAB_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg + "; VPCLAB_REQUIRE_TOOLS=1 requires it")
-	}
-	t.Skip(msg + "; set VPCLAB_REQUIRE_TOOLS=1 to fail instead")
-	return ""
+	return hosttest.RequireTool(t, name, pkg)
 }
 
 // upDefault runs `vpclab up` on the embedded default topology with every
