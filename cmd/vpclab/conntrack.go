@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -37,35 +38,26 @@ is listed with the instance's private address.`,
 			if limit < 0 {
 				return usageError("--limit %d: must not be negative (0: all)", limit)
 			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := controlContext(cmd)
-			defer cancel()
 			if limit == 0 {
 				limit = -1 // all
 			}
-			resp, err := c.Conntrack(ctx, instance, limit)
-			if err != nil {
-				return f.controlError(cmd, err)
-			}
-			if f.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), resp)
-			}
-			w := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROTO\tA\tB\tSTATE\tIDLE")
-			for _, e := range resp.Entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%ds\n", e.Protocol, named(e.A, e.AName), named(e.B, e.BName), e.State, e.IdleS)
-			}
-			tw.Flush()
-			more := ""
-			if resp.Omitted > 0 {
-				more = fmt.Sprintf(", %d more not shown (--limit)", resp.Omitted)
-			}
-			fmt.Fprintf(w, "%s%s; the table holds %d (max %d)\n", count(len(resp.Entries), "entry", "entries"), more, resp.Stats.Entries, resp.Stats.Max)
-			return nil
+			return ask(cmd, &f, func(ctx context.Context, c *sandbox.Client) (sandbox.ConntrackResponse, error) {
+				return c.Conntrack(ctx, instance, limit)
+			}, func(_ *sandbox.Client, resp sandbox.ConntrackResponse) error {
+				w := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "PROTO\tA\tB\tSTATE\tIDLE")
+				for _, e := range resp.Entries {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%ds\n", e.Protocol, named(e.A, e.AName), named(e.B, e.BName), e.State, e.IdleS)
+				}
+				tw.Flush()
+				more := ""
+				if resp.Omitted > 0 {
+					more = fmt.Sprintf(", %d more not shown (--limit)", resp.Omitted)
+				}
+				fmt.Fprintf(w, "%s%s; the table holds %d (max %d)\n", count(len(resp.Entries), "entry", "entries"), more, resp.Stats.Entries, resp.Stats.Max)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "only the flows of this instance")
@@ -95,25 +87,16 @@ is checked against the rules again (docs/semantics.md §4.3): one a revoked rule
 allowed is dropped from then on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := controlContext(cmd)
-			defer cancel()
-			resp, err := c.Flush(ctx, instance)
-			if err != nil {
-				return f.controlError(cmd, err)
-			}
-			if f.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), resp)
-			}
-			of := ""
-			if resp.Instance != "" {
-				of = " of " + resp.Instance
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: flushed %s%s\n", c.Info.Name, count(resp.Flushed, "entry", "entries"), of)
-			return nil
+			return ask(cmd, &f, func(ctx context.Context, c *sandbox.Client) (sandbox.FlushResponse, error) {
+				return c.Flush(ctx, instance)
+			}, func(c *sandbox.Client, resp sandbox.FlushResponse) error {
+				of := ""
+				if resp.Instance != "" {
+					of = " of " + resp.Instance
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: flushed %s%s\n", c.Info.Name, count(resp.Flushed, "entry", "entries"), of)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "only the flows of this instance")

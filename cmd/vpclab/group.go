@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vpclab/vpclab/sandbox"
 )
 
 func newGroupCmd() *cobra.Command {
@@ -27,25 +30,19 @@ func newGroupChangeCmd(join bool) *cobra.Command {
 		Short: short,
 		Args:  exactArgs(2, "INSTANCE GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := controlContext(cmd)
-			defer cancel()
-			call, verb := c.JoinGroup, "joined"
+			verb := "joined"
 			if !join {
-				call, verb = c.LeaveGroup, "left"
+				verb = "left"
 			}
-			resp, err := call(ctx, args[0], args[1])
-			if err != nil {
-				return f.controlError(cmd, err)
-			}
-			if f.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), resp)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s %s; its groups: %s\n", c.Info.Name, resp.Instance, verb, resp.Group, strings.Join(resp.Groups, ", "))
-			return nil
+			return ask(cmd, &f, func(ctx context.Context, c *sandbox.Client) (sandbox.GroupResponse, error) {
+				if join {
+					return c.JoinGroup(ctx, args[0], args[1])
+				}
+				return c.LeaveGroup(ctx, args[0], args[1])
+			}, func(c *sandbox.Client, resp sandbox.GroupResponse) error {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s %s; its groups: %s\n", c.Info.Name, resp.Instance, verb, resp.Group, strings.Join(resp.Groups, ", "))
+				return nil
+			})
 		},
 	}
 	addSandboxFlags(cmd, &f)

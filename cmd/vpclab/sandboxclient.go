@@ -53,6 +53,27 @@ func controlContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 90*time.Second)
 }
 
+// ask finds the sandbox, makes one request with call and prints the
+// answer: as JSON under -o json, else with table. A failed request is
+// reported as controlError says.
+func ask[T any](cmd *cobra.Command, f *sandboxFlags, call func(context.Context, *sandbox.Client) (T, error),
+	table func(*sandbox.Client, T) error) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := controlContext(cmd)
+	defer cancel()
+	resp, err := call(ctx, c)
+	if err != nil {
+		return f.controlError(cmd, err)
+	}
+	if f.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), resp)
+	}
+	return table(c, resp)
+}
+
 // controlError turns a failed request into the house's exit status: a
 // refusal of the sandbox (a bad group, instance, port, a quota) is invalid
 // input, exit 2, with the firewall's error lines (under -o json also the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vpclab/vpclab/sandbox"
 )
 
 func newStatsCmd() *cobra.Command {
@@ -27,49 +30,40 @@ same groups share one compiled policy and its counters; a change to a group
 recompiles it and starts its counters from zero.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := controlContext(cmd)
-			defer cancel()
-			resp, err := c.Stats(ctx, instance)
-			if err != nil {
-				return f.controlError(cmd, err)
-			}
-			if f.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), resp)
-			}
-			w := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NIC\tADDRESS\tTX FRAMES\tTX BYTES\tRX FRAMES\tRX BYTES\tDROPS")
-			for _, n := range resp.NICs {
-				var drops []string
-				for _, code := range slices.Sorted(maps.Keys(n.Drops)) {
-					drops = append(drops, fmt.Sprintf("%s=%d", code, n.Drops[code]))
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n.Name, n.Address, n.TxFrames, n.TxBytes, n.RxFrames, n.RxBytes,
-					upDash(strings.Join(drops, " ")))
-			}
-			tw.Flush()
-			for _, n := range resp.NICs {
-				if len(n.Rules) == 0 {
-					continue
-				}
-				fmt.Fprintf(w, "\n%s (%s): rule hits\n", n.Name, strings.Join(n.Groups, ", "))
-				fmt.Fprintln(tw, "  DIRECTION\tGROUP\tRULE\tHITS\tENTRY")
-				for _, r := range n.Rules {
-					idx := "-"
-					if r.Rule >= 0 {
-						idx = fmt.Sprint(r.Rule)
+			return ask(cmd, &f, func(ctx context.Context, c *sandbox.Client) (sandbox.StatsResponse, error) {
+				return c.Stats(ctx, instance)
+			}, func(_ *sandbox.Client, resp sandbox.StatsResponse) error {
+				w := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NIC\tADDRESS\tTX FRAMES\tTX BYTES\tRX FRAMES\tRX BYTES\tDROPS")
+				for _, n := range resp.NICs {
+					var drops []string
+					for _, code := range slices.Sorted(maps.Keys(n.Drops)) {
+						drops = append(drops, fmt.Sprintf("%s=%d", code, n.Drops[code]))
 					}
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", r.Direction, upDash(r.Group), idx, r.Hits, r.Text)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n.Name, n.Address, n.TxFrames, n.TxBytes, n.RxFrames, n.RxBytes,
+						upDash(strings.Join(drops, " ")))
 				}
 				tw.Flush()
-			}
-			fmt.Fprintf(w, "\nconntrack: %d entries (max %d), %d inserted, %d refused (table full), %d expired\n",
-				resp.Conntrack.Entries, resp.Conntrack.Max, resp.Conntrack.Inserted, resp.Conntrack.Refused, resp.Conntrack.Expired)
-			return nil
+				for _, n := range resp.NICs {
+					if len(n.Rules) == 0 {
+						continue
+					}
+					fmt.Fprintf(w, "\n%s (%s): rule hits\n", n.Name, strings.Join(n.Groups, ", "))
+					fmt.Fprintln(tw, "  DIRECTION\tGROUP\tRULE\tHITS\tENTRY")
+					for _, r := range n.Rules {
+						idx := "-"
+						if r.Rule >= 0 {
+							idx = fmt.Sprint(r.Rule)
+						}
+						fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", r.Direction, upDash(r.Group), idx, r.Hits, r.Text)
+					}
+					tw.Flush()
+				}
+				fmt.Fprintf(w, "\nconntrack: %d entries (max %d), %d inserted, %d refused (table full), %d expired\n",
+					resp.Conntrack.Entries, resp.Conntrack.Max, resp.Conntrack.Inserted, resp.Conntrack.Refused, resp.Conntrack.Expired)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "only this instance's (or internet host's) NIC")
