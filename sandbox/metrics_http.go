@@ -25,7 +25,11 @@ type MetricsServer struct {
 func ParseMetricsAddr(s string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("--metrics %q: want HOST:PORT on loopback, e.g. 127.0.0.1:9464: %w", s, err)
+		why := err.Error()
+		if ae := (*net.AddrError)(nil); errors.As(err, &ae) {
+			why = ae.Err // its Addr is s again, raw: the %q above shows it
+		}
+		return netip.AddrPort{}, fmt.Errorf("--metrics %q: want HOST:PORT on loopback, e.g. 127.0.0.1:9464: %s", s, why)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
@@ -43,7 +47,11 @@ func ParseMetricsAddr(s string) (netip.AddrPort, error) {
 		}
 	}
 	if !a.Unmap().IsLoopback() || a.Zone() != "" {
-		return netip.AddrPort{}, fmt.Errorf("--metrics %q: %s is not a loopback address; the sandbox listens on loopback only (127.0.0.0/8, ::1)", s, a)
+		shown := a.String()
+		if a.Zone() != "" {
+			shown = strconv.Quote(host) // a zone is free text
+		}
+		return netip.AddrPort{}, fmt.Errorf("--metrics %q: %s is not a loopback address; the sandbox listens on loopback only (127.0.0.0/8, ::1)", s, shown)
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
 }

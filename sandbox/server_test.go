@@ -45,7 +45,7 @@ instances:
 
 // startLab brings controlTopology up and serves its control API in a
 // temporary run directory.
-func startLab(t *testing.T) (*topology.Lab, *Server, *Client, chan struct{}) {
+func startLab(t testing.TB) (*topology.Lab, *Server, *Client, chan struct{}) {
 	t.Helper()
 	topo, err := topology.Load("ctl.yaml", []byte(controlTopology))
 	require.NoError(t, err)
