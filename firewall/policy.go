@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -103,30 +105,70 @@ func groupsKey(groups []string) string { return strings.Join(groups, "\x00") }
 
 // recompile rebuilds the compiled policy of every group list whose
 // dependencies changed, and publishes it to the NICs that use it. Called with
-// fw.mu held, off the data path.
+// fw.mu held, off the data path. Distinct group lists compile in parallel
+// (one worker per CPU): compiling reads the state and writes only its own
+// policy, and a change to a group shared by many distinct lists (a rule of
+// a base group every NIC has) recompiles each of them.
 func (fw *Firewall) recompile(dirty map[string]bool) {
-	var members map[string][]Range32 // computed once, when a compile needs it
-	used := map[string]bool{}        // keys seen this round; each is compiled at most once
+	type job struct {
+		groups []string
+		p      *NICPolicy
+	}
+	used := map[string]*job{} // each key once; nil: the cached policy stays
+	var jobs []*job
 	for _, n := range fw.st.nics {
 		key := groupsKey(n.groups)
-		p, ok := fw.cache[key]
-		if !used[key] && (!ok || slices.ContainsFunc(p.deps, func(g string) bool { return dirty[g] })) {
-			if members == nil {
-				members = memberSets(fw.st)
-			}
-			p = compileNICPolicy(fw.st, n.groups, members)
-			fw.cache[key] = p
+		if _, seen := used[key]; seen {
+			continue
 		}
-		used[key] = true
-		if n.nic.policy.Load() != p {
+		if p, ok := fw.cache[key]; ok && !slices.ContainsFunc(p.deps, func(g string) bool { return dirty[g] }) {
+			used[key] = nil
+			continue
+		}
+		j := &job{groups: n.groups}
+		used[key], jobs = j, append(jobs, j)
+	}
+	if len(jobs) > 0 {
+		members := memberSets(fw.st)
+		compileAll(len(jobs), func(i int) { jobs[i].p = compileNICPolicy(fw.st, jobs[i].groups, members) })
+	}
+	for key, j := range used {
+		if j != nil {
+			fw.cache[key] = j.p
+		}
+	}
+	for _, n := range fw.st.nics {
+		if p := fw.cache[groupsKey(n.groups)]; n.nic.policy.Load() != p {
 			n.nic.policy.Store(p)
 		}
 	}
 	for key := range fw.cache {
-		if !used[key] {
+		if _, ok := used[key]; !ok {
 			delete(fw.cache, key)
 		}
 	}
+}
+
+// compileAll runs compile(0..n-1) on up to GOMAXPROCS goroutines and
+// returns when every call has; one job runs on the caller's goroutine.
+func compileAll(n int, compile func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			compile(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				compile(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // memberSets returns, per group, the IPv4 addresses of its member NICs as
