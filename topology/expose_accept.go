@@ -46,32 +46,16 @@ const (
 // the listener's close ends it.
 func (x *Exposure) accept(l *listener) {
 	defer x.wg.Done()
-	var delay time.Duration
-	var logged time.Time // the last failed accept logged
-	var unlogged uint64  // failed accepts since
+	var retry hostRetry
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			if x.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if !retry.failed(x, l, "accept", err) {
 				return
-			}
-			l.counters.acceptErrors.Add(1)
-			if unlogged++; time.Since(logged) >= acceptLogEvery {
-				x.log.Error("expose: accept failed; retrying with backoff", "listen", l.port.Listen,
-					"instance", l.port.Instance, "port", l.port.Port, "failed_accepts", unlogged, "err", err)
-				logged, unlogged = time.Now(), 0
-			}
-			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-			t := time.NewTimer(delay)
-			select {
-			case <-x.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
 			}
 			continue
 		}
-		delay = 0
+		retry.delay = 0
 		l.counters.accepted.Add(1)
 		if x.maxConns > 0 && l.counters.active.Load() >= x.maxConns {
 			l.counters.refusedOverCap.Add(1)
@@ -103,4 +87,37 @@ func resetNow(c net.Conn) {
 		tc.SetLinger(0)
 	}
 	c.Close()
+}
+
+// hostRetry paces the retries of a host socket's failed accepts or reads.
+type hostRetry struct {
+	delay    time.Duration // the last backoff; 0 after a success
+	logged   time.Time     // the last failure logged
+	unlogged uint64        // failures since
+}
+
+// failed handles one failed accept or read (what) of l's host socket: it
+// reports false when the socket or the Exposure is closing; else it counts
+// the failure, logs it (at most every acceptLogEvery) and waits a backoff
+// of 5 ms doubling to 1 s, as net/http's Server.Serve does, before the
+// caller tries again.
+func (r *hostRetry) failed(x *Exposure, l *listener, what string, err error) bool {
+	if x.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	l.counters.acceptErrors.Add(1)
+	if r.unlogged++; time.Since(r.logged) >= acceptLogEvery {
+		x.log.Error("expose: "+what+" failed; retrying with backoff", "listen", l.port.Listen,
+			"instance", l.port.Instance, "port", l.port.Port, "failures", r.unlogged, "err", err)
+		r.logged, r.unlogged = time.Now(), 0
+	}
+	r.delay = min(max(2*r.delay, acceptBackoffMin), acceptBackoffMax)
+	t := time.NewTimer(r.delay)
+	defer t.Stop()
+	select {
+	case <-x.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

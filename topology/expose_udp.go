@@ -64,35 +64,19 @@ func listenUDP(addr netip.AddrPort) (*udpPort, error) {
 func (x *Exposure) serveUDP(l *listener) {
 	defer x.wg.Done()
 	buf := make([]byte, maxDatagram)
-	var delay time.Duration
-	var logged time.Time
-	var unlogged uint64
+	var retry hostRetry
 	for {
 		n, from, err := l.udp.pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if x.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
 			// Out of buffers, or an ICMP error Linux reports on the
 			// socket: the next read goes on, after a backoff should it
 			// repeat at once.
-			l.counters.acceptErrors.Add(1)
-			if unlogged++; time.Since(logged) >= acceptLogEvery {
-				x.log.Error("expose: udp read failed; retrying with backoff", "listen", l.port.Listen,
-					"instance", l.port.Instance, "port", l.port.Port, "failed_reads", unlogged, "err", err)
-				logged, unlogged = time.Now(), 0
-			}
-			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-			t := time.NewTimer(delay)
-			select {
-			case <-x.ctx.Done():
-				t.Stop()
+			if !retry.failed(x, l, "udp read", err) {
 				return
-			case <-t.C:
 			}
 			continue
 		}
-		delay = 0
+		retry.delay = 0
 		f := x.udpFlowOf(l, from)
 		if f == nil {
 			continue
