@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -62,8 +60,6 @@ func benchBulkMetrics(b *testing.B, metricsOn bool) {
 		b.Fatal(err)
 	}
 	defer lab.Close()
-	cli, srv := lab.VPC.Instance("cli"), lab.VPC.Instance("srv")
-
 	scrapes, stopScrapes := 0, func() {}
 	if metricsOn {
 		ms, err := ServeMetrics("127.0.0.1:0", NewMetrics(lab, nil))
@@ -97,45 +93,7 @@ func benchBulkMetrics(b *testing.B, metricsOn bool) {
 		defer stopScrapes()
 	}
 
-	l, err := srv.Listen(5001)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	received := make(chan int64, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		c.Close()
-		received <- n
-	}()
-	c, err := cli.Dial(context.Background(), "tcp", netip.AddrPortFrom(srv.Addr(), 5001))
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	var sent int64
-	cpu := cpuTime()
-	for b.Loop() {
-		n, err := c.Write(buf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sent += int64(n)
-	}
-	stopScrapes()
-	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	b.ReportMetric(float64(sent)*8/b.Elapsed().Seconds()/1e9, "Gbit/s")
-	c.Close()
-	if n := <-received; n != sent {
-		b.Fatalf("server received %d bytes, client sent %d", n, sent)
-	}
+	benchBulk(b, lab, stopScrapes)
 	if metricsOn {
 		b.ReportMetric(float64(scrapes)/b.Elapsed().Seconds(), "scrapes/s")
 	}
