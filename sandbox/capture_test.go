@@ -71,24 +71,32 @@ func readPcapng(t testing.TB, path string) (names []string, perIface map[string]
 	return names, perIface
 }
 
+// captureExpects captures, into a file named name in a temporary
+// directory, a run of lab's expect lines, and closes the capture.
+func captureExpects(t *testing.T, lab *topology.Lab, name string, opts PcapngOptions) (string, *Pcapng) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	p, err := StartPcapng(lab, f, opts)
+	require.NoError(t, err)
+	runExpects(t, lab)
+	require.NoError(t, p.Close())
+	return path, p
+}
+
 // TestPcapngCapturesARun: a run's capture reads back with pcapgo, with one
 // interface per instance and one for the internet, each with frames.
 func TestPcapngCapturesARun(t *testing.T) {
 	lab := threeTier(t)
-	path := filepath.Join(t.TempDir(), "run.pcapng")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	defer f.Close()
-	p, err := StartPcapng(lab, f, PcapngOptions{})
-	require.NoError(t, err)
-	runExpects(t, lab)
-	require.NoError(t, p.Close())
+	path, p := captureExpects(t, lab, "run.pcapng", PcapngOptions{})
 	require.NoError(t, p.Close(), "twice is harmless")
 	st := p.Stats()
 	assert.False(t, st.Stopped)
 	assert.NotZero(t, st.Dropped, "the blocked expect lines' frames are in it")
 
-	fi, err := f.Stat()
+	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, st.Bytes, fi.Size(), "everything written is flushed to the file")
 	names, per := readPcapng(t, path)
@@ -109,14 +117,7 @@ func TestPcapngCapturesARun(t *testing.T) {
 func TestPcapngDropCommentsTshark(t *testing.T) {
 	tshark := hosttest.RequireTool(t, "tshark", "tshark")
 	lab := threeTier(t)
-	path := filepath.Join(t.TempDir(), "run.pcapng")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	defer f.Close()
-	p, err := StartPcapng(lab, f, PcapngOptions{})
-	require.NoError(t, err)
-	runExpects(t, lab)
-	require.NoError(t, p.Close())
+	path, _ := captureExpects(t, lab, "run.pcapng", PcapngOptions{})
 
 	out, err := exec.Command(tshark, "-r", path, "-Y", "frame.comment", "-T", "fields", "-E", "separator=|",
 		"-e", "frame.interface_name", "-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tcp.dstport", "-e", "frame.comment").CombinedOutput()
@@ -273,14 +274,7 @@ func (s *syncBuffer) String() string {
 func TestPcapngTcpdump(t *testing.T) {
 	tcpdump := hosttest.RequireTool(t, "tcpdump", "tcpdump")
 	lab := threeTier(t)
-	path := filepath.Join(t.TempDir(), "run.pcapng")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	defer f.Close()
-	p, err := StartPcapng(lab, f, PcapngOptions{})
-	require.NoError(t, err)
-	runExpects(t, lab)
-	require.NoError(t, p.Close())
+	path, p := captureExpects(t, lab, "run.pcapng", PcapngOptions{})
 
 	out, err := exec.Command(tcpdump, "-n", "-r", path).CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -294,14 +288,7 @@ func TestPcapngTcpdump(t *testing.T) {
 // length; an out-of-range one is an error.
 func TestPcapngSnapLen(t *testing.T) {
 	lab := threeTier(t)
-	path := filepath.Join(t.TempDir(), "snap.pcapng")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	defer f.Close()
-	p, err := StartPcapng(lab, f, PcapngOptions{SnapLen: 64})
-	require.NoError(t, err)
-	runExpects(t, lab)
-	require.NoError(t, p.Close())
+	path, _ := captureExpects(t, lab, "snap.pcapng", PcapngOptions{SnapLen: 64})
 
 	r, err := pcapgo.NewNgReader(mustOpen(t, path), pcapgo.DefaultNgReaderOptions)
 	require.NoError(t, err)
