@@ -741,7 +741,10 @@ func (v *VPC) NICStats(name string) (NICStats, bool) {
 // every frame crossing the NIC (Egress: as the instance sent it; Ingress: as
 // delivered, after NAT) as raw IPv4 bytes valid only during the call. nil
 // removes it; a second call replaces the first. Unknown names are ignored.
-// Captures started with AddCapture are independent of it.
+// Removal does not wait: a frame the hook was handling as it was removed
+// may still reach it (the data path takes no lock for the hook), so a hook
+// must not write to what its remover then closes. Captures started with
+// AddCapture are independent of it.
 func (v *VPC) SetCapture(name string, fn func(dir firewall.Direction, ip []byte)) {
 	v.mu.Lock()
 	remove := v.nicTaps[name]
