@@ -66,14 +66,16 @@ func (c Conntrack) Firewall() firewall.ConntrackConfig {
 
 // VPC is the private network.
 type VPC struct {
-	Name string       `yaml:"name" topo:"name" doc:"Optional name."`
-	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"IPv4 private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)."`
+	Name   string       `yaml:"name" topo:"name" doc:"Optional name."`
+	CIDR   netip.Prefix `yaml:"cidr" topo:"required" doc:"IPv4 private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)."`
+	Origin Origin       `yaml:"origin" json:",omitzero" doc:"Where an imported VPC came from: file, line, column, resource (set by an import; optional by hand)."`
 }
 
 // VSwitch is a subnet of the VPC.
 type VSwitch struct {
-	Name string       `yaml:"name" topo:"required,name" doc:"Unique vswitch name."`
-	CIDR netip.Prefix `yaml:"cidr" topo:"required" doc:"Inside the VPC CIDR, /29 or larger, overlapping no other vswitch."`
+	Name   string       `yaml:"name" topo:"required,name" doc:"Unique vswitch name."`
+	CIDR   netip.Prefix `yaml:"cidr" topo:"required" doc:"Inside the VPC CIDR, /29 or larger, overlapping no other vswitch."`
+	Origin Origin       `yaml:"origin" json:",omitzero" doc:"Where an imported vswitch came from: file, line, column, resource (set by an import; optional by hand)."`
 }
 
 // SecurityGroup is a security group as the file describes it.
@@ -82,6 +84,7 @@ type SecurityGroup struct {
 	Type        string `yaml:"type" topo:"default=basic,enum=basic|enterprise" doc:"basic (default) or enterprise."`
 	InnerAccess string `yaml:"inner_access" topo:"enum=accept|drop" doc:"Basic groups: accept (default) or drop between members. Enterprise groups are always drop."`
 	Rules       []Rule `yaml:"rules" doc:"Rules; ingress and egress count together against quotas.rules_per_group."`
+	Origin      Origin `yaml:"origin" json:",omitzero" doc:"Where an imported group came from: file, line, column, resource (set by an import; optional by hand)."`
 }
 
 // Rule is one security-group rule (docs/semantics.md §1). After Load, Policy,
@@ -103,6 +106,7 @@ type Rule struct {
 	NICType          string `yaml:"nic_type" topo:"default=intranet,enum=intranet|internet" doc:"intranet (default). internet is refused in a VPC: intranet rules apply to internet traffic too."`
 	Description      string `yaml:"description" doc:"Free text shown in explanations."`
 	ManagedBy        string `yaml:"managed_by" topo:"name" doc:"The service that added the rule (dms, dts, ...)."`
+	Origin           Origin `yaml:"origin" json:",omitzero" doc:"Where an imported rule came from: file, line, column, resource (set by an import; optional by hand)."`
 }
 
 // Instance is a VM with one NIC.
@@ -114,6 +118,8 @@ type Instance struct {
 	EIP            netip.Addr `yaml:"eip" doc:"Elastic IP: 1:1 NAT between it and the private address."`
 	Services       []Service  `yaml:"services" doc:"What listens inside the instance; a port with none refuses."`
 	Expose         []Expose   `yaml:"expose" doc:"Host loopback ports that reach the instance via its EIP, as internet traffic from internet.host_client."`
+	Origin         Origin     `yaml:"origin" json:",omitzero" doc:"Where an imported instance came from: file, line, column, resource (set by an import; optional by hand)."`
+	Assigned       []string   `yaml:"assigned" json:",omitempty" topo:"enum=ip|eip" doc:"Values the cloud picks at creation, assigned here (an import marks them): ip, eip. An eip listed without an address is assigned one."`
 
 	// AutoIP reports that IP was assigned by Load (see AssignAddresses).
 	AutoIP bool `yaml:"-"`
@@ -136,11 +142,13 @@ type Expose struct {
 
 // NATGateway gives vswitches SNAT to the internet and forwards ports (DNAT).
 type NATGateway struct {
-	Name    string     `yaml:"name" topo:"required,name" doc:"Unique NAT gateway name."`
-	VSwitch string     `yaml:"vswitch" topo:"required,name" doc:"The vswitch the gateway sits in."`
-	EIP     netip.Addr `yaml:"eip" topo:"required" doc:"Public address of the gateway."`
-	SNAT    []string   `yaml:"snat" topo:"name" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
-	DNAT    []DNAT     `yaml:"dnat" doc:"Port forwarding from the gateway's EIP."`
+	Name     string     `yaml:"name" topo:"required,name" doc:"Unique NAT gateway name."`
+	VSwitch  string     `yaml:"vswitch" topo:"required,name" doc:"The vswitch the gateway sits in."`
+	EIP      netip.Addr `yaml:"eip" topo:"required" doc:"Public address of the gateway."`
+	SNAT     []string   `yaml:"snat" topo:"name" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
+	DNAT     []DNAT     `yaml:"dnat" doc:"Port forwarding from the gateway's EIP."`
+	Origin   Origin     `yaml:"origin" json:",omitzero" doc:"Where an imported NAT gateway came from: file, line, column, resource (set by an import; optional by hand)."`
+	Assigned []string   `yaml:"assigned" json:",omitempty" topo:"enum=eip" doc:"Values the cloud picks at creation, assigned here: eip. Listed without an address, one is assigned."`
 }
 
 // DNAT forwards a port of a NAT gateway's EIP to an instance.
@@ -149,6 +157,7 @@ type DNAT struct {
 	PublicPort int    `yaml:"public_port" topo:"required,min=1,max=65535" doc:"Port on the gateway's EIP; unique per protocol."`
 	Instance   string `yaml:"instance" topo:"required,name" doc:"Target instance; it must not have an EIP."`
 	Port       int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Port of the instance."`
+	Origin     Origin `yaml:"origin" json:",omitzero" doc:"Where an imported DNAT entry came from."`
 }
 
 // Internet describes the hosts outside the VPC.
