@@ -170,9 +170,15 @@ func (l *Lab) build(pr *progress) error {
 
 func serve(inst *netstack.Instance, services []Service) error {
 	for _, s := range services {
-		err := inst.Serve(netstack.ServiceSpec{Kind: s.Kind, Port: uint16(s.Port), Protocol: s.Protocol, Text: s.Text})
-		if err != nil {
-			return fmt.Errorf("service %s %d: %w", s.Kind, s.Port, err)
+		port := uint16(s.Port)
+		if s.Port == AllPorts {
+			port = netstack.AllPorts
+		}
+		for _, proto := range s.Protocols() {
+			err := inst.Serve(netstack.ServiceSpec{Kind: s.Kind, Port: port, Protocol: proto, Text: s.Text})
+			if err != nil {
+				return fmt.Errorf("service %s %s/%s: %w", s.Kind, s.PortText(), proto, err)
+			}
 		}
 	}
 	return nil

@@ -35,6 +35,7 @@ type decoder struct {
 	anchors map[string]ast.Node
 	budget  int
 	over    bool              // budget exhausted and reported
+	root    bool              // the document is a mapping (its fields were decoded)
 	merging map[ast.Node]bool // mappings being merged, to catch cycles
 }
 
@@ -243,6 +244,10 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 			s = lower
 		}
 		v.SetString(s)
+	case t.Kind() == reflect.Int && f != nil && f.all && isWordAll(n):
+		v.SetInt(AllPorts)
+	case t.Kind() == reflect.Map:
+		d.decodeMap(n, at, v, path, depth)
 	case t.Kind() == reflect.Int:
 		num, ok := n.(*ast.IntegerNode)
 		if s, isStr := n.(*ast.StringNode); isStr && s.Token != nil && s.Token.Type == token.StringType && isDigits(s.Value) {
@@ -465,6 +470,9 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string, depth i
 		return
 	}
 	fillDefaults(v)
+	if path == "" {
+		d.root = true
+	}
 	sf := fieldsOf(v.Type())
 	for _, e := range d.entries(m, path, depth) {
 		f := sf.byName[e.key]
@@ -485,6 +493,61 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string, depth i
 			d.errs.addAt(at, p, "", "required field is missing", f.allowed())
 		}
 	}
+}
+
+// isWordAll reports whether n is the string "all", in any case.
+func isWordAll(n ast.Node) bool {
+	s, ok := n.(*ast.StringNode)
+	return ok && strings.EqualFold(s.Value, "all")
+}
+
+// decodeMap fills a map of strings (imports[].vars) from a mapping. Keys are
+// names; values are scalars taken as their text (count: 2 is "2", enabled:
+// true is "true"), since the importer parses them in its own language. Each
+// key's value keeps its position (path.key).
+func (d *decoder) decodeMap(n ast.Node, at Position, v reflect.Value, path string, depth int) {
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		d.errs.addAt(at, path, "", "want a mapping of names to values, got "+describe(n), "")
+		return
+	}
+	out := reflect.MakeMap(v.Type())
+	for _, e := range d.entries(m, path, depth) {
+		p := join(path, e.key)
+		if msg := nameChars.check(e.key); msg != "" || e.key == "" {
+			if msg == "" {
+				msg = "nothing"
+			}
+			d.errs.addAt(e.at, p, "", fmt.Sprintf("key %s contains %s", quote(e.key), msg), nameChars.allowed())
+			continue
+		}
+		if depth+1 > maxDepth || !d.spend(e.value, p) {
+			continue
+		}
+		val, ok := d.resolve(e.value, p)
+		if !ok {
+			continue
+		}
+		vat := nodePos(e.value)
+		d.pos[p] = vat
+		var s string
+		switch x := val.(type) {
+		case nil:
+		case *ast.NullNode:
+		case *ast.BoolNode:
+			s = x.GetToken().Value
+		default:
+			if s, ok = d.scalar(val, vat, p, `a string (quote a list or map as text: '["a", "b"]')`, true); !ok {
+				continue
+			}
+		}
+		if msg := textChars.check(s); msg != "" {
+			d.errs.addAt(vat, p, "", fmt.Sprintf("%s contains %s", quote(s), msg), textChars.allowed())
+			continue
+		}
+		out.SetMapIndex(reflect.ValueOf(e.key), reflect.ValueOf(s))
+	}
+	v.Set(out)
 }
 
 // isDigits reports whether s is an integer too large for the parser.

@@ -111,26 +111,52 @@ func (l Errors) sort() Errors {
 const maxErrors = 1000
 
 // errorList collects errors with positions looked up in a position table.
+// An error on an entity merged from an import is placed at the entity's
+// origin (origin), in the input file; the importers' own errors (foreign)
+// keep the file, position and entity they were given.
 type errorList struct {
-	file  string
-	paths map[string]bool // paths with an error, to skip dependent checks
-	pos   func(path string) Position
-	errs  Errors
-	warns []*Warning
-	full  bool
+	file    string
+	paths   map[string]bool // paths with an error, to skip dependent checks
+	pos     func(path string) Position
+	origin  func(path string) (Origin, bool)
+	errs    Errors
+	foreign Errors
+	files   []string // the imported files, in the order met, for sorting
+	warns   []*Warning
+	full    bool
 }
 
 // warn records a correction Load made, at the position of path.
 func (l *errorList) warn(path, msg string) {
-	p := l.pos(path)
-	l.warns = append(l.warns, &Warning{File: l.file, Line: p.Line, Column: p.Column, Path: path, Msg: msg})
+	file, p, msg := l.place(path, msg)
+	l.warns = append(l.warns, &Warning{File: file, Line: p.Line, Column: p.Column, Path: path, Msg: msg})
+}
+
+// place is where an error at path is reported: its origin, for an entity
+// merged from an import (the message then names the input's resource),
+// else its position in the file.
+func (l *errorList) place(path, msg string) (string, Position, string) {
+	if l.origin != nil {
+		if o, ok := l.origin(path); ok {
+			if o.Resource != "" {
+				msg += " (from " + o.Resource + ")"
+			}
+			return o.File, Position{max(o.Line, 1), max(o.Column, 1)}, msg
+		}
+	}
+	return l.file, l.pos(path), msg
 }
 
 func (l *errorList) add(path, code, msg, allowed string) {
-	l.addAt(l.pos(path), path, code, msg, allowed)
+	file, p, msg := l.place(path, msg)
+	l.addIn(file, p, path, code, msg, allowed)
 }
 
 func (l *errorList) addAt(p Position, path, code, msg, allowed string) {
+	l.addIn(l.file, p, path, code, msg, allowed)
+}
+
+func (l *errorList) addIn(file string, p Position, path, code, msg, allowed string) {
 	if len(l.errs) >= maxErrors {
 		if !l.full {
 			l.full = true
@@ -143,8 +169,66 @@ func (l *errorList) addAt(p Position, path, code, msg, allowed string) {
 		l.paths = map[string]bool{}
 	}
 	l.paths[path] = true
-	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Column: p.Column,
+	l.errs = append(l.errs, &Error{File: file, Line: p.Line, Column: p.Column,
 		Path: path, Code: code, Msg: escapeControls(msg), Allowed: escapeControls(allowed)})
+}
+
+// addForeign records an importer's errors as they are, with a position
+// of at least 1:1 and control characters escaped.
+func (l *errorList) addForeign(e *Error) {
+	if len(l.foreign) >= maxErrors {
+		return
+	}
+	c := *e
+	c.Line, c.Column = max(c.Line, 1), max(c.Column, 1)
+	c.File, c.Path, c.Entity = escapeControls(c.File), escapeControls(c.Path), escapeControls(c.Entity)
+	c.Code, c.Msg, c.Allowed = escapeControls(c.Code), escapeControls(c.Msg), escapeControls(c.Allowed)
+	l.foreign = append(l.foreign, &c)
+	l.seen(c.File)
+}
+
+// seen notes a file errors may be reported in, in the order files are met.
+func (l *errorList) seen(file string) {
+	if file != l.file && !slices.Contains(l.files, file) {
+		l.files = append(l.files, file)
+	}
+}
+
+// all returns every error, the topology file's first, then each imported
+// file's in the order met, each by position.
+func (l *errorList) all() Errors {
+	out := append(slices.Clip(l.errs), l.foreign...)
+	for _, e := range out {
+		l.seen(e.File)
+	}
+	rank := func(f string) int {
+		if f == l.file {
+			return -1
+		}
+		return slices.Index(l.files, f)
+	}
+	slices.SortStableFunc(out, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(rank(a.File), rank(b.File)), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
+			strings.Compare(a.Path, b.Path), strings.Compare(a.Msg, b.Msg))
+	})
+	return slices.CompactFunc(out, func(a, b *Error) bool { return *a == *b })
+}
+
+// sortedWarnings returns the warnings ordered as all orders errors.
+func (l *errorList) sortedWarnings() []*Warning {
+	for _, w := range l.warns {
+		l.seen(w.File)
+	}
+	rank := func(f string) int {
+		if f == l.file {
+			return -1
+		}
+		return slices.Index(l.files, f)
+	}
+	slices.SortStableFunc(l.warns, func(a, b *Warning) int {
+		return cmp.Or(cmp.Compare(rank(a.File), rank(b.File)), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return l.warns
 }
 
 // escapeControls writes the control and formatting characters of s, and its
@@ -258,6 +342,10 @@ func (t *Topology) entity(path string) string {
 	case "nat_gateways":
 		if in(len(t.NATGateways)) {
 			return t.NATGateways[i].Name
+		}
+	case "imports":
+		if in(len(t.Imports)) {
+			return t.Imports[i].Format
 		}
 	case "internet.hosts":
 		if in(len(t.Internet.Hosts)) {

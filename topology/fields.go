@@ -22,6 +22,7 @@ type field struct {
 	scalar   bool // a string field that also takes numbers (port_range: 80)
 	chars    charClass
 	duration bool // a time.Duration: min and max are seconds
+	all      bool // an int that also takes the word "all" (AllPorts)
 	doc      string
 }
 
@@ -59,6 +60,8 @@ func fieldsOf(t reflect.Type) *structFields {
 				fd.required = true
 			case "scalar":
 				fd.scalar = true
+			case "all":
+				fd.all = true
 			case "name":
 				fd.chars = nameChars
 			case "multiline":
@@ -99,6 +102,8 @@ func (f *field) allowed() string {
 			*f.min, *f.max, seconds(*f.min), seconds(*f.max))
 	case f.min != nil && f.max != nil && *f.min == *f.max:
 		return strconv.Itoa(*f.min)
+	case f.min != nil && f.max != nil && f.all:
+		return strconv.Itoa(*f.min) + ".." + strconv.Itoa(*f.max) + ", all"
 	case f.min != nil && f.max != nil:
 		return strconv.Itoa(*f.min) + ".." + strconv.Itoa(*f.max)
 	case f.min != nil:

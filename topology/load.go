@@ -10,13 +10,11 @@ package topology
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -50,10 +48,12 @@ func LoadFile(path string) (*Topology, error) {
 	return Load(path, data)
 }
 
-// Load decodes, validates and completes a topology: defaults filled and
-// instance addresses assigned (AssignAddresses). filename is used in error
-// positions only. On any problem it returns nil and an Errors holding every
-// problem of the file, sorted by position.
+// Load decodes, validates and completes a topology: its imports read and
+// merged (merge.go), defaults filled, instance addresses and EIPs assigned
+// (AssignAddresses). filename is used in error positions and to find the
+// imports, whose paths are relative to its directory. On any problem it
+// returns nil and an Errors holding every problem of the file and of its
+// imports, the file's first, each file's sorted by position.
 func Load(filename string, data []byte) (*Topology, error) {
 	// A byte order mark is legal YAML; the parser would take it as part of
 	// the first key. Columns of line 1 count from after it, as editors do.
@@ -86,15 +86,18 @@ func Load(filename string, data []byte) (*Topology, error) {
 			}
 		}
 	}
-	validate(t, errs)
-	errs.nameEntities(t)
-	if len(errs.errs) > 0 {
-		return nil, errs.errs.sort()
+	errs.origin = t.originOf
+	if mergeImports(t, errs) {
+		if d.root {
+			requireNetwork(t, errs)
+		}
+		validate(t, errs)
 	}
-	t.Warnings = errs.warns
-	slices.SortStableFunc(t.Warnings, func(a, b *Warning) int {
-		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
-	})
+	errs.nameEntities(t)
+	if len(errs.errs) > 0 || len(errs.foreign) > 0 {
+		return nil, errs.all()
+	}
+	t.Warnings = errs.sortedWarnings()
 	return t, nil
 }
 

@@ -35,10 +35,12 @@ func (t *Topology) MemoryEstimate() int64 {
 	add := func(services []Service) {
 		n += memInstance
 		for _, s := range services {
-			if s.Protocol == "udp" {
-				n += memUDPService
-			} else {
-				n += memTCPService
+			for _, proto := range s.Protocols() {
+				if proto == "udp" {
+					n += memUDPService
+				} else {
+					n += memTCPService
+				}
 			}
 		}
 	}

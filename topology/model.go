@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"encoding/json"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +21,14 @@ type Topology struct {
 	Quotas         Quotas          `yaml:"quotas" doc:"Security-group quotas; they bind every group and NIC."`
 	Platform       Platform        `yaml:"platform" doc:"Platform-wide behaviour."`
 	Conntrack      Conntrack       `yaml:"conntrack" doc:"Connection tracking of the VPC: table size and idle timeout."`
-	VPC            VPC             `yaml:"vpc" topo:"required" doc:"The VPC."`
-	VSwitches      []VSwitch       `yaml:"vswitches" topo:"required" doc:"At least one vswitch; each inside the VPC CIDR, no two overlapping."`
+	VPC            VPC             `yaml:"vpc" doc:"The VPC; required unless an import gives it."`
+	VSwitches      []VSwitch       `yaml:"vswitches" doc:"At least one vswitch, here or from an import; each inside the VPC CIDR, no two overlapping."`
 	SecurityGroups []SecurityGroup `yaml:"security_groups" doc:"Security groups. An instance that lists none joins the system group \"default\"."`
 	Instances      []Instance      `yaml:"instances" doc:"Instances (one NIC each)."`
 	NATGateways    []NATGateway    `yaml:"nat_gateways" doc:"NAT gateways: SNAT for vswitches, DNAT port forwarding."`
 	Internet       Internet        `yaml:"internet" doc:"Hosts outside the VPC, with public addresses."`
 	Expect         []Expect        `yaml:"expect" doc:"Probes checked by vpclab test."`
+	Imports        []Import        `yaml:"imports" json:",omitempty" doc:"Configurations to import (Terraform, cloud API JSON, ROS, AWS), read afresh on every load and merged into this file."`
 
 	// File is the file name given to Load, used in error positions.
 	File string `yaml:"-"`
@@ -33,7 +36,19 @@ type Topology struct {
 	// order; the file is valid.
 	Warnings []*Warning `yaml:"-" json:",omitempty"`
 
-	pos map[string]Position // field path → position of its value
+	pos     map[string]Position // field path → position of its value
+	origins map[string]Origin   // entity path → origin, for entities merged from imports
+	aliases aliasIndex          // short names of imported entities (merge.go)
+}
+
+// Import is one configuration merged into the topology (imports:).
+type Import struct {
+	Format          string            `yaml:"format" topo:"required,name" doc:"The input's format: terraform, aliyun, ros or aws (the formats this build registers)."`
+	Path            string            `yaml:"path" topo:"required" doc:"A file or directory, relative to this file's directory."`
+	Vars            map[string]string `yaml:"vars" doc:"terraform, aws: variables, as --var name=value (a value is a string, or HCL text for lists and maps)."`
+	VarFiles        []string          `yaml:"var_files" doc:"terraform, aws: .tfvars or .tfvars.json files, relative to this file's directory."`
+	Params          map[string]string `yaml:"params" doc:"ros: template parameters, as --param name=value."`
+	SkipUnsupported bool              `yaml:"skip_unsupported" doc:"Leave out what the input holds and vpclab does not support (IPv6 rules, port lists, ...), each listed as a warning, instead of failing."`
 }
 
 // Quotas are the security-group quotas of docs/semantics.md §6.
@@ -128,9 +143,46 @@ type Instance struct {
 // Service is something that listens inside an instance or internet host.
 type Service struct {
 	Kind     string `yaml:"kind" topo:"required,enum=http|echo|banner" doc:"http answers GET / with the name; echo echoes; banner writes text as a CRLF-ended line, then holds the connection until the client closes or 10 s pass."`
-	Port     int    `yaml:"port" topo:"required,min=1,max=65535" doc:"Listening port."`
-	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp (echo only)."`
+	Port     int    `yaml:"port" topo:"required,min=1,max=65535,all" doc:"Listening port, or all: every port no other service of the machine takes."`
+	Protocol string `yaml:"protocol" topo:"default=tcp,enum=tcp|udp" doc:"tcp (default) or udp (echo only). With port: all, absent means every protocol the kind speaks."`
 	Text     string `yaml:"text" topo:"multiline" doc:"banner: the greeting written to each connection, CRLF added unless it ends a line. Default by port: 22 an SSH identification (SSH-2.0-OpenSSH_9.6), 25/465/587 an SMTP greeting (220 NAME ESMTP vpclab), else the instance or host name."`
+}
+
+// AllPorts is the Service.Port of a catch-all service (port: all): it
+// answers on every port of its protocol that no other service of the
+// machine takes. A catch-all service whose Protocol is "" answers every
+// protocol its kind speaks (echo: TCP and UDP; http and banner: TCP).
+const AllPorts = 0
+
+// PortText is the port as the file writes it: a number, or "all".
+func (s Service) PortText() string {
+	if s.Port == AllPorts {
+		return "all"
+	}
+	return strconv.Itoa(s.Port)
+}
+
+// Protocols lists the protocols the service listens on.
+func (s Service) Protocols() []string {
+	switch {
+	case s.Protocol != "":
+		return []string{s.Protocol}
+	case s.Port == AllPorts && s.Kind == "echo":
+		return []string{"tcp", "udp"}
+	}
+	return []string{"tcp"}
+}
+
+// MarshalJSON writes a catch-all service's port as "all".
+func (s Service) MarshalJSON() ([]byte, error) {
+	type plain Service
+	if s.Port != AllPorts {
+		return json.Marshal(plain(s))
+	}
+	return json.Marshal(struct {
+		plain
+		Port string
+	}{plain(s), "all"})
 }
 
 // Expose maps a host loopback port to an instance port.
@@ -144,7 +196,7 @@ type Expose struct {
 type NATGateway struct {
 	Name     string     `yaml:"name" topo:"required,name" doc:"Unique NAT gateway name."`
 	VSwitch  string     `yaml:"vswitch" topo:"required,name" doc:"The vswitch the gateway sits in."`
-	EIP      netip.Addr `yaml:"eip" topo:"required" doc:"Public address of the gateway."`
+	EIP      netip.Addr `yaml:"eip" doc:"Public address of the gateway; required unless assigned lists eip."`
 	SNAT     []string   `yaml:"snat" topo:"name" doc:"Vswitches whose instances without an EIP reach the internet via this gateway."`
 	DNAT     []DNAT     `yaml:"dnat" doc:"Port forwarding from the gateway's EIP."`
 	Origin   Origin     `yaml:"origin" json:",omitzero" doc:"Where an imported NAT gateway came from: file, line, column, resource (set by an import; optional by hand)."`

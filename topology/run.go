@@ -237,12 +237,16 @@ func (l *Lab) service(addr netip.Addr, proto string, port int) *Service {
 	} else if h := l.Topology.host(name); h != nil {
 		ss = h.Services
 	}
+	var all *Service // a catch-all answers where no service of the port does
 	for i := range ss {
-		if ss[i].Port == port && ss[i].Protocol == proto {
+		switch {
+		case ss[i].Port == port && ss[i].Port != AllPorts && ss[i].Protocol == proto:
 			return &ss[i]
+		case ss[i].Port == AllPorts && all == nil && slices.Contains(ss[i].Protocols(), proto):
+			all = &ss[i]
 		}
 	}
-	return nil
+	return all
 }
 
 func protoNumber(p string) uint8 {

@@ -24,6 +24,11 @@ func Schema() []byte {
 	root["$id"] = SchemaID
 	root["title"] = "vpclab topology, schema v1"
 	root["$defs"] = defs
+	// vpc and vswitches are required unless an import may give them.
+	root["anyOf"] = []any{
+		map[string]any{"required": []string{"vpc", "vswitches"}},
+		map[string]any{"required": []string{"imports"}},
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -105,6 +110,12 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 			chars = f.chars
 		}
 		return map[string]any{"type": "string", "pattern": charPattern(chars)}
+	case t.Kind() == reflect.Map:
+		return map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": charPattern(nameChars)},
+			"additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}}
+	case t.Kind() == reflect.Int && f != nil && f.all:
+		num := typeSchema(t, &field{min: f.min, max: f.max}, defs)
+		return map[string]any{"oneOf": []any{num, map[string]any{"type": "string", "pattern": "^" + anyCase("all") + "$"}}}
 	case t.Kind() == reflect.Int:
 		s := map[string]any{"type": "integer"}
 		if f != nil && f.min != nil && f.max != nil && *f.min == *f.max {

@@ -70,11 +70,23 @@ func (v *validator) unique(index map[string]int, name, path, kind string, i int,
 		return false
 	}
 	if j, dup := index[name]; dup {
-		v.add(path, "", fmt.Sprintf("%s name %q is already used by %s", kind, name, v.t.named(firstPath(j))), "")
+		v.add(path, "", fmt.Sprintf("%s name %q is already used by %s", kind, name, v.usedBy(path, firstPath(j))), "")
 		return false
 	}
 	index[name] = i
 	return true
+}
+
+// usedBy names the entity at first, which path collides with; when either
+// came from an import, with the place first is defined (file:line:col), so
+// that the error names both places.
+func (v *validator) usedBy(path, first string) string {
+	_, a := v.t.originOf(path)
+	_, b := v.t.originOf(first)
+	if !a && !b {
+		return v.t.named(first)
+	}
+	return v.t.named(first) + " at " + v.t.place(first)
 }
 
 // network checks the VPC and its vswitches.
@@ -179,7 +191,7 @@ func (v *validator) securityGroups() {
 			if r.Direction == "egress" {
 				ref, refField = r.DestinationGroup, "destination_group"
 			}
-			if _, ok := v.groups[ref]; ref != "" && !ok && !(ref == firewall.DefaultGroupName && defaultUsed) {
+			if _, ok := v.groups[ref]; ref != "" && !ok && !(ref == firewall.DefaultGroupName && defaultUsed) && !v.bad(p+"."+refField) {
 				v.add(p+"."+refField, firewall.ErrGroupNotFound, fmt.Sprintf("no security group %q", ref), names(v.groups))
 			}
 		}
@@ -525,7 +537,7 @@ func (v *validator) instanceList() {
 		p := fmt.Sprintf("instances[%d]", i)
 		v.unique(v.instances, in.Name, p+".name", "instance", i, func(j int) string { return fmt.Sprintf("instances[%d]", j) })
 		vsi, ok := v.vswitches[in.VSwitch]
-		if in.VSwitch != "" && !ok {
+		if in.VSwitch != "" && !ok && !v.bad(p+".vswitch") {
 			v.add(p+".vswitch", "", fmt.Sprintf("no vswitch %q", in.VSwitch), names(v.vswitches))
 		}
 		if in.IP.IsValid() {
@@ -598,31 +610,44 @@ func (v *validator) publicAddr(path string, a netip.Addr, what string) {
 	v.publics[a] = path
 }
 
-// services checks what listens in an instance or host.
+// services checks what listens in an instance or host. A catch-all
+// (port: all) without a protocol listens on every protocol its kind speaks;
+// its Protocol is then "".
 func (v *validator) services(owner string, list []Service) {
 	seen := map[string]string{}
-	for j, s := range list {
+	for j := range list {
+		s := &list[j]
 		p := fmt.Sprintf("%s.services[%d]", owner, j)
 		if v.bad(p+".kind") || v.bad(p+".protocol") {
 			continue
 		}
+		all := s.Port == AllPorts && !v.bad(p+".port")
+		if all && v.t.has(p) && !v.t.has(p+".protocol") {
+			s.Protocol = ""
+		}
 		switch {
-		case s.Kind == "http" && s.Protocol != "tcp":
+		case s.Kind == "http" && s.Protocol == "udp":
 			v.add(p+".protocol", "", "http services are TCP only", "tcp")
-		case s.Kind == "banner" && s.Protocol != "tcp":
+		case s.Kind == "banner" && s.Protocol == "udp":
 			v.add(p+".protocol", "", "banner services greet a TCP client and hold the connection: TCP only", "tcp")
 		case s.Kind != "banner" && s.Text != "":
 			v.add(p+".text", "", "text is for banner services only", "")
 		}
-		if s.Port == 0 {
+		if s.Port == 0 && !all {
 			continue
 		}
-		key := fmt.Sprintf("%d/%s", s.Port, s.Protocol)
-		if first, dup := seen[key]; dup {
-			v.add(p+".port", "", fmt.Sprintf("port %s is already used by %s", key, v.t.named(first)), "")
-			continue
+		for _, proto := range s.Protocols() {
+			key := fmt.Sprintf("%s/%s", s.PortText(), proto)
+			if first, dup := seen[key]; dup {
+				msg := fmt.Sprintf("port %s is already used by %s", key, v.t.named(first))
+				if all {
+					msg = fmt.Sprintf("%s already listens on every %s port", v.t.named(first), proto)
+				}
+				v.add(p+".port", "", msg, "")
+				break
+			}
+			seen[key] = p
 		}
-		seen[key] = p
 	}
 }
 
@@ -637,7 +662,7 @@ func (v *validator) hostList() {
 		p := fmt.Sprintf("internet.hosts[%d]", i)
 		if h.Name != "" {
 			if j, dup := v.instances[h.Name]; dup {
-				v.add(p+".name", "", fmt.Sprintf("host name %q is already used by %s", h.Name, v.t.named(fmt.Sprintf("instances[%d]", j))), "")
+				v.add(p+".name", "", fmt.Sprintf("host name %q is already used by %s", h.Name, v.usedBy(p, fmt.Sprintf("instances[%d]", j))), "")
 			} else {
 				v.unique(v.hosts, h.Name, p+".name", "host", i, func(j int) string { return fmt.Sprintf("internet.hosts[%d]", j) })
 			}
@@ -663,7 +688,7 @@ func (v *validator) natGateways() {
 		n := &t.NATGateways[i]
 		p := fmt.Sprintf("nat_gateways[%d]", i)
 		v.unique(nats, n.Name, p+".name", "NAT gateway", i, func(j int) string { return fmt.Sprintf("nat_gateways[%d]", j) })
-		if _, ok := v.vswitches[n.VSwitch]; n.VSwitch != "" && !ok {
+		if _, ok := v.vswitches[n.VSwitch]; n.VSwitch != "" && !ok && !v.bad(p+".vswitch") {
 			v.add(p+".vswitch", "", fmt.Sprintf("no vswitch %q", n.VSwitch), names(v.vswitches))
 		}
 		if n.EIP.IsValid() {
@@ -672,6 +697,9 @@ func (v *validator) natGateways() {
 		for j, vs := range n.SNAT {
 			sp := fmt.Sprintf("%s.snat[%d]", p, j)
 			if _, ok := v.vswitches[vs]; !ok {
+				if v.bad(sp) {
+					continue
+				}
 				v.add(sp, "", fmt.Sprintf("no vswitch %q", vs), names(v.vswitches))
 				continue
 			}
@@ -684,7 +712,7 @@ func (v *validator) natGateways() {
 		ports := map[string]string{}
 		for j, d := range n.DNAT {
 			dp := fmt.Sprintf("%s.dnat[%d]", p, j)
-			if k, ok := v.instances[d.Instance]; d.Instance != "" && !ok {
+			if k, ok := v.instances[d.Instance]; d.Instance != "" && !ok && !v.bad(dp+".instance") {
 				v.add(dp+".instance", "", fmt.Sprintf("no instance %q", d.Instance), names(v.instances))
 			} else if ok && t.Instances[k].EIP.IsValid() {
 				v.add(dp+".instance", netstack.ErrDNATToEIPInstance, fmt.Sprintf("instance %s has an EIP (%s); a DNAT entry cannot target an instance with an EIP", d.Instance, t.Instances[k].EIP), "")
@@ -708,10 +736,10 @@ func (v *validator) expectations() {
 	for i := range t.Expect {
 		e := &t.Expect[i]
 		p := fmt.Sprintf("expect[%d]", i)
-		if e.From != "" && !v.endpoint(e.From) {
+		if e.From != "" && !v.endpoint(e.From) && !v.bad(p+".from") {
 			v.add(p+".from", "", fmt.Sprintf("no instance or internet host %q", e.From), v.endpointNames())
 		}
-		if e.To != "" && !v.endpoint(e.To) {
+		if e.To != "" && !v.endpoint(e.To) && !v.bad(p+".to") {
 			if a, err := netip.ParseAddr(e.To); err != nil || !a.Is4() {
 				v.add(p+".to", "", fmt.Sprintf("%q is neither an instance, an internet host nor an IPv4 address", e.To), v.endpointNames()+", or an IPv4 address")
 			}
