@@ -32,6 +32,7 @@ func mergeImports(t *Topology, errs *errorList) bool {
 	ok := true
 	vpcFrom := "" // where the VPC was given: "" (nowhere or the file) or an import's place
 	for i := range t.Imports {
+		errs.seen(t.importPath(t.Imports[i].Path)) // errors sort in import order
 		frag, good := runImport(t, i, errs)
 		if !good {
 			ok = false
@@ -181,6 +182,7 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 	}
 	if v := frag.VPC; v.CIDR.IsValid() || v.Name != "" {
 		o := origin(v.Origin, v.Name)
+		v.Origin = withFile(v.Origin, path)
 		switch {
 		case !t.VPC.CIDR.IsValid() && t.VPC.Name == "" && !t.has("vpc"):
 			t.VPC = v
@@ -205,16 +207,19 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 	for _, vs := range frag.VSwitches {
 		p := fmt.Sprintf("vswitches[%d]", len(t.VSwitches))
 		t.origins[p] = origin(vs.Origin, vs.Name)
+		vs.Origin = withFile(vs.Origin, path)
 		t.VSwitches = append(t.VSwitches, vs)
 		t.checkImported(reflect.ValueOf(&t.VSwitches[len(t.VSwitches)-1]).Elem(), p, errs)
 	}
 	for _, g := range frag.SecurityGroups {
 		p := fmt.Sprintf("security_groups[%d]", len(t.SecurityGroups))
 		t.origins[p] = origin(g.Origin, g.Name)
+		g.Origin = withFile(g.Origin, path)
 		g.Rules = slices.Clone(g.Rules)
 		for j := range g.Rules {
 			if o := g.Rules[j].Origin; !o.IsZero() {
 				t.origins[fmt.Sprintf("%s.rules[%d]", p, j)] = origin(o, "")
+				g.Rules[j].Origin = withFile(o, path)
 			}
 		}
 		t.SecurityGroups = append(t.SecurityGroups, g)
@@ -223,6 +228,7 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 	for _, in := range frag.Instances {
 		p := fmt.Sprintf("instances[%d]", len(t.Instances))
 		t.origins[p] = origin(in.Origin, in.Name)
+		in.Origin = withFile(in.Origin, path)
 		in.SecurityGroups = slices.Clone(in.SecurityGroups)
 		in.Assigned = slices.Clone(in.Assigned)
 		in.Services = slices.Clone(in.Services)
@@ -239,17 +245,28 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 	for _, n := range frag.NATGateways {
 		p := fmt.Sprintf("nat_gateways[%d]", len(t.NATGateways))
 		t.origins[p] = origin(n.Origin, n.Name)
+		n.Origin = withFile(n.Origin, path)
 		n.SNAT = slices.Clone(n.SNAT)
 		n.DNAT = slices.Clone(n.DNAT)
 		n.Assigned = slices.Clone(n.Assigned)
 		for j := range n.DNAT {
 			if o := n.DNAT[j].Origin; !o.IsZero() {
 				t.origins[fmt.Sprintf("%s.dnat[%d]", p, j)] = origin(o, "")
+				n.DNAT[j].Origin = withFile(o, path)
 			}
 		}
 		t.NATGateways = append(t.NATGateways, n)
 		t.checkImported(reflect.ValueOf(&t.NATGateways[len(t.NATGateways)-1]).Elem(), p, errs)
 	}
+}
+
+// withFile fills the file of a non-zero origin that lacks one with the
+// import's path.
+func withFile(o Origin, path string) Origin {
+	if !o.IsZero() && o.File == "" {
+		o.File = path
+	}
+	return o
 }
 
 func describeVPC(v VPC) string {
