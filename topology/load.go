@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -124,7 +125,7 @@ func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
 		if len(msg) > maxErrorSnippets {
 			msg = msg[:maxErrorSnippets] + "..."
 		}
-		errs.addAt(p, "", "", "invalid YAML: "+msg, "")
+		errs.addAt(p, "", "", "invalid YAML: "+msg+bracketHint(data, p.Line), "")
 		return nil, false
 	}
 	for _, doc := range f.Docs {
@@ -138,6 +139,28 @@ func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
 		root = doc.Body
 	}
 	return root, true
+}
+
+// bracketName is a plain name with brackets, as imported Terraform
+// instances are named (web[0]): YAML reads [ inside { } or [ ] as the start
+// of a list.
+var bracketName = regexp.MustCompile(`[:,\[{]\s*[^\s"'\[\]{},:]+\[[^\]]*\]`)
+
+// bracketHint explains the parser's complaint about a line that holds an
+// unquoted name with brackets in flow style.
+func bracketHint(data []byte, line int) string {
+	for n := 1; len(data) > 0; n++ {
+		l, rest, _ := bytes.Cut(data, []byte("\n"))
+		if n == line {
+			if m := bracketName.Find(l); m != nil && bytes.ContainsAny(l, "{[") {
+				name := strings.TrimLeft(string(m[1:]), " \t")
+				return fmt.Sprintf("; inside { } or [ ], quote a name with brackets: %q", name)
+			}
+			return ""
+		}
+		data = rest
+	}
+	return ""
 }
 
 // prescan rejects, in one linear pass, input the parser would take too long
