@@ -37,4 +37,3 @@ func TestRunImported(t *testing.T) {
 		assert.True(t, r.Pass, "%s: expected %s, observed %s: %s", r.Label(), r.Expected, r.Observed, r.Detail)
 	}
 }
-
