@@ -100,6 +100,13 @@ func runImport(t *Topology, i int, errs *errorList) (*Fragment, bool) {
 	if !good {
 		return nil, false
 	}
+	// The services imported instances get: checked here, once, at their
+	// place in the file (a catch-all without protocol gets Protocol "").
+	before := len(errs.errs)
+	(&validator{t: t, errs: errs}).services(p, im.Services)
+	if len(errs.errs) > before {
+		return nil, false
+	}
 	opts := ImportOptions{Env: os.LookupEnv, SkipUnsupported: im.SkipUnsupported}
 	if len(im.Vars)+len(im.Params) > 0 {
 		opts.Vars = make(map[string]string, len(im.Vars)+len(im.Params))
@@ -237,9 +244,13 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 		t.checkImported(reflect.ValueOf(added).Elem(), p, errs)
 		if len(added.Services) == 0 {
 			// A cloud configuration does not say what runs on an
-			// instance: it answers on every port, so that the security
-			// groups alone decide allow and block.
+			// instance: unless the file says otherwise it answers on
+			// every port, so that the security groups alone decide
+			// allow and block.
 			added.Services = []Service{{Kind: "echo", Port: AllPorts}}
+			if t.has(fmt.Sprintf("imports[%d].services", i)) {
+				added.Services = slices.Clone(t.Imports[i].Services)
+			}
 		}
 	}
 	for _, n := range frag.NATGateways {

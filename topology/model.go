@@ -49,6 +49,7 @@ type Import struct {
 	VarFiles        []string          `yaml:"var_files" doc:"terraform, aws: .tfvars or .tfvars.json files, relative to this file's directory."`
 	Params          map[string]string `yaml:"params" doc:"ros: template parameters, as --param name=value."`
 	SkipUnsupported bool              `yaml:"skip_unsupported" doc:"Leave out what the input holds and vpclab does not support (IPv6 rules, port lists, ...), each listed as a warning, instead of failing."`
+	Services        []Service         `yaml:"services" doc:"What listens in each imported instance the input gives no services; default [{kind: echo, port: all}]; [] for nothing."`
 }
 
 // Quotas are the security-group quotas of docs/semantics.md §6.
