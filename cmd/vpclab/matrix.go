@@ -129,7 +129,7 @@ func servicePorts(t *topology.Topology, protocol string) []int {
 	var out []int
 	add := func(ss []topology.Service) {
 		for _, s := range ss {
-			if s.Protocol == protocol {
+			if s.Protocol == protocol && s.Port != topology.AllPorts { // a catch-all names no port
 				out = append(out, s.Port)
 			}
 		}

@@ -326,7 +326,7 @@ func newUpReport(t *topology.Topology, x *topology.Exposure) *upReport {
 func upServices(ss []topology.Service) []string {
 	var out []string
 	for _, s := range ss {
-		v := fmt.Sprintf("%s/%d", s.Kind, s.Port)
+		v := s.Kind + "/" + s.PortText()
 		if s.Protocol == "udp" {
 			v += "/udp"
 		}
