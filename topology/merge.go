@@ -63,8 +63,13 @@ func (t *Topology) importPath(p string) string {
 func runImport(t *Topology, i int, errs *errorList) (*Fragment, bool) {
 	im := &t.Imports[i]
 	p := fmt.Sprintf("imports[%d]", i)
-	if im.Format == "" || im.Path == "" || errs.paths[p+".format"] || errs.paths[p+".path"] {
+	if im.Format == "" || im.Path == "" {
 		return nil, false // reported by the decoder
+	}
+	for q := range errs.paths {
+		if strings.HasPrefix(q, p+".") || q == p {
+			return nil, false // an option the decoder refused: run it with none rather than a part
+		}
 	}
 	imp, found := LookupImporter(im.Format)
 	if !found {
@@ -187,7 +192,7 @@ func (t *Topology) merge(i int, frag *Fragment, vpcFrom *string, errs *errorList
 		}
 		return o
 	}
-	if v := frag.VPC; v.CIDR.IsValid() || v.Name != "" {
+	if v := frag.VPC; (v.CIDR.IsValid() || v.Name != "") && !errs.paths["vpc.cidr"] && !errs.paths["vpc.name"] {
 		o := origin(v.Origin, v.Name)
 		v.Origin = withFile(v.Origin, path)
 		switch {
