@@ -169,7 +169,7 @@ func (l *errorList) addIn(file string, p Position, path, code, msg, allowed stri
 		l.paths = map[string]bool{}
 	}
 	l.paths[path] = true
-	l.errs = append(l.errs, &Error{File: file, Line: p.Line, Column: p.Column,
+	l.errs = append(l.errs, &Error{File: escapeControls(file), Line: p.Line, Column: p.Column,
 		Path: path, Code: code, Msg: escapeControls(msg), Allowed: escapeControls(allowed)})
 }
 
