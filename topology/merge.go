@@ -10,12 +10,10 @@ package topology
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -326,95 +324,6 @@ func (t *Topology) place(path string) string {
 	return fmt.Sprintf("%s:%d:%d", t.File, p.Line, p.Column)
 }
 
-// checkImported fills the defaults of an imported entity and checks its
-// fields as the decoder checks a file's: required fields, allowed values
-// (stored lower-case), ranges and characters. An importer is meant to give
-// valid values; this keeps a mistake of one from reaching the data plane.
-func (t *Topology) checkImported(v reflect.Value, path string, errs *errorList) {
-	sf := fieldsOf(v.Type())
-	for i := range sf.list {
-		f := &sf.list[i]
-		fv := v.Field(f.index)
-		p := join(path, f.name)
-		switch {
-		case fv.Type() == addrType:
-			a := fv.Interface().(netip.Addr)
-			switch {
-			case !a.IsValid() && f.required:
-				errs.add(p, "", "required field is missing", "")
-			case a.IsValid() && !a.Is4():
-				errs.add(p, "", fmt.Sprintf("%q is not an IPv4 address", a), "")
-			}
-		case fv.Type() == prefixType:
-			c := fv.Interface().(netip.Prefix)
-			switch {
-			case !c.IsValid() && f.required:
-				errs.add(p, "", "required field is missing", "a CIDR like 10.0.0.0/16")
-			case c.IsValid() && !c.Addr().Is4():
-				errs.add(p, cidrMalformed, fmt.Sprintf("%q is not an IPv4 CIDR", c), "a CIDR like 10.0.0.0/16")
-			case c.IsValid() && c.Masked() != c:
-				errs.add(p, cidrMalformed, fmt.Sprintf("%s has host bits set: a CIDR block is written with its network address", c), "")
-			}
-		case fv.Type() == durationType:
-		case fv.Kind() == reflect.Struct:
-			t.checkImported(fv, p, errs)
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
-			for j := range fv.Len() {
-				t.checkImported(fv.Index(j), fmt.Sprintf("%s[%d]", p, j), errs)
-			}
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
-			for j := range fv.Len() {
-				ev := fv.Index(j)
-				t.checkString(ev, &field{chars: f.chars, enum: f.enum}, fmt.Sprintf("%s[%d]", p, j), errs)
-			}
-		case fv.Kind() == reflect.String:
-			if fv.String() == "" {
-				switch {
-				case f.hasDef:
-					fv.SetString(f.def)
-				case f.required:
-					errs.add(p, "", "required field is missing", f.allowed())
-				}
-				continue
-			}
-			t.checkString(fv, f, p, errs)
-		case fv.Kind() == reflect.Int:
-			n := fv.Int()
-			if n == 0 {
-				switch {
-				case f.hasDef && !f.duration:
-					d, _ := strconv.Atoi(f.def)
-					fv.SetInt(int64(d))
-				case f.required && !f.all:
-					errs.add(p, "", "required field is missing", f.allowed())
-				}
-				continue
-			}
-			if (f.min != nil && n < int64(*f.min)) || (f.max != nil && n > int64(*f.max)) {
-				errs.add(p, "", fmt.Sprintf("%d is out of range", n), f.allowed())
-			}
-		}
-	}
-}
-
-// checkString checks an imported string against its field's characters
-// and allowed values, storing an allowed value lower-case.
-func (t *Topology) checkString(v reflect.Value, f *field, path string, errs *errorList) {
-	s := v.String()
-	if msg := f.chars.check(s); msg != "" {
-		errs.add(path, "", fmt.Sprintf("%s contains %s", quote(s), msg), f.chars.allowed())
-		return
-	}
-	if f.enum != nil {
-		lower := strings.ToLower(s)
-		if !contains(f.enum, lower) {
-			errs.add(path, "", fmt.Sprintf("unknown value %q", s), f.allowed())
-			return
-		}
-		v.SetString(lower)
-	}
-}
-
 // requireNetwork reports a VPC or vswitch list that neither the file nor
 // its imports give, and a NAT gateway without an EIP that is not to be
 // assigned one.
@@ -434,65 +343,6 @@ func requireNetwork(t *Topology, errs *errorList) {
 		p := fmt.Sprintf("nat_gateways[%d].eip", i)
 		if !n.EIP.IsValid() && !slices.Contains(n.Assigned, "eip") && !errs.paths[p] {
 			errs.add(p, "", "required field is missing (or list eip in assigned to have one assigned)", "")
-		}
-	}
-}
-
-// The ranges assigned EIPs come from, in order: the documentation ranges of
-// RFC 5737 (TEST-NET-3, -1, -2), public to vpclab but never routed on the
-// real internet, so an assigned address is never mistaken for a real one.
-var eipPool = []netip.Prefix{
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-}
-
-// assignEIPs gives every instance and NAT gateway that lists eip in
-// assigned and has no EIP the first address of eipPool (.1 to .254 of each
-// range) that no EIP, NAT gateway, internet host, internet.host_client or
-// expectation of the file uses: instances in order, then NAT gateways.
-func assignEIPs(t *Topology, errs *errorList) {
-	used := map[netip.Addr]bool{t.Internet.HostClient: true}
-	for i := range t.Instances {
-		used[t.Instances[i].EIP] = true
-	}
-	for i := range t.NATGateways {
-		used[t.NATGateways[i].EIP] = true
-	}
-	for i := range t.Internet.Hosts {
-		used[t.Internet.Hosts[i].IP] = true
-	}
-	for i := range t.Expect {
-		if a, err := netip.ParseAddr(t.Expect[i].To); err == nil {
-			used[a] = true
-		}
-	}
-	pool, host := 0, 1
-	take := func(path string) netip.Addr {
-		for pool < len(eipPool) {
-			b := eipPool[pool].Addr().As4()
-			b[3] = byte(host)
-			if host++; host > 254 {
-				pool, host = pool+1, 1
-			}
-			if a := netip.AddrFrom4(b); !used[a] {
-				used[a] = true
-				return a
-			}
-		}
-		errs.add(path, "", "no address left to assign an EIP from: every address of 203.0.113.0/24, 192.0.2.0/24 and 198.51.100.0/24 is taken; give eip explicitly", "a public IPv4 address")
-		return netip.Addr{}
-	}
-	for i := range t.Instances {
-		in := &t.Instances[i]
-		if !in.EIP.IsValid() && slices.Contains(in.Assigned, "eip") && !errs.paths[fmt.Sprintf("instances[%d].eip", i)] {
-			in.EIP = take(fmt.Sprintf("instances[%d].eip", i))
-		}
-	}
-	for i := range t.NATGateways {
-		n := &t.NATGateways[i]
-		if !n.EIP.IsValid() && slices.Contains(n.Assigned, "eip") && !errs.paths[fmt.Sprintf("nat_gateways[%d].eip", i)] {
-			n.EIP = take(fmt.Sprintf("nat_gateways[%d].eip", i))
 		}
 	}
 }
