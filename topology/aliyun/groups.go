@@ -30,7 +30,7 @@ type group struct {
 // identical rule).
 type ruleKey struct {
 	direction, policy, protocol, ports, source, sourceGroup, dest, destGroup, sourcePorts, local, nic, desc string
-	priority                                                                                              int
+	priority                                                                                                int
 }
 
 func (im *importer) group(id string, o obj) *group {
@@ -209,6 +209,10 @@ func (im *importer) permission(g *group, p obj) []topology.Rule {
 		ok = false
 	}
 
+	if p.str("PortRangeListId") != "" {
+		p.unsupported("PortRangeListId", resource, "a rule on a port list (PortRangeListId); vpclab rules take one port range")
+		return nil
+	}
 	if r.Protocol != "" {
 		pr, good := portRange(p.str("PortRange"), r.Protocol == "tcp" || r.Protocol == "udp")
 		if !good {
@@ -228,10 +232,6 @@ func (im *importer) permission(g *group, p obj) []topology.Rule {
 			ok = false
 		}
 		r.SourcePortRange = pr
-	}
-	if p.str("PortRangeListId") != "" {
-		p.unsupported("PortRangeListId", resource, "a rule on a port list (PortRangeListId); vpclab rules take one port range")
-		return nil
 	}
 
 	switch nic := strings.ToLower(p.str("NicType")); nic {

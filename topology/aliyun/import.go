@@ -237,6 +237,10 @@ func (im *importer) finish() (*topology.Fragment, error) {
 		im.errs = slices.CompactFunc(im.errs, func(a, b *topology.Error) bool { return *a == *b })
 		return nil, im.errs
 	}
+	slices.SortStableFunc(im.skipped, func(a, b topology.Skipped) int {
+		return cmp.Or(strings.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Line, b.Origin.Line),
+			cmp.Compare(a.Origin.Column, b.Origin.Column))
+	})
 	fr.Skipped = im.skipped
 	return fr, nil
 }
