@@ -74,7 +74,7 @@ func (im *importer) placeholders() {
 		for _, id := range in.groupIDs {
 			if im.groupByID[id] == nil {
 				g := im.group(id, in.groupObjs)
-				g.origin = in.groupObjs.sub("SecurityGroupIds").origin(id)
+				g.origin = in.groupObjs.originAt(in.groupObjs.at("SecurityGroupIds"), id)
 			}
 		}
 	}

@@ -142,8 +142,15 @@ func (o obj) errf(key, allowed, format string, args ...any) {
 }
 
 // origin is where the object starts, with the resource it describes.
-func (o obj) origin(resource string) topology.Origin {
-	line, col := o.src.pos(o.n.off)
+func (o obj) origin(resource string) topology.Origin { return o.originAt(o.n, resource) }
+
+// originAt is the origin of a node of the object's file.
+func (o obj) originAt(n *node, resource string) topology.Origin {
+	off := 0
+	if n != nil {
+		off = n.off
+	}
+	line, col := o.src.pos(off)
 	return topology.Origin{File: o.src.name, Line: line, Column: col, Resource: resource}
 }
 
@@ -156,9 +163,7 @@ func (o obj) unsupported(key, resource, why string) {
 
 func (o obj) unsupportedAt(n *node, path, resource, why string) {
 	if o.im.opts.SkipUnsupported {
-		line, col := o.src.pos(n.off)
-		o.im.skipped = append(o.im.skipped, topology.Skipped{
-			Origin: topology.Origin{File: o.src.name, Line: line, Column: col, Resource: resource}, What: path, Why: why})
+		o.im.skipped = append(o.im.skipped, topology.Skipped{Origin: o.originAt(n, resource), What: path, Why: why})
 		return
 	}
 	o.errAt(n, path, "not supported: "+why+" (--skip-unsupported leaves it out and lists it)", "")
