@@ -292,8 +292,12 @@ func (im *importer) buildNATs(fr *topology.Fragment, byIP map[netip.Addr]*instan
 			e.o.errf("InternalIp", "", "no instance in the input has the private address %s: add the DescribeInstances response that holds it", e.internal)
 			continue
 		}
-		g.out.DNAT = append(g.out.DNAT, topology.DNAT{Protocol: e.proto, PublicPort: e.extPort, Instance: in.final,
-			Port: e.intPort, Origin: e.o.origin(e.o.entity)})
+		d := topology.DNAT{Protocol: e.proto, PublicPort: e.extPort, Instance: in.final, Port: e.intPort}
+		if slices.ContainsFunc(g.out.DNAT, func(x topology.DNAT) bool { x.Origin = topology.Origin{}; return x == d }) {
+			continue // the same entry given twice
+		}
+		d.Origin = e.o.origin(e.o.entity)
+		g.out.DNAT = append(g.out.DNAT, d)
 	}
 	for _, g := range im.nats {
 		if !g.out.EIP.IsValid() {

@@ -132,11 +132,12 @@ type importer struct {
 	dnats     []*dnatEntry
 	prefixes  map[string]*prefixList
 	vpcRefs   []vpcRef
+	ids       map[string]bool // kind\x00id of the entities read, see seen
 }
 
 func newImporter(opts topology.ImportOptions) *importer {
 	return &importer{opts: opts, groupByID: map[string]*group{}, vswByID: map[string]*vswitch{},
-		prefixes: map[string]*prefixList{}}
+		prefixes: map[string]*prefixList{}, ids: map[string]bool{}}
 }
 
 // maxErrors bounds the errors of one import, as the loader bounds a file's.

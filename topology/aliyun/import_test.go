@@ -174,3 +174,30 @@ func TestRegistered(t *testing.T) {
 		t.Fatal("aliyun is not registered")
 	}
 }
+
+// TestSameInputTwice: a file given twice (or a page exported twice) imports
+// each resource and rule once.
+func TestSameInputTwice(t *testing.T) {
+	once, err := Import([]string{"testdata/fragments/dir"}, topology.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice, err := Import([]string{"testdata/fragments/dir", "testdata/fragments/dir"}, topology.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(twice.Instances) != len(once.Instances) || len(twice.NATGateways) != len(once.NATGateways) ||
+		len(twice.SecurityGroups) != len(once.SecurityGroups) || len(twice.VSwitches) != len(once.VSwitches) {
+		t.Fatalf("twice: %d instances, %d NAT gateways, %d groups, %d vswitches; once: %d, %d, %d, %d",
+			len(twice.Instances), len(twice.NATGateways), len(twice.SecurityGroups), len(twice.VSwitches),
+			len(once.Instances), len(once.NATGateways), len(once.SecurityGroups), len(once.VSwitches))
+	}
+	for i := range once.SecurityGroups {
+		if a, b := len(once.SecurityGroups[i].Rules), len(twice.SecurityGroups[i].Rules); a != b {
+			t.Errorf("group %s: %d rules once, %d twice", once.SecurityGroups[i].Name, a, b)
+		}
+	}
+	if len(twice.NATGateways[0].DNAT) != len(once.NATGateways[0].DNAT) {
+		t.Errorf("DNAT entries: %d once, %d twice", len(once.NATGateways[0].DNAT), len(twice.NATGateways[0].DNAT))
+	}
+}

@@ -9,6 +9,17 @@ import (
 	"github.com/vpclab/vpclab/topology"
 )
 
+// seen reports whether an entity of a kind was read before, and marks it:
+// a resource given twice (two pages, two files) is imported once.
+func (im *importer) seen(kind, id string) bool {
+	k := kind + "\x00" + id
+	if im.ids[k] {
+		return true
+	}
+	im.ids[k] = true
+	return false
+}
+
 // vpcRef is a VpcId some entity names, to check the input is one VPC.
 type vpcRef struct {
 	id  string
@@ -135,7 +146,9 @@ func (im *importer) instancesResponse(o obj) {
 		}
 		in.groupIDs = s.strings("SecurityGroupIds", "SecurityGroupId")
 		in.groupObjs = s
-		im.instances = append(im.instances, in)
+		if !im.seen("instance", id) { // the same instance on two pages or in two files
+			im.instances = append(im.instances, in)
+		}
 	}
 }
 
@@ -154,7 +167,9 @@ func (im *importer) vpcsResponse(o obj) {
 		if len(s.strings("SecondaryCidrBlocks", "SecondaryCidrBlock")) > 0 {
 			s.unsupported("SecondaryCidrBlocks", id, "secondary CIDR blocks of a VPC; vpclab's VPC has one CIDR")
 		}
-		im.vpcs = append(im.vpcs, v)
+		if !im.seen("vpc", id) {
+			im.vpcs = append(im.vpcs, v)
+		}
 	}
 }
 
@@ -234,7 +249,9 @@ func (im *importer) natsResponse(o obj) {
 		}
 		g.snatTabs = s.strings("SnatTableIds", "SnatTableId")
 		g.fwdTabs = s.strings("ForwardTableIds", "ForwardTableId")
-		im.nats = append(im.nats, g)
+		if !im.seen("nat", id) {
+			im.nats = append(im.nats, g)
+		}
 	}
 }
 
