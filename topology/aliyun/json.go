@@ -96,13 +96,21 @@ type source struct {
 	name  string
 	data  []byte
 	lines []int // byte offset of each line's start
+	ascii bool  // no multi-byte character: a column is a byte count
+
+	// The last position computed: columns are asked for in file order
+	// mostly, so counting characters from there keeps a minified file
+	// (one long line) linear rather than quadratic.
+	lastOff, lastLine, lastCol int
 }
 
 func newSource(name string, data []byte) *source {
-	s := &source{name: name, data: data, lines: []int{0}}
+	s := &source{name: name, data: data, lines: []int{0}, ascii: true, lastLine: 1, lastCol: 1}
 	for i, c := range data {
 		if c == '\n' {
 			s.lines = append(s.lines, i+1)
+		} else if c >= utf8.RuneSelf {
+			s.ascii = false
 		}
 	}
 	return s
@@ -112,7 +120,16 @@ func newSource(name string, data []byte) *source {
 func (s *source) pos(off int) (line, col int) {
 	off = min(max(off, 0), len(s.data))
 	i := sort.Search(len(s.lines), func(i int) bool { return s.lines[i] > off }) - 1
-	return i + 1, utf8.RuneCount(s.data[s.lines[i]:off]) + 1
+	switch {
+	case s.ascii:
+		return i + 1, off - s.lines[i] + 1
+	case s.lastLine == i+1 && s.lastOff <= off:
+		col = s.lastCol + utf8.RuneCount(s.data[s.lastOff:off])
+	default:
+		col = utf8.RuneCount(s.data[s.lines[i]:off]) + 1
+	}
+	s.lastOff, s.lastLine, s.lastCol = off, i+1, col
+	return i + 1, col
 }
 
 // syntaxError is a malformed document, at a byte offset.

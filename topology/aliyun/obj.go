@@ -128,6 +128,9 @@ func (o obj) at(key string) *node {
 }
 
 func (o obj) errAt(n *node, path, msg, allowed string) {
+	if len(o.im.errs) > maxErrors {
+		return // full: spare the position
+	}
 	off := 0
 	if n != nil {
 		off = n.off
