@@ -282,6 +282,11 @@ func (im *importer) buildNATs(fr *topology.Fragment, byIP map[netip.Addr]*instan
 			g.out.SNAT = append(g.out.SNAT, vsw)
 		}
 	}
+	type dnatKey struct {
+		g *nat
+		d topology.DNAT
+	}
+	dnatSeen := map[dnatKey]bool{}
 	for _, e := range im.dnats {
 		g := gateway(e.o, e.natID, e.table, "ForwardTableId")
 		if g == nil || !publicIP(g, e.o, "ExternalIp", e.external) {
@@ -293,9 +298,11 @@ func (im *importer) buildNATs(fr *topology.Fragment, byIP map[netip.Addr]*instan
 			continue
 		}
 		d := topology.DNAT{Protocol: e.proto, PublicPort: e.extPort, Instance: in.final, Port: e.intPort}
-		if slices.ContainsFunc(g.out.DNAT, func(x topology.DNAT) bool { x.Origin = topology.Origin{}; return x == d }) {
+		k := dnatKey{g, d}
+		if dnatSeen[k] {
 			continue // the same entry given twice
 		}
+		dnatSeen[k] = true
 		d.Origin = e.o.origin(e.o.entity)
 		g.out.DNAT = append(g.out.DNAT, d)
 	}
