@@ -24,6 +24,11 @@ func (im *importer) build(fr *topology.Fragment) {
 		}
 	}
 	for _, g := range im.groups {
+		if !g.described {
+			// Said where users see origins (import output, explain): the
+			// group is only referenced or listed, its rules are unknown.
+			g.origin.Resource = g.id + " (no DescribeSecurityGroupAttribute in the input: no rules)"
+		}
 		fr.SecurityGroups = append(fr.SecurityGroups, topology.SecurityGroup{
 			Name: g.final, Type: g.typ, InnerAccess: g.inner, Rules: g.rules, Origin: g.origin})
 	}

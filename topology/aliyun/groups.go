@@ -51,6 +51,10 @@ func (im *importer) securityGroupAttribute(o obj) {
 		return
 	}
 	o.entity = id
+	if v := o.n.get("VpcId"); v != nil && o.str("VpcId") == "" {
+		o.unsupported("VpcId", id, "a security group of the classic network (no VpcId); vpclab models a VPC")
+		return
+	}
 	g := im.group(id, o)
 	if !g.described {
 		g.origin = o.origin(id)
@@ -62,8 +66,12 @@ func (im *importer) securityGroupAttribute(o obj) {
 	if v := o.str("VpcId"); v != "" {
 		g.vpcID = v
 		im.vpcRefs = append(im.vpcRefs, vpcRef{v, o, "VpcId"})
-	} else if o.n.get("VpcId") != nil {
-		o.unsupported("VpcId", id, "a security group of the classic network (no VpcId); vpclab models a VPC")
+	}
+	switch t := strings.ToLower(o.str("SecurityGroupType")); t { // in newer responses
+	case "normal":
+		g.typ = "basic"
+	case "enterprise":
+		g.typ = "enterprise"
 	}
 	switch p := strings.ToLower(o.str("InnerAccessPolicy")); p {
 	case "":
