@@ -136,6 +136,11 @@ func (o obj) errAt(n *node, path, msg, allowed string) {
 		off = n.off
 	}
 	line, col := o.src.pos(off)
+	if o.entity != "" && !strings.Contains(path, "]") {
+		// A field of the response itself: the error text shows the entity
+		// only after a list index, so say which group it is here.
+		msg = o.entity + ": " + msg
+	}
 	o.im.add(&topology.Error{File: o.src.name, Line: line, Column: col, Path: path, Entity: o.entity, Msg: msg, Allowed: allowed})
 }
 
