@@ -19,9 +19,9 @@ import (
 // and NAT gateways added), and the result must load without an error. It
 // catches a scenario naming a group or instance the import does not
 // produce, and a fragment the loader would refuse. The expectations
-// run here through the data plane when every instance is the scenario's
-// own; those of a scenario with imported instances run in `vpclab test`
-// once imports: is wired (they need its catch-all listeners).
+// run here through the data plane, imported instances answering on the
+// ports the scenario uses (standInListeners) as the catch-all listener of
+// the imports: merge will.
 func TestScenariosValidate(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*/*.scenario.yaml")
 	if len(files) == 0 {
@@ -64,10 +64,10 @@ func TestScenariosValidate(t *testing.T) {
 				t.Fatalf("the merged scenario does not load:\n%v\n%s", err, merged)
 			}
 			if importedInstances > 0 {
-				return // they need the catch-all listener of the imports: merge
+				standInListeners(topo)
 			}
-			// Every instance is the scenario's own, with its services: the
-			// expectations run through the data plane as vpclab test runs them.
+			// The expectations run through the data plane as vpclab test runs
+			// them.
 			lab, err := topology.Build(topo)
 			if err != nil {
 				t.Fatal(err)
@@ -79,6 +79,42 @@ func TestScenariosValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// standInListeners gives every instance without services an echo service
+// on each port the expectations and DNAT entries use, standing in for the
+// catch-all listener the imports: merge gives imported instances, so that
+// allow and block are decided by the imported groups here too.
+func standInListeners(topo *topology.Topology) {
+	type key struct {
+		proto string
+		port  int
+	}
+	var ports []key
+	seen := map[key]bool{}
+	want := func(proto string, port int) {
+		if k := (key{proto, port}); proto != "icmp" && port > 0 && !seen[k] {
+			seen[k] = true
+			ports = append(ports, k)
+		}
+	}
+	for _, e := range topo.Expect {
+		want(e.Protocol, e.Port)
+	}
+	for _, n := range topo.NATGateways {
+		for _, d := range n.DNAT {
+			want(d.Protocol, d.Port)
+		}
+	}
+	for i := range topo.Instances {
+		in := &topo.Instances[i]
+		if len(in.Services) > 0 {
+			continue
+		}
+		for _, k := range ports {
+			in.Services = append(in.Services, topology.Service{Kind: "echo", Port: k.port, Protocol: k.proto})
+		}
 	}
 }
 
