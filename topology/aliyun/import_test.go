@@ -122,6 +122,8 @@ func TestRealFiles(t *testing.T) {
 		"nat-docs-describe-nat-gateways.json":          true,
 		"nat-docs-describe-snat-table-entries.json":    true,
 		"nat-docs-describe-forward-table-entries.json": true,
+		// Two VPCs and nothing to say which one is meant.
+		"vpc-docs-describe-vpcs.json": true,
 		// Not JSON: a comma is missing in the published example.
 		"ecs-docs-describe-security-group-attribute-2019.json": true,
 	}
