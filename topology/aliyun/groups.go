@@ -195,8 +195,12 @@ func (im *importer) permission(g *group, p obj) []topology.Rule {
 	r.Priority = 1
 	if s := p.str("Priority"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			p.errf("Priority", "1..100 (1 is the highest)", "priority %q out of range", s)
+		switch {
+		case err != nil:
+			p.errf("Priority", "1..100 (1 is the highest)", "priority %q is not a whole number", s)
+			ok = false
+		case n < 1 || n > 100:
+			p.errf("Priority", "1..100 (1 is the highest)", "priority %d out of range", n)
 			ok = false
 		}
 		r.Priority = n

@@ -86,6 +86,10 @@ func equalFold(a, b string) bool {
 	return true
 }
 
+// maxValues bounds the values of one file: a 16 MiB API dump holds well
+// under a million, while 16 MiB of "0," would be eight million nodes.
+const maxValues = 2_000_000
+
 // maxDepth bounds nesting: API responses are a few levels deep; a hostile
 // file of a million '[' must not exhaust the stack.
 const maxDepth = 64
@@ -141,9 +145,10 @@ type syntaxError struct {
 func (e *syntaxError) Error() string { return e.msg }
 
 type parser struct {
-	data  []byte
-	i     int
-	depth int
+	data   []byte
+	i      int
+	depth  int
+	values int
 }
 
 // parseDocuments reads a file of one or more JSON values separated by white
@@ -199,6 +204,9 @@ func (p *parser) describe() string {
 }
 
 func (p *parser) value() (*node, error) {
+	if p.values++; p.values > maxValues {
+		return nil, p.fail("more than %d values in one file", maxValues)
+	}
 	p.space()
 	if p.i >= len(p.data) {
 		return nil, p.fail("unexpected end of file, want a value")

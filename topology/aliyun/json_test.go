@@ -51,3 +51,30 @@ func TestSourcePos(t *testing.T) {
 		}
 	}
 }
+
+// TestParseBounds: nesting and the number of values are bounded, so a
+// hostile file fails fast with a position instead of exhausting memory.
+func TestParseBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name, data, want string
+	}{
+		{"deep", strings.Repeat("[", maxDepth+1), "nested deeper than 64 levels"},
+		{"many", "[" + strings.Repeat("0,", maxValues) + "0]", "more than 2000000 values in one file"},
+		{"empty", "  \n", "the file holds no JSON value"},
+		{"trailing comma", `{"a": 1,}`, "want a quoted key"},
+		{"bad escape", `"\x"`, "malformed string"},
+		{"control", "\"a\tb\"", "a control character (byte 0x09) in a string"},
+		{"invalid utf-8", "\"\xff\"", "invalid UTF-8 in a string"},
+		{"number", `-`, "malformed number"},
+		{"literal", `nul`, "unexpected 'n', want a value"},
+	} {
+		_, err := parseDocuments([]byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	docs, err := parseDocuments([]byte("\xef\xbb\xbf{\"a\": \"\\u00e9\"} [1, 2.5e3, true, null]"))
+	if err != nil || len(docs) != 2 || docs[0].get("A").str != "é" || len(docs[1].elems) != 4 {
+		t.Errorf("BOM, escapes, case-insensitive keys, two documents: %v %v", docs, err)
+	}
+}
