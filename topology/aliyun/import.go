@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vpclab/vpclab/topology"
 )
@@ -189,13 +190,14 @@ var responses = []struct {
 	{"Entries", "DescribePrefixListAttributes", (*importer).prefixListResponse},
 }
 
-func allowedResponses() string {
+// allowedResponses names the responses read, for the error about any other.
+var allowedResponses = sync.OnceValue(func() string {
 	names := make([]string, len(responses))
 	for i, r := range responses {
 		names[i] = r.api
 	}
 	return strings.Join(names, ", ")
-}
+})
 
 // document recognises one JSON value: a response, an array of responses,
 // or a response wrapped in {"XxxResponse": {...}} (the API's XML shape
