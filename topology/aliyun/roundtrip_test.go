@@ -204,8 +204,84 @@ func writeAPI(rng *rand.Rand, groups []topology.SecurityGroup, flat bool) []byte
 	return []byte(b.String())
 }
 
+// randomVPC is vswitches and instances (in the groups given) as the
+// loader stores them, with an EIP on some.
+func randomVPC(rng *rand.Rand, groups []topology.SecurityGroup, nInstances int) ([]topology.VSwitch, []topology.Instance) {
+	vsw := []topology.VSwitch{
+		{Name: "web", CIDR: netip.MustParsePrefix("10.0.1.0/24")},
+		{Name: "db", CIDR: netip.MustParsePrefix("10.0.2.0/24")},
+	}
+	var out []topology.Instance
+	for i := range nInstances {
+		v := vsw[rng.IntN(len(vsw))]
+		in := topology.Instance{Name: fmt.Sprintf("vm-%d", i), VSwitch: v.Name,
+			IP: v.CIDR.Addr().Next().Next().Next().Next().Next().Next().Next().Next().Next().Next()}
+		for range i {
+			in.IP = in.IP.Next()
+		}
+		for _, g := range groups {
+			if len(in.SecurityGroups) < 5 && rng.IntN(3) == 0 {
+				in.SecurityGroups = append(in.SecurityGroups, g.Name)
+			}
+		}
+		if rng.IntN(2) == 0 {
+			in.EIP = netip.AddrFrom4([4]byte{47, 98, byte(i >> 8), byte(i)})
+		}
+		out = append(out, in)
+	}
+	return vsw, out
+}
+
+// writeInstances writes DescribeVSwitches and DescribeInstances (and
+// DescribeEipAddresses), each EIP in one of the three places the API gives
+// it: EipAddress, PublicIpAddress (a fixed public IP), or an association.
+func writeInstances(rng *rand.Rand, vsw []topology.VSwitch, ins []topology.Instance) []byte {
+	var vlist, ilist, elist []any
+	for _, v := range vsw {
+		vlist = append(vlist, map[string]any{"VSwitchId": "vsw-rt" + v.Name, "VSwitchName": v.Name, "VpcId": "vpc-rt", "CidrBlock": v.CIDR.String()})
+	}
+	for _, in := range ins {
+		ids := []any{}
+		for _, g := range in.SecurityGroups {
+			ids = append(ids, "sg-rt"+g)
+		}
+		m := map[string]any{"InstanceId": "i-rt" + in.Name, "InstanceName": in.Name, "InstanceNetworkType": "vpc",
+			"VpcAttributes":    map[string]any{"VpcId": "vpc-rt", "VSwitchId": "vsw-rt" + in.VSwitch, "PrivateIpAddress": map[string]any{"IpAddress": []any{in.IP.String()}}},
+			"SecurityGroupIds": map[string]any{"SecurityGroupId": ids},
+			"EipAddress":       map[string]any{"IpAddress": ""}, "PublicIpAddress": map[string]any{"IpAddress": []any{}}}
+		if in.EIP.IsValid() {
+			switch rng.IntN(3) {
+			case 0:
+				m["EipAddress"] = map[string]any{"IpAddress": in.EIP.String(), "AllocationId": "eip-" + in.Name}
+			case 1:
+				m["PublicIpAddress"] = map[string]any{"IpAddress": []any{in.EIP.String()}}
+			default:
+				elist = append(elist, map[string]any{"IpAddress": in.EIP.String(), "AllocationId": "eip-" + in.Name,
+					"InstanceId": "i-rt" + in.Name, "InstanceType": "EcsInstance"})
+			}
+		}
+		ilist = append(ilist, m)
+	}
+	var b strings.Builder
+	for _, d := range []any{
+		map[string]any{"VSwitches": map[string]any{"VSwitch": vlist}},
+		map[string]any{"Instances": map[string]any{"Instance": ilist}},
+		map[string]any{"EipAddresses": map[string]any{"EipAddress": elist}},
+	} {
+		out, err := json.Marshal(d)
+		if err != nil {
+			panic(err)
+		}
+		b.Write(out)
+		b.WriteString("\n")
+	}
+	return []byte(b.String())
+}
+
 // TestRoundTrip writes random groups as API JSON in both Permission shapes,
-// imports them, and requires the very same groups back: the translation is
+// and instances in random vswitches and groups (their EIPs given each of
+// the API's three ways), imports them, and requires the very same groups,
+// vswitches and instances back: the translation is
 // one to one, so the normalized rule lists are compared exactly (and the
 // verdicts of the compiled groups too, in TestRoundTripVerdicts).
 func TestRoundTrip(t *testing.T) {
@@ -213,12 +289,16 @@ func TestRoundTrip(t *testing.T) {
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 12))
 		want := randomGroups(rng, cb, 2+rng.IntN(4), 1+rng.IntN(40))
+		wantVSw, wantIns := randomVPC(rng, want, rng.IntN(12))
 		for _, flat := range []bool{false, true} {
-			name := filepath.Join(t.TempDir(), "groups.json")
-			if err := os.WriteFile(name, writeAPI(rng, want, flat), 0o644); err != nil {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "groups.json"), writeAPI(rng, want, flat), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			fr, err := Import([]string{name}, topology.ImportOptions{})
+			if err := os.WriteFile(filepath.Join(dir, "instances.json"), writeInstances(rng, wantVSw, wantIns), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fr, err := Import([]string{dir}, topology.ImportOptions{})
 			if err != nil {
 				t.Fatalf("seed %d flat %v: %v", seed, flat, err)
 			}
@@ -240,6 +320,15 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("seed %d flat %v: groups differ", seed, flat)
 			}
 			compiles(t, got)
+			for i := range fr.VSwitches {
+				fr.VSwitches[i].Origin = topology.Origin{}
+			}
+			for i := range fr.Instances {
+				fr.Instances[i].Origin = topology.Origin{}
+			}
+			if !reflect.DeepEqual(fr.VSwitches, wantVSw) || !reflect.DeepEqual(fr.Instances, wantIns) {
+				t.Fatalf("seed %d: vswitches or instances differ:\n got  %+v\n     %+v\n want %+v\n     %+v", seed, fr.VSwitches, fr.Instances, wantVSw, wantIns)
+			}
 		}
 	}
 }
