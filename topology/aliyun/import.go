@@ -1,6 +1,7 @@
 package aliyun
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -163,6 +164,10 @@ func (im *importer) read(name string, data []byte) {
 		msg := err.Error()
 		if errors.As(err, &se) {
 			off, msg = se.off, se.msg
+		}
+		if first := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf"); len(first) > 0 && first[0] != '{' && first[0] != '[' {
+			// A table (aliyun ... --output cols=...) or another format.
+			msg += "; the file does not start with { or [: give the JSON the API or the aliyun CLI prints by default (without --output)"
 		}
 		line, col := src.pos(off)
 		im.add(&topology.Error{File: name, Line: line, Column: col, Msg: "invalid JSON: " + msg})
