@@ -21,6 +21,9 @@
 //	DescribeSnatTableEntries        SnatTableEntries.SnatTableEntry[]
 //	DescribeForwardTableEntries     ForwardTableEntries.ForwardTableEntry[]
 //	DescribePrefixListAttributes    PrefixListId + Entries.Entry[]
+//	DescribeInstanceAttribute       one instance (InstanceId + VpcAttributes)
+//	DescribeVSwitchAttributes       one vswitch (VSwitchId + CidrBlock)
+//	DescribeVpcAttribute            one VPC (VpcId + CidrBlock)
 //
 // Every list is read in the API's {"Outer": {"Inner": [...]}} shape, flat
 // ({"Permissions": [...]}), or as a single object where XML conversion

@@ -193,6 +193,10 @@ var responses = []struct {
 	{"SnatTableEntries", "DescribeSnatTableEntries", (*importer).snatResponse},
 	{"ForwardTableEntries", "DescribeForwardTableEntries", (*importer).dnatResponse},
 	{"Entries", "DescribePrefixListAttributes", (*importer).prefixListResponse},
+	// The responses about one resource are that resource itself.
+	{"VpcAttributes", "DescribeInstanceAttribute", (*importer).instance},
+	{"VSwitchId", "DescribeVSwitchAttributes", (*importer).vswitch},
+	{"CidrBlock", "DescribeVpcAttribute", (*importer).vpc},
 }
 
 // allowedResponses names the responses read, for the error about any other.

@@ -89,109 +89,127 @@ type dnatEntry struct {
 
 func (im *importer) instancesResponse(o obj) {
 	for _, s := range o.items("Instances", "Instance") {
-		id := s.str("InstanceId")
-		if id == "" {
-			s.errf("InstanceId", "", "an instance without InstanceId")
+		im.instance(s)
+	}
+}
+
+// instance reads one instance of DescribeInstances, or the response of
+// DescribeInstanceAttribute, which is one instance.
+func (im *importer) instance(s obj) {
+	id := s.str("InstanceId")
+	if id == "" {
+		s.errf("InstanceId", "", "an instance without InstanceId")
+		return
+	}
+	s.entity = id
+	in := &instance{id: id, name: s.str("InstanceName"), o: s}
+	va := s.sub("VpcAttributes")
+	if va.n == nil || va.str("VSwitchId") == "" {
+		s.unsupported("InstanceNetworkType", id, "an instance of the classic network (no VpcAttributes.VSwitchId); vpclab models a VPC")
+		return
+	}
+	in.vswID = va.str("VSwitchId")
+	if v := va.str("VpcId"); v != "" {
+		im.vpcRefs = append(im.vpcRefs, vpcRef{v, va, "VpcId"})
+	}
+	ips, path := va.list("PrivateIpAddress", "IpAddress")
+	for i, n := range ips {
+		if n.kind != kString {
+			va.errAt(n, path(i), fmt.Sprintf("want a string, got %s", n.kind), "")
 			continue
 		}
-		s.entity = id
-		in := &instance{id: id, name: s.str("InstanceName"), o: s}
-		va := s.sub("VpcAttributes")
-		if va.n == nil || va.str("VSwitchId") == "" {
-			s.unsupported("InstanceNetworkType", id, "an instance of the classic network (no VpcAttributes.VSwitchId); vpclab models a VPC")
+		if i > 0 {
+			va.unsupportedAt(n, path(i), id, "a secondary private IP; vpclab instances have one address")
 			continue
 		}
-		in.vswID = va.str("VSwitchId")
-		if v := va.str("VpcId"); v != "" {
-			im.vpcRefs = append(im.vpcRefs, vpcRef{v, va, "VpcId"})
+		pip := obj{im: im, src: va.src, n: &node{kind: kObject, off: n.off, members: []member{{"IpAddress", n}}}, path: path(i), entity: id}
+		if a, ok := pip.parseAddr("IpAddress", n.str); ok {
+			in.ip = a
 		}
-		ips, path := va.list("PrivateIpAddress", "IpAddress")
-		for i, n := range ips {
-			if n.kind != kString {
-				va.errAt(n, path(i), fmt.Sprintf("want a string, got %s", n.kind), "")
+	}
+	for _, ni := range s.items("NetworkInterfaces", "NetworkInterface") {
+		if strings.EqualFold(ni.str("Type"), "Secondary") {
+			ni.unsupported("Type", id, "a secondary network interface; vpclab instances have one NIC")
+		}
+	}
+	// The address the internet reaches: an EIP, else the fixed public IP
+	// assigned at creation, which maps 1:1 to the private address alike.
+	if e := s.sub("EipAddress"); e.n != nil {
+		if a, ok := e.addr("IpAddress"); ok && a.IsValid() {
+			in.eip = a
+		}
+	}
+	if !in.eip.IsValid() {
+		pubs, path := s.list("PublicIpAddress", "IpAddress")
+		for i, n := range pubs {
+			if n.kind != kString || n.str == "" {
 				continue
 			}
-			if i > 0 {
-				va.unsupportedAt(n, path(i), id, "a secondary private IP; vpclab instances have one address")
-				continue
-			}
-			pip := obj{im: im, src: va.src, n: &node{kind: kObject, off: n.off, members: []member{{"IpAddress", n}}}, path: path(i), entity: id}
-			if a, ok := pip.parseAddr("IpAddress", n.str); ok {
-				in.ip = a
-			}
-		}
-		for _, ni := range s.items("NetworkInterfaces", "NetworkInterface") {
-			if strings.EqualFold(ni.str("Type"), "Secondary") {
-				ni.unsupported("Type", id, "a secondary network interface; vpclab instances have one NIC")
-			}
-		}
-		// The address the internet reaches: an EIP, else the fixed public IP
-		// assigned at creation, which maps 1:1 to the private address alike.
-		if e := s.sub("EipAddress"); e.n != nil {
-			if a, ok := e.addr("IpAddress"); ok && a.IsValid() {
+			pip := obj{im: im, src: s.src, n: &node{kind: kObject, off: n.off, members: []member{{"IpAddress", n}}}, path: path(i), entity: id}
+			if a, ok := pip.parseAddr("IpAddress", n.str); ok && i == 0 {
 				in.eip = a
 			}
 		}
-		if !in.eip.IsValid() {
-			pubs, path := s.list("PublicIpAddress", "IpAddress")
-			for i, n := range pubs {
-				if n.kind != kString || n.str == "" {
-					continue
-				}
-				pip := obj{im: im, src: s.src, n: &node{kind: kObject, off: n.off, members: []member{{"IpAddress", n}}}, path: path(i), entity: id}
-				if a, ok := pip.parseAddr("IpAddress", n.str); ok && i == 0 {
-					in.eip = a
-				}
-			}
-		}
-		in.groupIDs = s.strings("SecurityGroupIds", "SecurityGroupId")
-		in.groupObjs = s
-		if !im.seen("instance", id) { // the same instance on two pages or in two files
-			im.instances = append(im.instances, in)
-		}
+	}
+	in.groupIDs = s.strings("SecurityGroupIds", "SecurityGroupId")
+	in.groupObjs = s
+	if !im.seen("instance", id) { // the same instance on two pages or in two files
+		im.instances = append(im.instances, in)
 	}
 }
 
 func (im *importer) vpcsResponse(o obj) {
 	for _, s := range o.items("Vpcs", "Vpc") {
-		id := s.str("VpcId")
-		if id == "" {
-			s.errf("VpcId", "", "a VPC without VpcId")
-			continue
-		}
-		s.entity = id
-		v := &vpc{id: id, name: s.str("VpcName"), o: s}
-		if pf, ok := s.prefix("CidrBlock"); ok {
-			v.cidr = pf
-		}
-		if len(s.strings("SecondaryCidrBlocks", "SecondaryCidrBlock")) > 0 {
-			s.unsupported("SecondaryCidrBlocks", id, "secondary CIDR blocks of a VPC; vpclab's VPC has one CIDR")
-		}
-		if !im.seen("vpc", id) {
-			im.vpcs = append(im.vpcs, v)
-		}
+		im.vpc(s)
+	}
+}
+
+// vpc reads one VPC of DescribeVpcs, or the response of
+// DescribeVpcAttribute.
+func (im *importer) vpc(s obj) {
+	id := s.str("VpcId")
+	if id == "" {
+		s.errf("VpcId", "", "a VPC without VpcId")
+		return
+	}
+	s.entity = id
+	v := &vpc{id: id, name: s.str("VpcName"), o: s}
+	if pf, ok := s.prefix("CidrBlock"); ok {
+		v.cidr = pf
+	}
+	if len(s.strings("SecondaryCidrBlocks", "SecondaryCidrBlock")) > 0 {
+		s.unsupported("SecondaryCidrBlocks", id, "secondary CIDR blocks of a VPC; vpclab's VPC has one CIDR")
+	}
+	if !im.seen("vpc", id) {
+		im.vpcs = append(im.vpcs, v)
 	}
 }
 
 func (im *importer) vswitchesResponse(o obj) {
 	for _, s := range o.items("VSwitches", "VSwitch") {
-		id := s.str("VSwitchId")
-		if id == "" {
-			s.errf("VSwitchId", "", "a vswitch without VSwitchId")
-			continue
-		}
-		s.entity = id
-		v := &vswitch{id: id, name: s.str("VSwitchName"), vpcID: s.str("VpcId"), o: s}
-		if pf, ok := s.prefix("CidrBlock"); ok {
-			v.cidr = pf
-		}
-		if v.vpcID != "" {
-			im.vpcRefs = append(im.vpcRefs, vpcRef{v.vpcID, s, "VpcId"})
-		}
-		if im.vswByID[id] == nil {
-			im.vswByID[id] = v
-			im.vswitches = append(im.vswitches, v)
-		}
+		im.vswitch(s)
+	}
+}
+
+// vswitch reads one vswitch of DescribeVSwitches, or the response of
+// DescribeVSwitchAttributes.
+func (im *importer) vswitch(s obj) {
+	id := s.str("VSwitchId")
+	if id == "" {
+		s.errf("VSwitchId", "", "a vswitch without VSwitchId")
+		return
+	}
+	s.entity = id
+	v := &vswitch{id: id, name: s.str("VSwitchName"), vpcID: s.str("VpcId"), o: s}
+	if pf, ok := s.prefix("CidrBlock"); ok {
+		v.cidr = pf
+	}
+	if v.vpcID != "" {
+		im.vpcRefs = append(im.vpcRefs, vpcRef{v.vpcID, s, "VpcId"})
+	}
+	if im.vswByID[id] == nil {
+		im.vswByID[id] = v
+		im.vswitches = append(im.vswitches, v)
 	}
 }
 
