@@ -139,9 +139,6 @@ func (d *decoder) group(n *node, path string) {
 	g.VpcId = d.str(n, "VpcId", path, g.GroupId)
 	g.OwnerId = d.str(n, "OwnerId", path, g.GroupId)
 	g.Origin = d.origin(n, g.GroupId)
-	if g.GroupId == "" {
-		d.failAt(n, path+".GroupId", g.GroupName, "missing: rules and instances reference a group by its GroupId", "")
-	}
 	g.IpPermissions = d.permissions(n, path, "IpPermissions", g.GroupId)
 	g.IpPermissionsEgress = d.permissions(n, path, "IpPermissionsEgress", g.GroupId)
 	d.m.groups = append(d.m.groups, g)
@@ -153,9 +150,6 @@ func (d *decoder) permissions(g *node, gpath, key, id string) []Permission {
 		path := fmt.Sprintf("%s.%s[%d]", gpath, key, i)
 		p := Permission{Path: path, Origin: d.origin(n, id)}
 		p.IpProtocol = d.str(n, "IpProtocol", path, id)
-		if n.get("IpProtocol") == nil {
-			d.failAt(n, path+".IpProtocol", id, "missing", "-1, tcp, udp, icmp, icmpv6 or a protocol number")
-		}
 		p.FromPort = d.port(n, "FromPort", path, id)
 		p.ToPort = d.port(n, "ToPort", path, id)
 		for j, r := range d.objects(n.get("IpRanges"), path+".IpRanges", id) {
@@ -191,9 +185,6 @@ func (d *decoder) instance(n *node, path string) {
 	in.InstanceId = d.str(n, "InstanceId", path, "")
 	id := in.InstanceId
 	in.Origin = d.origin(n, id)
-	if id == "" {
-		d.failAt(n, path+".InstanceId", "", "missing", "")
-	}
 	in.PrivateIpAddress = d.str(n, "PrivateIpAddress", path, id)
 	in.PublicIpAddress = d.str(n, "PublicIpAddress", path, id)
 	in.SubnetId = d.str(n, "SubnetId", path, id)
@@ -218,9 +209,6 @@ func (d *decoder) subnet(n *node, path string) {
 	s := Subnet{Path: path}
 	s.SubnetId = d.str(n, "SubnetId", path, "")
 	s.Origin = d.origin(n, s.SubnetId)
-	if s.SubnetId == "" {
-		d.failAt(n, path+".SubnetId", "", "missing", "")
-	}
 	s.VpcId = d.str(n, "VpcId", path, s.SubnetId)
 	s.CidrBlock = d.str(n, "CidrBlock", path, s.SubnetId)
 	s.Tags = d.tags(n, path, s.SubnetId)
@@ -231,9 +219,6 @@ func (d *decoder) vpc(n *node, path string) {
 	v := Vpc{Path: path}
 	v.VpcId = d.str(n, "VpcId", path, "")
 	v.Origin = d.origin(n, v.VpcId)
-	if v.VpcId == "" {
-		d.failAt(n, path+".VpcId", "", "missing", "")
-	}
 	v.CidrBlock = d.str(n, "CidrBlock", path, v.VpcId)
 	for i, a := range d.objects(n.get("CidrBlockAssociationSet"), path+".CidrBlockAssociationSet", v.VpcId) {
 		p := fmt.Sprintf("%s.CidrBlockAssociationSet[%d]", path, i)

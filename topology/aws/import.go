@@ -37,11 +37,11 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 	if len(paths) == 0 {
 		rep.fail(topology.Origin{File: "aws", Line: 1, Column: 1}, "", "", "no input: give describe-* JSON files or directories", "")
 	}
+	// Translate what could be read, with the same report, so that one run
+	// names every problem.
+	t := newTranslator(rep)
+	frag := t.translate(in.groups, in.instances, in.subnets, in.vpcs)
 	if err := rep.err(); err != nil {
-		return nil, err
-	}
-	frag, err := Translate(in.groups, in.instances, in.subnets, in.vpcs, opts)
-	if err != nil {
 		return nil, err
 	}
 	return frag, nil

@@ -290,6 +290,8 @@ func (p *parser) str() (string, error) {
 		case c == '\\':
 			escaped = true
 			p.off += 2
+		case c == '\n':
+			return "", p.errf("line break in a string: is its closing quote missing?")
 		case c < 0x20:
 			return "", p.errf("control character %s in a string (write it escaped)", p.what())
 		default:

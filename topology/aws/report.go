@@ -18,13 +18,19 @@ type report struct {
 	errs    topology.Errors
 	skipped []topology.Skipped
 	skip    bool
+	bad     map[string]bool // file and field path of each error, to report a field once
 }
 
 // fail records an error at o, naming the field path and the entity.
 func (r *report) fail(o topology.Origin, path, entity, msg, allowed string) {
-	if len(r.errs) >= maxErrors {
+	key := o.File + "\x00" + path
+	if len(r.errs) >= maxErrors || path != "" && r.bad[key] {
 		return
 	}
+	if r.bad == nil {
+		r.bad = map[string]bool{}
+	}
+	r.bad[key] = true
 	r.errs = append(r.errs, &topology.Error{File: o.File, Line: o.Line, Column: o.Column,
 		Path: path, Entity: entity, Msg: msg, Allowed: allowed})
 }

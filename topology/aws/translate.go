@@ -16,19 +16,28 @@ import (
 // Fragment.Skipped. The error is a topology.Errors holding every problem,
 // sorted by file and position. Translate never panics.
 func Translate(groups []SecurityGroup, instances []Instance, subnets []Subnet, vpcs []Vpc, opts topology.ImportOptions) (*topology.Fragment, error) {
-	t := &translator{rep: &report{skip: opts.SkipUnsupported}, frag: &topology.Fragment{Format: "aws"}}
-	t.vpcs(vpcs)
-	t.subnets(subnets)
-	t.groupNames(groups)
-	for i := range groups {
-		t.group(&groups[i])
-	}
-	t.instances(instances)
-	t.frag.Skipped = t.rep.skipped
+	t := newTranslator(&report{skip: opts.SkipUnsupported})
+	frag := t.translate(groups, instances, subnets, vpcs)
 	if err := t.rep.err(); err != nil {
 		return nil, err
 	}
-	return t.frag, nil
+	return frag, nil
+}
+
+func newTranslator(rep *report) *translator {
+	return &translator{rep: rep, frag: &topology.Fragment{Format: "aws"}}
+}
+
+func (t *translator) translate(groups []SecurityGroup, instances []Instance, subnets []Subnet, vpcs []Vpc) *topology.Fragment {
+	t.vpcs(vpcs)
+	t.subnets(subnets)
+	nm := t.groupNames(groups)
+	for i := range groups {
+		t.group(&groups[i], nm[i])
+	}
+	t.instances(instances)
+	t.frag.Skipped = t.rep.skipped
+	return t.frag
 }
 
 type translator struct {
@@ -85,6 +94,9 @@ func cleanName(s string) string {
 func (t *translator) vpcs(vpcs []Vpc) {
 	for i := range vpcs {
 		v := &vpcs[i]
+		if v.VpcId == "" {
+			t.rep.fail(v.Origin, v.Path+".VpcId", "", "missing", "")
+		}
 		if i > 0 {
 			t.rep.unsupported(v.Origin, v.Path, v.VpcId, fmt.Sprintf("a second VPC: vpclab models one VPC per topology (%s is imported)", vpcs[0].VpcId))
 			continue
@@ -115,6 +127,10 @@ func (t *translator) subnets(subnets []Subnet) {
 	t.subnetName = make(map[string]string, len(subnets))
 	for i := range subnets {
 		s := &subnets[i]
+		if s.SubnetId == "" {
+			t.rep.fail(s.Origin, s.Path+".SubnetId", "", "missing: instances name their subnet by its SubnetId", "")
+			continue
+		}
 		p, ok := t.prefix(s.CidrBlock, s.Origin, s.Path+".CidrBlock", s.SubnetId, true)
 		if !ok {
 			continue
@@ -124,20 +140,27 @@ func (t *translator) subnets(subnets []Subnet) {
 	}
 }
 
-// groupNames names the groups. A group called "default" (every VPC has
-// one) is named by its id: in vpclab "default" is the system group of
-// Alibaba Cloud, with its own rules.
-func (t *translator) groupNames(groups []SecurityGroup) {
+// groupNames names the groups and returns the names. A group called
+// "default" (every VPC has one) is named by its id: in vpclab "default" is
+// the system group of Alibaba Cloud, with its own rules.
+func (t *translator) groupNames(groups []SecurityGroup) []string {
 	nm := names(len(groups), func(i int) string { return groups[i].GroupName },
 		func(i int) string { return groups[i].GroupId }, "default")
 	t.groupName = make(map[string]string, len(groups))
 	for i := range groups {
-		if _, dup := t.groupName[groups[i].GroupId]; dup {
-			t.rep.fail(groups[i].Origin, groups[i].Path+".GroupId", groups[i].GroupId, "the same group is given twice", "")
+		g := &groups[i]
+		if g.GroupId == "" {
+			t.rep.fail(g.Origin, g.Path+".GroupId", g.GroupName, "missing: rules and instances reference a group by its GroupId", "")
 			continue
 		}
-		t.groupName[groups[i].GroupId] = nm[i]
+		if _, dup := t.groupName[g.GroupId]; dup {
+			t.rep.fail(g.Origin, g.Path+".GroupId", g.GroupId, "the same group is given twice", "")
+			nm[i] = ""
+			continue
+		}
+		t.groupName[g.GroupId] = nm[i]
 	}
+	return nm
 }
 
 // refName is the fragment name of a group id: the imported group's name,
@@ -202,6 +225,9 @@ func (t *translator) traffic(g *SecurityGroup, p *Permission) (traffic, bool) {
 	proto := strings.ToLower(strings.TrimSpace(p.IpProtocol))
 	path := p.Path + ".IpProtocol"
 	switch proto {
+	case "":
+		t.rep.fail(p.Origin, path, g.GroupId, "missing", allowed)
+		return traffic{}, false
 	case "-1", "all":
 		return traffic{proto: "all"}, true
 	case "tcp", "6", "udp", "17":
@@ -260,11 +286,9 @@ type selfRef struct {
 	perm *Permission
 }
 
-func (t *translator) group(g *SecurityGroup) {
-	name, ok := t.groupName[g.GroupId]
-	if !ok {
-		return // reported by groupNames
-	}
+// group translates one group; with an empty name (a duplicate, or no id)
+// its rules are still checked but it is not added.
+func (t *translator) group(g *SecurityGroup, name string) {
 	sg := topology.SecurityGroup{Name: name, Type: "basic", Origin: g.Origin}
 	var selfs []selfRef
 	for _, dir := range []string{"ingress", "egress"} {
@@ -282,7 +306,9 @@ func (t *translator) group(g *SecurityGroup) {
 			Protocol: "all", PortRange: "-1/-1", Destination: "0.0.0.0/0",
 			Description: "AWS denies egress that no rule allows (added by the import)", Origin: g.Origin})
 	}
-	t.frag.SecurityGroups = append(t.frag.SecurityGroups, sg)
+	if name != "" && g.GroupId != "" {
+		t.frag.SecurityGroups = append(t.frag.SecurityGroups, sg)
+	}
 }
 
 // permission adds the rules of one permission to sg and returns its
@@ -468,8 +494,16 @@ func (t *translator) instances(instances []Instance) {
 		func(i int) string { return live[i].InstanceId }, "")
 	for i, in := range live {
 		out := topology.Instance{Name: nm[i], Origin: in.Origin}
+		// The instance's index is not the first of its path
+		// (Reservations[0].Instances[1]): its id goes in the message.
+		fail := func(o topology.Origin, field, msg string) {
+			t.rep.fail(o, in.Path+"."+field, "", "instance "+in.InstanceId+": "+msg, "")
+		}
+		if in.InstanceId == "" {
+			fail(in.Origin, "InstanceId", "missing")
+		}
 		if in.SubnetId == "" {
-			t.rep.fail(in.Origin, in.Path+".SubnetId", in.InstanceId, "missing: the instance's subnet decides its vswitch", "")
+			fail(in.Origin, "SubnetId", "missing: the instance's subnet decides its vswitch")
 			continue
 		}
 		out.VSwitch = in.SubnetId
@@ -479,31 +513,31 @@ func (t *translator) instances(instances []Instance) {
 		if in.PrivateIpAddress == "" {
 			out.Assigned = append(out.Assigned, "ip")
 		} else if a, err := netip.ParseAddr(in.PrivateIpAddress); err != nil || !a.Is4() {
-			t.rep.fail(in.Origin, in.Path+".PrivateIpAddress", in.InstanceId, fmt.Sprintf("%q is not an IPv4 address", in.PrivateIpAddress), "")
+			fail(in.Origin, "PrivateIpAddress", fmt.Sprintf("%q is not an IPv4 address", in.PrivateIpAddress))
 		} else {
 			out.IP = a
 		}
 		if in.PublicIpAddress != "" {
 			if a, err := netip.ParseAddr(in.PublicIpAddress); err != nil || !a.Is4() {
-				t.rep.fail(in.Origin, in.Path+".PublicIpAddress", in.InstanceId, fmt.Sprintf("%q is not an IPv4 address", in.PublicIpAddress), "")
+				fail(in.Origin, "PublicIpAddress", fmt.Sprintf("%q is not an IPv4 address", in.PublicIpAddress))
 			} else {
 				out.EIP = a
 			}
 		}
 		if len(in.SecurityGroups) == 0 {
-			t.rep.fail(in.Origin, in.Path+".SecurityGroups", in.InstanceId,
-				"the instance lists no security group (an AWS instance always has one; vpclab would put it in Alibaba Cloud's default group)", "")
+			fail(in.Origin, "SecurityGroups",
+				"lists no security group (an AWS instance always has one; vpclab would put it in Alibaba Cloud's default group)")
 		}
 		for _, g := range in.SecurityGroups {
 			if g.GroupId == "" {
-				t.rep.fail(orOrigin(g.Origin, in.Origin), g.Path+".GroupId", in.InstanceId, "missing", "")
+				t.rep.fail(orOrigin(g.Origin, in.Origin), g.Path+".GroupId", "", "instance "+in.InstanceId+": missing", "")
 				continue
 			}
 			out.SecurityGroups = append(out.SecurityGroups, t.refName(g.GroupId))
 		}
 		for j := 1; j < len(in.NetworkInterfaces); j++ {
-			t.rep.unsupported(in.Origin, fmt.Sprintf("%s.NetworkInterfaces[%d]", in.Path, j), in.InstanceId,
-				fmt.Sprintf("a second network interface (%s): vpclab instances have one NIC", in.NetworkInterfaces[j]))
+			t.rep.unsupported(in.Origin, fmt.Sprintf("%s.NetworkInterfaces[%d]", in.Path, j), "",
+				fmt.Sprintf("instance %s: a second network interface (%s): vpclab instances have one NIC", in.InstanceId, in.NetworkInterfaces[j]))
 		}
 		t.frag.Instances = append(t.frag.Instances, out)
 	}
