@@ -375,11 +375,9 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func header(p awsPacket) firewall.Header {
-	a4, b4 := p.src.As4(), p.dst.As4()
-	h := firewall.Header{Tuple: firewall.Tuple{
-		Src: uint32(a4[0])<<24 | uint32(a4[1])<<16 | uint32(a4[2])<<8 | uint32(a4[3]),
-		Dst: uint32(b4[0])<<24 | uint32(b4[1])<<16 | uint32(b4[2])<<8 | uint32(b4[3]),
-		Proto: p.proto}}
+	src, _ := firewall.AddrToU32(p.src)
+	dst, _ := firewall.AddrToU32(p.dst)
+	h := firewall.Header{Tuple: firewall.Tuple{Src: src, Dst: dst, Proto: p.proto}}
 	switch p.proto {
 	case firewall.ProtoTCP, firewall.ProtoUDP:
 		h.SrcPort, h.DstPort = 40000, p.dport
