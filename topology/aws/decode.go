@@ -227,7 +227,7 @@ func (d *decoder) vpc(n *node, path string) {
 			state = d.str(st, "State", p+".CidrBlockState", v.VpcId)
 		}
 		if c := d.str(a, "CidrBlock", p, v.VpcId); c != "" && (state == "" || state == "associated") {
-			v.CidrBlocks = append(v.CidrBlocks, c)
+			v.CidrBlocks = append(v.CidrBlocks, VpcCidrBlock{CidrBlock: c, Origin: d.origin(a, v.VpcId), Path: p})
 		}
 	}
 	v.Tags = d.tags(n, path, v.VpcId)

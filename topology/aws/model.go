@@ -124,10 +124,17 @@ type Vpc struct {
 	CidrBlock string
 	// CidrBlocks are the associated IPv4 blocks (CidrBlockAssociationSet,
 	// state "associated"), CidrBlock among them; vpclab VPCs have one.
-	CidrBlocks []string
+	CidrBlocks []VpcCidrBlock
 	Tags       []Tag
 	Origin     topology.Origin
 	Path       string
+}
+
+// VpcCidrBlock is an IPv4 block associated with a VPC.
+type VpcCidrBlock struct {
+	CidrBlock string
+	Origin    topology.Origin
+	Path      string
 }
 
 // nameTag returns the value of the Name tag, or "".

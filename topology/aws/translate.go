@@ -105,12 +105,12 @@ func (t *translator) vpcs(vpcs []Vpc) {
 		if !ok {
 			continue
 		}
-		for j, c := range v.CidrBlocks {
-			if q, err := netip.ParsePrefix(c); err == nil && q == p {
+		for _, c := range v.CidrBlocks {
+			if q, err := netip.ParsePrefix(c.CidrBlock); err == nil && q == p {
 				continue
 			}
-			t.rep.unsupported(v.Origin, fmt.Sprintf("%s.CidrBlockAssociationSet[%d]", v.Path, j), v.VpcId,
-				fmt.Sprintf("secondary VPC CIDR %s: vpclab VPCs have one CIDR", c))
+			t.rep.unsupported(orOrigin(c.Origin, v.Origin), c.Path, v.VpcId,
+				fmt.Sprintf("secondary VPC CIDR %s: vpclab VPCs have one CIDR", c.CidrBlock))
 		}
 		t.vpcID, t.vpcNet = v.VpcId, p
 		name := cleanName(nameTag(v.Tags))
@@ -223,6 +223,9 @@ func (tr traffic) covers(o traffic) bool {
 func (t *translator) traffic(g *SecurityGroup, p *Permission) (traffic, bool) {
 	const allowed = "-1 (all), tcp (6), udp (17), icmp (1), 47 (gre)"
 	proto := strings.ToLower(strings.TrimSpace(p.IpProtocol))
+	if n, err := strconv.Atoi(proto); err == nil && n >= 0 {
+		proto = strconv.Itoa(n) // "006" is 6
+	}
 	path := p.Path + ".IpProtocol"
 	switch proto {
 	case "":

@@ -21,7 +21,7 @@ func TestTranslate(t *testing.T) {
 			IpPermissions: []Permission{
 				{IpProtocol: "TCP", FromPort: new(0), ToPort: new(65535), Origin: at(3, "aws_security_group.web"),
 					IpRanges: []IpRange{{CidrIp: "192.0.2.7", Description: "one\thost"}}},
-				{IpProtocol: "6", FromPort: new(443), ToPort: new(443), Origin: at(5, "aws_security_group.web"),
+				{IpProtocol: "006", FromPort: new(443), ToPort: new(443), Origin: at(5, "aws_security_group.web"),
 					UserIdGroupPairs: []UserIdGroupPair{{GroupId: "aws_security_group.lb"}, {GroupId: "sg-elsewhere"}}},
 			},
 			IpPermissionsEgress: []Permission{all}},
@@ -42,7 +42,7 @@ func TestTranslate(t *testing.T) {
 		{InstanceId: "i-3", SubnetId: "subnet-1", State: "terminated"},
 	}
 	subnets := []Subnet{{SubnetId: "subnet-1", CidrBlock: "10.0.1.0/24", Tags: []Tag{{"Name", "app"}}}}
-	vpcs := []Vpc{{VpcId: "vpc-1", CidrBlock: "10.0.0.0/16", CidrBlocks: []string{"10.0.0.0/16"}}}
+	vpcs := []Vpc{{VpcId: "vpc-1", CidrBlock: "10.0.0.0/16", CidrBlocks: []VpcCidrBlock{{CidrBlock: "10.0.0.0/16"}}}}
 
 	frag, err := Translate(groups, instances, subnets, vpcs, topology.ImportOptions{})
 	require.NoError(t, err)
