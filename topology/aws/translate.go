@@ -131,6 +131,10 @@ func (t *translator) subnets(subnets []Subnet) {
 			t.rep.fail(s.Origin, s.Path+".SubnetId", "", "missing: instances name their subnet by its SubnetId", "")
 			continue
 		}
+		if _, dup := t.subnetName[s.SubnetId]; dup {
+			t.rep.fail(s.Origin, s.Path+".SubnetId", s.SubnetId, "the same subnet is given twice", "")
+			continue
+		}
 		p, ok := t.prefix(s.CidrBlock, s.Origin, s.Path+".CidrBlock", s.SubnetId, true)
 		if !ok {
 			continue
@@ -495,6 +499,7 @@ func (t *translator) instances(instances []Instance) {
 	}
 	nm := names(len(live), func(i int) string { return nameTag(live[i].Tags) },
 		func(i int) string { return live[i].InstanceId }, "")
+	seen := make(map[string]bool, len(live))
 	for i, in := range live {
 		out := topology.Instance{Name: nm[i], Origin: in.Origin}
 		// The instance's index is not the first of its path
@@ -504,7 +509,11 @@ func (t *translator) instances(instances []Instance) {
 		}
 		if in.InstanceId == "" {
 			fail(in.Origin, "InstanceId", "missing")
+		} else if seen[in.InstanceId] {
+			fail(in.Origin, "InstanceId", "the same instance is given twice")
+			continue
 		}
+		seen[in.InstanceId] = true
 		if in.SubnetId == "" {
 			fail(in.Origin, "SubnetId", "missing: the instance's subnet decides its vswitch")
 			continue
