@@ -1,0 +1,275 @@
+package topology
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/goccy/go-yaml/token"
+)
+
+// Marshal writes t as a schema v1 topology file that Load reads back to an
+// equal Topology. The output depends only on t: fields in the schema's order,
+// values equal to their defaults left out (an instance address Load assigned,
+// an inner_access its group type implies, the -1/-1 ports of icmp, gre and
+// all), groups, instances and NAT gateways as block mappings, everything else
+// (rules, vswitches, services, origins, expectations) as flow mappings, one
+// per line. A string YAML would read as something else (yes, 0755, 1e3, *,
+// web[0] inside braces) is double-quoted, and control characters are written
+// as escapes, never raw.
+//
+// It fails only on a string that is not valid UTF-8, which no loaded
+// topology holds.
+func Marshal(t *Topology) ([]byte, error) {
+	w := &yamlWriter{}
+	w.block(reflect.ValueOf(t).Elem(), "", 0)
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.buf.Bytes(), nil
+}
+
+// blockTypes are written as block mappings; every other struct is written
+// in flow style on one line.
+var blockTypes = map[reflect.Type]bool{
+	reflect.TypeFor[Topology]():      true,
+	reflect.TypeFor[SecurityGroup](): true,
+	reflect.TypeFor[Instance]():      true,
+	reflect.TypeFor[NATGateway]():    true,
+	reflect.TypeFor[Internet]():      true,
+}
+
+type yamlWriter struct {
+	buf bytes.Buffer
+	err error
+}
+
+func (w *yamlWriter) indent(n int) {
+	for range n {
+		w.buf.WriteByte(' ')
+	}
+}
+
+// block writes the fields of struct v as a block mapping at indentation
+// ind.
+func (w *yamlWriter) block(v reflect.Value, path string, ind int) {
+	w.blockFields(v, path, ind, false)
+}
+
+// blockFields is block; after a "- " the first key is not indented.
+func (w *yamlWriter) blockFields(v reflect.Value, path string, ind int, afterDash bool) {
+	sf := fieldsOf(v.Type())
+	first := true
+	for i := range sf.list {
+		f := &sf.list[i]
+		fv := v.Field(f.index)
+		if omit(v, f, fv) {
+			continue
+		}
+		if !(first && afterDash) {
+			w.indent(ind)
+		}
+		first = false
+		w.buf.WriteString(f.name)
+		w.buf.WriteByte(':')
+		p := join(path, f.name)
+		switch {
+		case fv.Kind() == reflect.Struct && blockTypes[fv.Type()]:
+			w.buf.WriteByte('\n')
+			w.block(fv, p, ind+2)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			w.buf.WriteByte('\n')
+			for j := range fv.Len() {
+				ep := fmt.Sprintf("%s[%d]", p, j)
+				w.indent(ind + 2)
+				w.buf.WriteString("- ")
+				if blockTypes[fv.Type().Elem()] {
+					w.blockFields(fv.Index(j), ep, ind+4, true)
+					continue
+				}
+				w.flow(fv.Index(j), ep)
+				w.buf.WriteByte('\n')
+			}
+		default:
+			w.buf.WriteByte(' ')
+			w.flow(fv, p)
+			w.buf.WriteByte('\n')
+		}
+	}
+}
+
+// flow writes v in flow style: a struct as {k: v, ...}, a list as [a, b].
+func (w *yamlWriter) flow(v reflect.Value, path string) {
+	t := v.Type()
+	switch {
+	case t == addrType:
+		w.buf.WriteString(v.Interface().(netip.Addr).String())
+	case t == prefixType:
+		w.buf.WriteString(v.Interface().(netip.Prefix).String())
+	case t == durationType:
+		w.buf.WriteString(seconds(int(v.Interface().(time.Duration) / time.Second)))
+	case t.Kind() == reflect.Struct:
+		w.buf.WriteByte('{')
+		sf := fieldsOf(t)
+		n := 0
+		for i := range sf.list {
+			f := &sf.list[i]
+			fv := v.Field(f.index)
+			if omit(v, f, fv) {
+				continue
+			}
+			if n > 0 {
+				w.buf.WriteString(", ")
+			}
+			n++
+			w.buf.WriteString(f.name)
+			w.buf.WriteString(": ")
+			w.flow(fv, join(path, f.name))
+		}
+		w.buf.WriteByte('}')
+	case t.Kind() == reflect.Slice:
+		w.buf.WriteByte('[')
+		for j := range v.Len() {
+			if j > 0 {
+				w.buf.WriteString(", ")
+			}
+			w.flow(v.Index(j), fmt.Sprintf("%s[%d]", path, j))
+		}
+		w.buf.WriteByte(']')
+	case t.Kind() == reflect.String:
+		w.str(v.String(), path)
+	case t.Kind() == reflect.Int:
+		w.buf.WriteString(strconv.FormatInt(v.Int(), 10))
+	case t.Kind() == reflect.Bool:
+		w.buf.WriteString(strconv.FormatBool(v.Bool()))
+	default:
+		panic("topology: cannot write " + t.String())
+	}
+}
+
+// omit reports whether field f (value fv) of struct v is left out: a zero
+// value, a tagged default, or a default the loader derives.
+func omit(v reflect.Value, f *field, fv reflect.Value) bool {
+	switch {
+	case fv.Kind() == reflect.Bool && f.hasDef && f.def == "true":
+		return fv.Bool() // false must be written
+	case fv.IsZero() || (fv.Kind() == reflect.Slice && fv.Len() == 0):
+		return true
+	case fv.Kind() == reflect.Struct && fv.Type() != addrType && fv.Type() != prefixType:
+		// A struct all of whose fields are defaults is left out whole.
+		sf := fieldsOf(fv.Type())
+		for i := range sf.list {
+			if !omit(fv, &sf.list[i], fv.Field(sf.list[i].index)) {
+				return false
+			}
+		}
+		return true
+	}
+	switch x := v.Interface().(type) {
+	case Instance:
+		if f.name == "ip" && x.AutoIP {
+			return true
+		}
+	case SecurityGroup:
+		if f.name == "inner_access" {
+			implied := "accept"
+			if strings.EqualFold(x.Type, "enterprise") {
+				implied = "drop"
+			}
+			return strings.EqualFold(x.InnerAccess, implied)
+		}
+	case Rule:
+		if f.name == "port_range" {
+			p := strings.ToLower(x.Protocol)
+			return p != "tcp" && p != "udp" && x.PortRange == "-1/-1"
+		}
+	}
+	if !f.hasDef {
+		return false
+	}
+	switch {
+	case fv.Type() == addrType:
+		return fv.Interface().(netip.Addr).String() == f.def
+	case fv.Type() == durationType:
+		d, _ := time.ParseDuration(f.def)
+		return fv.Interface().(time.Duration) == d
+	case fv.Kind() == reflect.String:
+		return strings.EqualFold(fv.String(), f.def)
+	case fv.Kind() == reflect.Int:
+		return strconv.FormatInt(fv.Int(), 10) == f.def
+	case fv.Kind() == reflect.Bool:
+		return strconv.FormatBool(fv.Bool()) == f.def
+	}
+	return false
+}
+
+// str writes s as a plain scalar when YAML reads it back as the same string
+// in both block and flow context, else double-quoted.
+func (w *yamlWriter) str(s, path string) {
+	if !utf8.ValidString(s) {
+		if w.err == nil {
+			w.err = fmt.Errorf("%s: %s is not valid UTF-8", path, quote(s))
+		}
+		return
+	}
+	if plainSafe(s) {
+		w.buf.WriteString(s)
+		return
+	}
+	w.buf.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			w.buf.WriteString(`\"`)
+		case r == '\\':
+			w.buf.WriteString(`\\`)
+		case r == '\n':
+			w.buf.WriteString(`\n`)
+		case r == '\t':
+			w.buf.WriteString(`\t`)
+		case r == '\r':
+			w.buf.WriteString(`\r`)
+		case r < 0x80 && unicode.IsPrint(r):
+			w.buf.WriteRune(r)
+		case r < 0x80 || !unicode.IsGraphic(r):
+			// Control and invisible characters, the line and paragraph
+			// separators among them, are escaped: never raw in a file.
+			if r <= 0xFFFF {
+				fmt.Fprintf(&w.buf, `\u%04X`, r)
+			} else {
+				fmt.Fprintf(&w.buf, `\U%08X`, r)
+			}
+		default:
+			w.buf.WriteRune(r)
+		}
+	}
+	w.buf.WriteByte('"')
+}
+
+// plainSafe reports whether s can be written unquoted: it starts with a
+// letter, digit, "_", "." or "/", holds only those and "-+=@", and YAML
+// does not read it as a number, boolean, null or timestamp (0755, 1e3, yes,
+// ~, 2026-01-02). Anything with a space, ":", "#", a quote, a comma or a
+// bracket is quoted, which keeps it intact inside flow mappings too.
+func plainSafe(s string) bool {
+	if s == "" || token.IsNeedQuoted(s) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '/':
+		case i > 0 && (c == '-' || c == '+' || c == '=' || c == '@'):
+		default:
+			return false
+		}
+	}
+	tk := token.New(s, s, &token.Position{})
+	return tk != nil && tk.Type == token.StringType
+}
