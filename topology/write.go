@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -35,6 +36,23 @@ func Marshal(t *Topology) ([]byte, error) {
 	return w.buf.Bytes(), nil
 }
 
+// MarshalJSON writes t as JSON with the keys and values of the YAML file
+// Marshal writes (not the Go field names json.Marshal would use), indented.
+// JSON being YAML, Load reads it back to an equal Topology.
+func MarshalJSON(t *Topology) ([]byte, error) {
+	w := &yamlWriter{json: true}
+	w.flow(reflect.ValueOf(t).Elem(), "")
+	if w.err != nil {
+		return nil, w.err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, w.buf.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
 // blockTypes are written as block mappings; every other struct is written
 // in flow style on one line.
 var blockTypes = map[reflect.Type]bool{
@@ -46,8 +64,9 @@ var blockTypes = map[reflect.Type]bool{
 }
 
 type yamlWriter struct {
-	buf bytes.Buffer
-	err error
+	buf  bytes.Buffer
+	err  error
+	json bool // every value in flow style, keys and strings quoted
 }
 
 func (w *yamlWriter) indent(n int) {
@@ -109,11 +128,11 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 	t := v.Type()
 	switch {
 	case t == addrType:
-		w.buf.WriteString(v.Interface().(netip.Addr).String())
+		w.str(v.Interface().(netip.Addr).String(), path)
 	case t == prefixType:
-		w.buf.WriteString(v.Interface().(netip.Prefix).String())
+		w.str(v.Interface().(netip.Prefix).String(), path)
 	case t == durationType:
-		w.buf.WriteString(seconds(int(v.Interface().(time.Duration) / time.Second)))
+		w.str(seconds(int(v.Interface().(time.Duration)/time.Second)), path)
 	case t.Kind() == reflect.Struct:
 		w.buf.WriteByte('{')
 		sf := fieldsOf(t)
@@ -128,8 +147,11 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 				w.buf.WriteString(", ")
 			}
 			n++
-			w.buf.WriteString(f.name)
-			w.buf.WriteString(": ")
+			if w.json {
+				w.buf.WriteString(`"` + f.name + `": `)
+			} else {
+				w.buf.WriteString(f.name + ": ")
+			}
 			w.flow(fv, join(path, f.name))
 		}
 		w.buf.WriteByte('}')
@@ -216,6 +238,11 @@ func (w *yamlWriter) str(s, path string) {
 		if w.err == nil {
 			w.err = fmt.Errorf("%s: %s is not valid UTF-8", path, quote(s))
 		}
+		return
+	}
+	if w.json {
+		b, _ := json.Marshal(s) // valid UTF-8: cannot fail
+		w.buf.Write(b)
 		return
 	}
 	if plainSafe(s) {

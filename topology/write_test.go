@@ -71,6 +71,17 @@ func roundTrip(t *testing.T, top *Topology) []byte {
 	if !bytes.Equal(out, again) {
 		t.Fatalf("not deterministic:\n--- first\n%s\n--- second\n%s", out, again)
 	}
+	js, err := MarshalJSON(top)
+	if err != nil {
+		t.Fatalf("MarshalJSON: %v", err)
+	}
+	fromJSON, err := Load("marshaled.json", js)
+	if err != nil {
+		t.Fatalf("the JSON does not load:\n%v\n--- written\n%s", err, js)
+	}
+	if want, got := comparable(top), comparable(fromJSON); !reflect.DeepEqual(want, got) {
+		t.Fatalf("JSON loaded back differently\n--- written\n%s\n--- want\n%+v\n--- got\n%+v", js, want, got)
+	}
 	return out
 }
 
