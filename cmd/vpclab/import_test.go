@@ -1,0 +1,229 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+// The real importers are linked in by importers.go; these tests use their
+// own, "test", which reads a Fragment written as JSON (Go field names) and
+// behaves as the contract asks of an importer: every problem at once as
+// topology.Errors, unsupported items an error unless SkipUnsupported.
+func init() { topology.RegisterImporter("test", testImporter) }
+
+var (
+	lastOptsMu sync.Mutex
+	lastOpts   topology.ImportOptions
+)
+
+func testImporter(paths []string, opts topology.ImportOptions) (*topology.Fragment, error) {
+	lastOptsMu.Lock()
+	lastOpts = opts
+	lastOptsMu.Unlock()
+	out := &topology.Fragment{Format: "test"}
+	var errs topology.Errors
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var f topology.Fragment
+		if err := json.Unmarshal(data, &f); err != nil {
+			line, col := 1, 1
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				for _, c := range data[:se.Offset-1] {
+					col++
+					if c == '\n' {
+						line, col = line+1, 1
+					}
+				}
+			}
+			errs = append(errs, &topology.Error{File: p, Line: line, Column: col, Msg: err.Error()})
+			continue
+		}
+		if f.VPC.CIDR.IsValid() {
+			out.VPC = f.VPC
+		}
+		out.VSwitches = append(out.VSwitches, f.VSwitches...)
+		out.SecurityGroups = append(out.SecurityGroups, f.SecurityGroups...)
+		out.Instances = append(out.Instances, f.Instances...)
+		out.NATGateways = append(out.NATGateways, f.NATGateways...)
+		for _, s := range f.Skipped {
+			if opts.SkipUnsupported {
+				out.Skipped = append(out.Skipped, s)
+				continue
+			}
+			errs = append(errs, &topology.Error{File: s.Origin.File, Line: s.Origin.Line, Column: s.Origin.Column,
+				Path: s.What, Entity: s.Origin.Resource, Msg: s.Why + "; pass --skip-unsupported to leave it out"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+// checkGolden compares got with testdata/import/name, or rewrites it with
+// -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "import", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./cmd/vpclab -run TestImport -update")
+	assert.Equal(t, string(want), got, "differs from %s", path)
+}
+
+const importDir = "testdata/import/"
+
+// TestImportGolden prints each input as YAML and JSON; both load back to
+// the same topology, and the stderr of each is golden too.
+func TestImportGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		flags []string
+	}{
+		{"complete", []string{"complete.json"}, nil},
+		{"groups-only", []string{"groups-only.json"}, []string{"--skip-unsupported"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"import", "test"}
+			for _, f := range tc.files {
+				args = append(args, importDir+f)
+			}
+			args = append(args, tc.flags...)
+			yamlOut, yamlErr, code, err := runVPCLab(t, args...)
+			require.Equal(t, 0, code, "%v\n%s", err, yamlErr)
+			checkGolden(t, tc.name+".yaml", yamlOut)
+			checkGolden(t, tc.name+".stderr", yamlErr)
+			jsonOut, _, code, err := runVPCLab(t, append(args, "-o", "json")...)
+			require.Equal(t, 0, code, "%v", err)
+			checkGolden(t, tc.name+".out.json", jsonOut)
+			if tc.name != "complete" {
+				return
+			}
+			fromYAML, err := topology.Load("y", []byte(yamlOut))
+			require.NoError(t, err)
+			fromJSON, err := topology.Load("j", []byte(jsonOut))
+			require.NoError(t, err)
+			a, _ := topology.Marshal(fromYAML)
+			b, _ := topology.Marshal(fromJSON)
+			assert.Equal(t, string(a), string(b))
+			assert.Equal(t, topology.Origin{File: "infra/main.tf", Line: 27, Column: 1, Resource: `alicloud_security_group_rule.deny["all"]`},
+				fromYAML.SecurityGroups[0].Rules[1].Origin)
+		})
+	}
+}
+
+// TestImportErrors: every problem of the input at once, exit 2, on stderr
+// as validate prints them, or on stdout as validate -o json does.
+func TestImportErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+	}{
+		// The importer's own errors (its input's positions).
+		{"broken", []string{"broken.json", "groups-only.json"}},
+		// What the loader refuses, at the input's position of the entity.
+		{"invalid", []string{"invalid.json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"import", "test"}
+			for _, f := range tc.files {
+				args = append(args, importDir+f)
+			}
+			stdout, stderr, code, err := runVPCLab(t, args...)
+			assert.Equal(t, 2, code)
+			assert.Empty(t, stdout, "nothing is printed for an input with problems")
+			checkGolden(t, tc.name+".errors", err.Error()+"\n")
+			assert.Empty(t, stderr)
+
+			stdout, _, code, _ = runVPCLab(t, append(args, "-o", "json")...)
+			assert.Equal(t, 2, code)
+			var rep validateReport
+			require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+			assert.False(t, rep.Valid)
+			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+			require.Len(t, rep.Errors, len(lines))
+			for i, e := range rep.Errors {
+				assert.Equal(t, lines[i], errorLine(e))
+			}
+		})
+	}
+}
+
+// TestImportInvalidMapsOrigins checks the positions of the loader's
+// problems: the input's file:line:col of the rule, and of the instance.
+func TestImportInvalidMapsOrigins(t *testing.T) {
+	_, _, code, err := runVPCLab(t, "import", "test", importDir+"invalid.json")
+	require.Equal(t, 2, code)
+	var inv *invalidFile
+	require.True(t, errors.As(err, &inv))
+	var at []string
+	for _, e := range inv.errs {
+		at = append(at, fmt.Sprintf("%s:%d:%d %s", e.File, e.Line, e.Column, e.Path))
+	}
+	assert.Equal(t, []string{
+		"main.tf:14:3 security_groups[0].rules[0].port_range",
+		"main.tf:20:1 instances[0].security_groups[0]",
+	}, at)
+}
+
+// TestImportFlags: what reaches the importer, and what is refused before
+// it runs.
+func TestImportFlags(t *testing.T) {
+	t.Setenv("TF_VAR_region", "cn-hangzhou")
+	_, stderr, code, err := runVPCLab(t, "import", "test", importDir+"complete.json",
+		"--var", "env=staging", "--var", "ports=[22, 80]", "--var", "env=prod", "--param", "Zone=cn-hangzhou-h",
+		"--var-file", "a.tfvars", "--var-file", "b.tfvars.json", "--skip-unsupported")
+	require.Equal(t, 0, code, "%v %s", err, stderr)
+	lastOptsMu.Lock()
+	opts := lastOpts
+	lastOptsMu.Unlock()
+	assert.Equal(t, map[string]string{"env": "prod", "ports": "[22, 80]", "Zone": "cn-hangzhou-h"}, opts.Vars)
+	assert.Equal(t, []string{"a.tfvars", "b.tfvars.json"}, opts.VarFiles)
+	assert.True(t, opts.SkipUnsupported)
+	require.NotNil(t, opts.Env)
+	v, ok := opts.Env("TF_VAR_region")
+	assert.True(t, ok)
+	assert.Equal(t, "cn-hangzhou", v)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", "nope", "x"}, `unknown import format "nope" (formats: test)`},
+		{[]string{"import", "test", "x", "-o", "table"}, `-o "table": want yaml or json`},
+		{[]string{"import", "test", "x", "--var", "novalue"}, `--var "novalue": want name=value`},
+		{[]string{"import", "test", "x", "--param", "=v"}, `--param "=v": want name=value`},
+		{[]string{"import", "test"}, "requires at least 2 arg(s)"},
+		{[]string{"import", "test", importDir + "missing.json"}, "no such file or directory"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			stdout, _, code, err := runVPCLab(t, tc.args...)
+			assert.Equal(t, 2, code)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, stdout)
+		})
+	}
+}
