@@ -78,17 +78,22 @@ func testImporter(paths []string, opts topology.ImportOptions) (*topology.Fragme
 	return out, nil
 }
 
-// checkGolden compares got with testdata/import/name, or rewrites it with
-// -update.
+// checkGolden compares got with testdata/import/name.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "import", name)
+	checkGoldenAt(t, filepath.Join("testdata", "import", name), got)
+}
+
+// checkGoldenAt compares got with the file at path, or rewrites it with
+// -update.
+func checkGoldenAt(t *testing.T, path, got string) {
+	t.Helper()
 	if *update {
 		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
 		return
 	}
 	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./cmd/vpclab -run TestImport -update")
+	require.NoError(t, err, "run go test ./cmd/vpclab -run "+t.Name()+" -update")
 	assert.Equal(t, string(want), got, "differs from %s", path)
 }
 
