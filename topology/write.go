@@ -2,10 +2,12 @@ package topology
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +64,8 @@ var blockTypes = map[reflect.Type]bool{
 	reflect.TypeFor[NATGateway]():    true,
 	reflect.TypeFor[Internet]():      true,
 }
+
+var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 
 type yamlWriter struct {
 	buf  bytes.Buffer
@@ -132,7 +136,34 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 	case t == prefixType:
 		w.str(v.Interface().(netip.Prefix).String(), path)
 	case t == durationType:
-		w.str(seconds(int(v.Interface().(time.Duration)/time.Second)), path)
+		d := v.Interface().(time.Duration)
+		if d%time.Second != 0 && w.err == nil {
+			w.err = fmt.Errorf("%s: %v is not a whole number of seconds", path, d)
+		}
+		w.str(seconds(int(d/time.Second)), path)
+	case t.Implements(textMarshalerType):
+		// A scalar type of the model's own (written as its text).
+		text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+		if err != nil && w.err == nil {
+			w.err = fmt.Errorf("%s: %w", path, err)
+		}
+		w.str(string(text), path)
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+		w.buf.WriteByte('{')
+		keys := make([]string, 0, v.Len())
+		for _, k := range v.MapKeys() {
+			keys = append(keys, k.String())
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				w.buf.WriteString(", ")
+			}
+			w.str(k, path)
+			w.buf.WriteString(": ")
+			w.flow(v.MapIndex(reflect.ValueOf(k).Convert(t.Key())), join(path, k))
+		}
+		w.buf.WriteByte('}')
 	case t.Kind() == reflect.Struct:
 		w.buf.WriteByte('{')
 		sf := fieldsOf(t)
@@ -171,7 +202,9 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 	case t.Kind() == reflect.Bool:
 		w.buf.WriteString(strconv.FormatBool(v.Bool()))
 	default:
-		panic("topology: cannot write " + t.String())
+		if w.err == nil {
+			w.err = fmt.Errorf("%s: cannot write a %s", path, t)
+		}
 	}
 }
 
@@ -183,7 +216,7 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 		return fv.Bool() // false must be written
 	case fv.IsZero() || (fv.Kind() == reflect.Slice && fv.Len() == 0):
 		return true
-	case fv.Kind() == reflect.Struct && fv.Type() != addrType && fv.Type() != prefixType:
+	case fv.Kind() == reflect.Struct && !fv.Type().Implements(textMarshalerType):
 		// A struct all of whose fields are defaults is left out whole.
 		sf := fieldsOf(fv.Type())
 		for i := range sf.list {

@@ -428,3 +428,49 @@ func pick2(r *rand.Rand, a, b int) int {
 	}
 	return b
 }
+
+// TestMarshalRefuses: what no file can say is an error naming the field,
+// never a panic or a silently different file.
+func TestMarshalRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Topology)
+		want string
+	}{
+		{"invalid UTF-8", func(t *Topology) { t.SecurityGroups[0].Rules[0].Description = "a\xffb" },
+			`security_groups[0].rules[0].description: "a\xffb" is not valid UTF-8`},
+		{"a fraction of a second", func(t *Topology) { t.Conntrack.IdleTimeout = 1500 * time.Millisecond },
+			"conntrack.idle_timeout: 1.5s is not a whole number of seconds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := skeleton()
+			tc.edit(top)
+			_, err := Marshal(top)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("Marshal: %v, want %s", err, tc.want)
+			}
+			if _, err := MarshalJSON(top); err == nil || err.Error() != tc.want {
+				t.Fatalf("MarshalJSON: %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMarshalValueKinds covers kinds the model may grow (a map of import
+// variables, a scalar type with its own text form): sorted keys, quoted as
+// needed.
+func TestMarshalValueKinds(t *testing.T) {
+	type kinds struct {
+		Vars map[string]string `yaml:"vars"`
+		When textTime          `yaml:"when"`
+	}
+	w := &yamlWriter{}
+	w.flow(reflect.ValueOf(kinds{Vars: map[string]string{"env": "yes", "a b": "1"}, When: textTime{n: 7}}), "")
+	if want := `{vars: {"a b": "1", env: "yes"}, when: "t:7"}`; w.err != nil || w.buf.String() != want {
+		t.Fatalf("got %s (%v), want %s", w.buf.String(), w.err, want)
+	}
+}
+
+type textTime struct{ n int }
+
+func (x textTime) MarshalText() ([]byte, error) { return []byte(fmt.Sprintf("t:%d", x.n)), nil }
