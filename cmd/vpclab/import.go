@@ -112,7 +112,7 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 		return err
 	}
 	label := format + " " + strings.Join(paths, " ")
-	frag, err := imp(paths, opts)
+	frag, err := runImporter(imp, paths, opts)
 	if err != nil {
 		return invalidImport(label, loadErrors(label, err))
 	}
@@ -153,6 +153,21 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// runImporter runs an importer, turning a panic (a bug the input found)
+// into an error: the CLI never goes down on an input.
+func runImporter(imp topology.Importer, paths []string, opts topology.ImportOptions) (frag *topology.Fragment, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			frag, err = nil, fmt.Errorf("the importer failed on this input (a bug; please report it): %v", r)
+		}
+	}()
+	frag, err = imp(paths, opts)
+	if err == nil && frag == nil {
+		frag = &topology.Fragment{}
+	}
+	return frag, err
 }
 
 // invalidImport is the exit-2 error of an import whose input has problems:

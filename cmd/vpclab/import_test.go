@@ -31,6 +31,12 @@ var (
 )
 
 func testImporter(paths []string, opts topology.ImportOptions) (*topology.Fragment, error) {
+	if len(paths) == 1 && paths[0] == "panic" {
+		panic("index out of range [3] with length 3")
+	}
+	if len(paths) == 1 && paths[0] == "nothing" {
+		return nil, nil
+	}
 	lastOptsMu.Lock()
 	lastOpts = opts
 	lastOptsMu.Unlock()
@@ -212,6 +218,12 @@ func TestImportFlags(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "cn-hangzhou", v)
 
+	stdout, stderr, code, err := runVPCLab(t, "import", "test", "nothing")
+	require.Equal(t, 0, code, "%v", err)
+	assert.Contains(t, stdout, "# It holds nothing vpclab uses.\n")
+	assert.True(t, strings.HasSuffix(stdout, "\nversion: 1\n"), "an empty input is an empty topology:\n%s", stdout)
+	assert.Contains(t, stderr, "describes no VPC or vswitches")
+
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -222,6 +234,7 @@ func TestImportFlags(t *testing.T) {
 		{[]string{"import", "test", "x", "--param", "=v"}, `--param "=v": want name=value`},
 		{[]string{"import", "test"}, "requires at least 2 arg(s)"},
 		{[]string{"import", "test", importDir + "missing.json"}, "no such file or directory"},
+		{[]string{"import", "test", "panic"}, "the importer failed on this input (a bug; please report it): index out of range"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			stdout, _, code, err := runVPCLab(t, tc.args...)
