@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -122,7 +123,9 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 	}
 	top := fragmentTopology(frag)
 	complete := top.VPC.CIDR.IsValid() && len(top.VSwitches) > 0
-	if complete {
+	groupsOnly := !top.VPC.CIDR.IsValid() && len(top.VSwitches) == 0 && len(top.Instances) == 0 && len(top.NATGateways) == 0
+	switch {
+	case complete:
 		// A complete topology is checked as vpclab will load it, and
 		// printed as loaded (CIDRs by their network, defaults implied).
 		// Problems point at the input through the entities' origins.
@@ -131,7 +134,27 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 			return invalidImport(label, errs)
 		}
 		top = loaded
-	} else {
+	case groupsOnly && len(top.SecurityGroups) > 0:
+		// Groups alone (the common case) are checked in a VPC of one
+		// vswitch and no instances, which can add no problem of its own:
+		// rules, group references and quotas as vpclab will load them.
+		// A group the rules reference and the input does not define is
+		// the business of the topology the groups join: a note on
+		// stderr, and an empty stand-in for the check.
+		check := *top
+		check.VPC = topology.VPC{CIDR: netip.MustParsePrefix("10.0.0.0/8")}
+		check.VSwitches = []topology.VSwitch{{Name: "check", CIDR: netip.MustParsePrefix("10.0.0.0/24")}}
+		check.SecurityGroups = slices.Clone(top.SecurityGroups)
+		for _, name := range danglingReferences(top, stderr) {
+			check.SecurityGroups = append(check.SecurityGroups, topology.SecurityGroup{Name: name})
+		}
+		loaded, errs := checkImported(&check)
+		if errs != nil {
+			return invalidImport(label, errs)
+		}
+		top.SecurityGroups = loaded.SecurityGroups[:len(top.SecurityGroups)]
+	}
+	if !complete {
 		fmt.Fprintf(stderr, "vpclab import: %s describes no VPC or vswitches: the output needs vpc: and vswitches: (and instances using its groups) before it loads; or name the input from your topology with imports: [{format: %s, path: ...}]\n",
 			printable(strings.Join(paths, " ")), format)
 	}
@@ -168,6 +191,37 @@ func runImporter(imp topology.Importer, paths []string, opts topology.ImportOpti
 		frag = &topology.Fragment{}
 	}
 	return frag, err
+}
+
+// danglingReferences returns the groups that rules reference and the
+// topology does not define, in order of first use, saying each use on w.
+func danglingReferences(t *topology.Topology, w io.Writer) []string {
+	defined := map[string]bool{}
+	for _, g := range t.SecurityGroups {
+		defined[g.Name] = true
+	}
+	var out []string
+	for i, g := range t.SecurityGroups {
+		for j, r := range g.Rules {
+			ref, field := r.SourceGroup, "source_group"
+			if r.DestinationGroup != "" {
+				ref, field = r.DestinationGroup, "destination_group"
+			}
+			if ref == "" || defined[ref] {
+				continue
+			}
+			o := r.Origin
+			if o.IsZero() {
+				o = g.Origin
+			}
+			path := topology.NamedPath(fmt.Sprintf("security_groups[%d].rules[%d].%s", i, j, field), g.Name)
+			fmt.Fprintln(w, printable(fmt.Sprintf("%s:%d:%d: note: %s: group %s is not in the input; define it beside these groups", o.File, o.Line, o.Column, path, ref)))
+			if !slices.Contains(out, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
 }
 
 // invalidImport is the exit-2 error of an import whose input has problems:
