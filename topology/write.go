@@ -31,7 +31,7 @@ import (
 // topology holds.
 func Marshal(t *Topology) ([]byte, error) {
 	w := &yamlWriter{}
-	w.block(reflect.ValueOf(t).Elem(), "", 0)
+	w.block(reflect.ValueOf(t).Elem(), 0)
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -43,7 +43,7 @@ func Marshal(t *Topology) ([]byte, error) {
 // JSON being YAML, Load reads it back to an equal Topology.
 func MarshalJSON(t *Topology) ([]byte, error) {
 	w := &yamlWriter{json: true}
-	w.flow(reflect.ValueOf(t).Elem(), "")
+	w.flow(reflect.ValueOf(t).Elem())
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -67,10 +67,58 @@ var blockTypes = map[reflect.Type]bool{
 
 var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 
+// Fields the writer's defaults depend on, by index.
+var (
+	instanceType   = reflect.TypeFor[Instance]()
+	groupType      = reflect.TypeFor[SecurityGroup]()
+	ruleType       = reflect.TypeFor[Rule]()
+	autoIPField    = fieldIndex(instanceType, "AutoIP")
+	groupTypeField = fieldIndex(groupType, "Type")
+	protocolField  = fieldIndex(ruleType, "Protocol")
+)
+
+func fieldIndex(t reflect.Type, name string) int {
+	f, ok := t.FieldByName(name)
+	if !ok {
+		panic("topology: no field " + name)
+	}
+	return f.Index[0]
+}
+
 type yamlWriter struct {
-	buf  bytes.Buffer
-	err  error
-	json bool // every value in flow style, keys and strings quoted
+	buf   bytes.Buffer
+	err   error
+	json  bool            // every value in flow style, keys and strings quoted
+	plain map[string]bool // plainSafe, by string: names and words repeat
+	path  []pathElem      // where the writer is, for errors
+}
+
+// pathElem is one step of a field path: a key, or an index when key is "".
+type pathElem struct {
+	key   string
+	index int
+}
+
+func (w *yamlWriter) push(key string, index int) { w.path = append(w.path, pathElem{key, index}) }
+func (w *yamlWriter) pop()                       { w.path = w.path[:len(w.path)-1] }
+
+// fail records the first error, at the current path.
+func (w *yamlWriter) fail(format string, args ...any) {
+	if w.err != nil {
+		return
+	}
+	var b strings.Builder
+	for _, e := range w.path {
+		switch {
+		case e.key == "":
+			fmt.Fprintf(&b, "[%d]", e.index)
+		case b.Len() > 0:
+			b.WriteString("." + e.key)
+		default:
+			b.WriteString(e.key)
+		}
+	}
+	w.err = fmt.Errorf("%s: %s", b.String(), fmt.Sprintf(format, args...))
 }
 
 func (w *yamlWriter) indent(n int) {
@@ -81,12 +129,12 @@ func (w *yamlWriter) indent(n int) {
 
 // block writes the fields of struct v as a block mapping at indentation
 // ind.
-func (w *yamlWriter) block(v reflect.Value, path string, ind int) {
-	w.blockFields(v, path, ind, false)
+func (w *yamlWriter) block(v reflect.Value, ind int) {
+	w.blockFields(v, ind, false)
 }
 
 // blockFields is block; after a "- " the first key is not indented.
-func (w *yamlWriter) blockFields(v reflect.Value, path string, ind int, afterDash bool) {
+func (w *yamlWriter) blockFields(v reflect.Value, ind int, afterDash bool) {
 	sf := fieldsOf(v.Type())
 	first := true
 	for i := range sf.list {
@@ -101,53 +149,55 @@ func (w *yamlWriter) blockFields(v reflect.Value, path string, ind int, afterDas
 		first = false
 		w.buf.WriteString(f.name)
 		w.buf.WriteByte(':')
-		p := join(path, f.name)
+		w.push(f.name, 0)
 		switch {
 		case fv.Kind() == reflect.Struct && blockTypes[fv.Type()]:
 			w.buf.WriteByte('\n')
-			w.block(fv, p, ind+2)
+			w.block(fv, ind+2)
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
 			w.buf.WriteByte('\n')
 			for j := range fv.Len() {
-				ep := fmt.Sprintf("%s[%d]", p, j)
+				w.push("", j)
 				w.indent(ind + 2)
 				w.buf.WriteString("- ")
 				if blockTypes[fv.Type().Elem()] {
-					w.blockFields(fv.Index(j), ep, ind+4, true)
-					continue
+					w.blockFields(fv.Index(j), ind+4, true)
+				} else {
+					w.flow(fv.Index(j))
+					w.buf.WriteByte('\n')
 				}
-				w.flow(fv.Index(j), ep)
-				w.buf.WriteByte('\n')
+				w.pop()
 			}
 		default:
 			w.buf.WriteByte(' ')
-			w.flow(fv, p)
+			w.flow(fv)
 			w.buf.WriteByte('\n')
 		}
+		w.pop()
 	}
 }
 
 // flow writes v in flow style: a struct as {k: v, ...}, a list as [a, b].
-func (w *yamlWriter) flow(v reflect.Value, path string) {
+func (w *yamlWriter) flow(v reflect.Value) {
 	t := v.Type()
 	switch {
 	case t == addrType:
-		w.str(v.Interface().(netip.Addr).String(), path)
+		w.str(v.Interface().(netip.Addr).String())
 	case t == prefixType:
-		w.str(v.Interface().(netip.Prefix).String(), path)
+		w.str(v.Interface().(netip.Prefix).String())
 	case t == durationType:
-		d := v.Interface().(time.Duration)
-		if d%time.Second != 0 && w.err == nil {
-			w.err = fmt.Errorf("%s: %v is not a whole number of seconds", path, d)
+		d := time.Duration(v.Int())
+		if d%time.Second != 0 {
+			w.fail("%v is not a whole number of seconds", d)
 		}
-		w.str(seconds(int(d/time.Second)), path)
+		w.str(seconds(int(d / time.Second)))
 	case t.Implements(textMarshalerType):
 		// A scalar type of the model's own (written as its text).
 		text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
-		if err != nil && w.err == nil {
-			w.err = fmt.Errorf("%s: %w", path, err)
+		if err != nil {
+			w.fail("%v", err)
 		}
-		w.str(string(text), path)
+		w.str(string(text))
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
 		w.buf.WriteByte('{')
 		keys := make([]string, 0, v.Len())
@@ -159,9 +209,11 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 			if i > 0 {
 				w.buf.WriteString(", ")
 			}
-			w.str(k, path)
+			w.push(k, 0)
+			w.str(k)
 			w.buf.WriteString(": ")
-			w.flow(v.MapIndex(reflect.ValueOf(k).Convert(t.Key())), join(path, k))
+			w.flow(v.MapIndex(reflect.ValueOf(k).Convert(t.Key())))
+			w.pop()
 		}
 		w.buf.WriteByte('}')
 	case t.Kind() == reflect.Struct:
@@ -179,11 +231,16 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 			}
 			n++
 			if w.json {
-				w.buf.WriteString(`"` + f.name + `": `)
+				w.buf.WriteByte('"')
+				w.buf.WriteString(f.name)
+				w.buf.WriteString(`": `)
 			} else {
-				w.buf.WriteString(f.name + ": ")
+				w.buf.WriteString(f.name)
+				w.buf.WriteString(": ")
 			}
-			w.flow(fv, join(path, f.name))
+			w.push(f.name, 0)
+			w.flow(fv)
+			w.pop()
 		}
 		w.buf.WriteByte('}')
 	case t.Kind() == reflect.Slice:
@@ -192,19 +249,19 @@ func (w *yamlWriter) flow(v reflect.Value, path string) {
 			if j > 0 {
 				w.buf.WriteString(", ")
 			}
-			w.flow(v.Index(j), fmt.Sprintf("%s[%d]", path, j))
+			w.push("", j)
+			w.flow(v.Index(j))
+			w.pop()
 		}
 		w.buf.WriteByte(']')
 	case t.Kind() == reflect.String:
-		w.str(v.String(), path)
+		w.str(v.String())
 	case t.Kind() == reflect.Int:
-		w.buf.WriteString(strconv.FormatInt(v.Int(), 10))
+		w.buf.Write(strconv.AppendInt(w.buf.AvailableBuffer(), v.Int(), 10))
 	case t.Kind() == reflect.Bool:
-		w.buf.WriteString(strconv.FormatBool(v.Bool()))
+		w.buf.Write(strconv.AppendBool(w.buf.AvailableBuffer(), v.Bool()))
 	default:
-		if w.err == nil {
-			w.err = fmt.Errorf("%s: cannot write a %s", path, t)
-		}
+		w.fail("cannot write a %s", t)
 	}
 }
 
@@ -226,24 +283,18 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 		}
 		return true
 	}
-	switch x := v.Interface().(type) {
-	case Instance:
-		if f.name == "ip" && x.AutoIP {
-			return true
+	switch {
+	case f.name == "ip" && v.Type() == instanceType:
+		return v.Field(autoIPField).Bool() // Load assigned it
+	case f.name == "inner_access" && v.Type() == groupType:
+		implied := "accept"
+		if strings.EqualFold(v.Field(groupTypeField).String(), "enterprise") {
+			implied = "drop"
 		}
-	case SecurityGroup:
-		if f.name == "inner_access" {
-			implied := "accept"
-			if strings.EqualFold(x.Type, "enterprise") {
-				implied = "drop"
-			}
-			return strings.EqualFold(x.InnerAccess, implied)
-		}
-	case Rule:
-		if f.name == "port_range" {
-			p := strings.ToLower(x.Protocol)
-			return p != "tcp" && p != "udp" && x.PortRange == "-1/-1"
-		}
+		return strings.EqualFold(fv.String(), implied)
+	case f.name == "port_range" && v.Type() == ruleType:
+		p := v.Field(protocolField).String()
+		return !strings.EqualFold(p, "tcp") && !strings.EqualFold(p, "udp") && fv.String() == "-1/-1"
 	}
 	if !f.hasDef {
 		return false
@@ -253,11 +304,12 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 		return fv.Interface().(netip.Addr).String() == f.def
 	case fv.Type() == durationType:
 		d, _ := time.ParseDuration(f.def)
-		return fv.Interface().(time.Duration) == d
+		return time.Duration(fv.Int()) == d
 	case fv.Kind() == reflect.String:
 		return strings.EqualFold(fv.String(), f.def)
 	case fv.Kind() == reflect.Int:
-		return strconv.FormatInt(fv.Int(), 10) == f.def
+		n, err := strconv.Atoi(f.def)
+		return err == nil && fv.Int() == int64(n)
 	case fv.Kind() == reflect.Bool:
 		return strconv.FormatBool(fv.Bool()) == f.def
 	}
@@ -266,11 +318,9 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 
 // str writes s as a plain scalar when YAML reads it back as the same string
 // in both block and flow context, else double-quoted.
-func (w *yamlWriter) str(s, path string) {
+func (w *yamlWriter) str(s string) {
 	if !utf8.ValidString(s) {
-		if w.err == nil {
-			w.err = fmt.Errorf("%s: %s is not valid UTF-8", path, quote(s))
-		}
+		w.fail("%s is not valid UTF-8", quote(s))
 		return
 	}
 	if w.json {
@@ -278,7 +328,15 @@ func (w *yamlWriter) str(s, path string) {
 		w.buf.Write(b)
 		return
 	}
-	if plainSafe(s) {
+	plain, known := w.plain[s]
+	if !known {
+		plain = plainSafe(s)
+		if w.plain == nil {
+			w.plain = map[string]bool{}
+		}
+		w.plain[s] = plain
+	}
+	if plain {
 		w.buf.WriteString(s)
 		return
 	}
@@ -318,7 +376,7 @@ func (w *yamlWriter) str(s, path string) {
 // ~, 2026-01-02). Anything with a space, ":", "#", a quote, a comma or a
 // bracket is quoted, which keeps it intact inside flow mappings too.
 func plainSafe(s string) bool {
-	if s == "" || token.IsNeedQuoted(s) {
+	if s == "" {
 		return false
 	}
 	for i := range len(s) {
@@ -329,6 +387,18 @@ func plainSafe(s string) bool {
 		default:
 			return false
 		}
+	}
+	// No number, boolean, null or timestamp holds a "/" (ports 80/80,
+	// CIDRs), and no address is one: the common values skip the parser's
+	// checks, which try a dozen timestamp layouts.
+	if strings.IndexByte(s, '/') >= 0 {
+		return true
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return true
+	}
+	if token.IsNeedQuoted(s) {
+		return false
 	}
 	tk := token.New(s, s, &token.Position{})
 	return tk != nil && tk.Type == token.StringType

@@ -465,7 +465,7 @@ func TestMarshalValueKinds(t *testing.T) {
 		When textTime          `yaml:"when"`
 	}
 	w := &yamlWriter{}
-	w.flow(reflect.ValueOf(kinds{Vars: map[string]string{"env": "yes", "a b": "1"}, When: textTime{n: 7}}), "")
+	w.flow(reflect.ValueOf(kinds{Vars: map[string]string{"env": "yes", "a b": "1"}, When: textTime{n: 7}}))
 	if want := `{vars: {"a b": "1", env: "yes"}, when: "t:7"}`; w.err != nil || w.buf.String() != want {
 		t.Fatalf("got %s (%v), want %s", w.buf.String(), w.err, want)
 	}
@@ -474,3 +474,25 @@ func TestMarshalValueKinds(t *testing.T) {
 type textTime struct{ n int }
 
 func (x textTime) MarshalText() ([]byte, error) { return []byte(fmt.Sprintf("t:%d", x.n)), nil }
+
+// BenchmarkMarshalRules5000Instances200 writes the size of topology the
+// issue's import targets name (a 5,000-rule API dump; 200 instances).
+func BenchmarkMarshalRules5000Instances200(b *testing.B) {
+	top := skeleton()
+	g := &top.SecurityGroups[0]
+	for i := range 5000 {
+		g.Rules = append(g.Rules, Rule{Direction: "ingress", Policy: "drop", Priority: 1 + i%100, Protocol: "tcp",
+			PortRange: fmt.Sprintf("%d/%d", 1+i, 1+i), Source: fmt.Sprintf("10.%d.%d.0/24", i/256, i%256),
+			Origin: Origin{File: "dump.json", Line: 1 + i*12, Column: 9, Resource: "sg-bp1web"}})
+	}
+	for i := range 200 {
+		top.Instances = append(top.Instances, Instance{Name: fmt.Sprintf("alicloud_instance.web[%d]", i), VSwitch: "vsw",
+			SecurityGroups: []string{"sg"}, Assigned: []string{"ip"}, Origin: Origin{File: "main.tf", Line: 40, Column: 1, Resource: fmt.Sprintf("alicloud_instance.web[%d]", i)}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Marshal(top); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
