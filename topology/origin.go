@@ -23,8 +23,8 @@ func (t *Topology) OriginOf(x *firewall.Explanation) Origin {
 			break
 		}
 	}
-	if g == nil {
-		return Origin{}
+	if g == nil || !g.hasOrigins() {
+		return Origin{} // written by hand: nothing to look up
 	}
 	if x.RuleIndex < 0 {
 		return g.Origin
@@ -66,4 +66,17 @@ func identityKey(r firewall.Rule) firewall.Rule {
 	r = ruleKey(r)
 	r.NICType = ""
 	return r
+}
+
+// hasOrigins reports whether the group or one of its rules has an origin.
+func (g *SecurityGroup) hasOrigins() bool {
+	if !g.Origin.IsZero() {
+		return true
+	}
+	for i := range g.Rules {
+		if !g.Rules[i].Origin.IsZero() {
+			return true
+		}
+	}
+	return false
 }
