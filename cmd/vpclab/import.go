@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -41,7 +42,12 @@ Values the cloud picks at creation and the input leaves open (a private
 address, an EIP) are listed in assigned:; vpclab assigns them, the same way
 on every run, when it loads the file.
 
-FORMAT is one of the formats built in (an unknown one lists them). --var and
+FORMAT is one of the formats built in (an unknown one lists them). A PATH
+of - reads stdin, named <stdin> in origins and errors:
+
+  aliyun ecs DescribeSecurityGroupAttribute --SecurityGroupId sg-... | vpclab import aliyun -
+
+--var and
 --var-file set Terraform variables, --param ROS parameters; the environment's
 TF_VAR_* are read too. A value that decides reachability and cannot be known
 offline is an error naming its file:line:col and what to pass.
@@ -113,10 +119,16 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 		return err
 	}
 	label := format + " " + strings.Join(paths, " ")
-	frag, err := runImporter(imp, paths, opts)
+	stdin, cleanup, err := stdinFile(cmd.InOrStdin(), paths)
 	if err != nil {
-		return invalidImport(label, loadErrors(label, err))
+		return err
 	}
+	defer cleanup()
+	frag, err := runImporter(imp, stdin.replace(paths), opts)
+	if err != nil {
+		return invalidImport(label, stdin.renameErrors(loadErrors(label, err)))
+	}
+	stdin.renameOrigins(frag)
 	stderr := cmd.ErrOrStderr()
 	for _, s := range frag.Skipped {
 		fmt.Fprintln(stderr, printable(s.String()))
@@ -176,6 +188,119 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// maxStdin bounds an input read from stdin, as importers bound a file.
+const maxStdin = 16 << 20
+
+// stdinName is how an input read from stdin is named in origins and errors.
+const stdinName = "<stdin>"
+
+// stdinInput is the path "-" given to import: stdin, copied to a file
+// because importers read paths. Its zero value stands for no "-".
+type stdinInput struct{ tmp string }
+
+// stdinFile copies stdin to a temporary file when paths hold "-" (once):
+// `aliyun ecs DescribeSecurityGroupAttribute ... | vpclab import aliyun -`.
+// The file is named .json when the input starts as JSON, else .yaml, for
+// importers that tell formats apart by extension.
+func stdinFile(r io.Reader, paths []string) (stdinInput, func(), error) {
+	if n := countOf(paths, "-"); n == 0 {
+		return stdinInput{}, func() {}, nil
+	} else if n > 1 {
+		return stdinInput{}, nil, usageError("- (stdin) is given %d times; it can be read once", n)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxStdin+1))
+	if err != nil {
+		return stdinInput{}, nil, usageError("reading stdin: %v", err)
+	}
+	if len(data) > maxStdin {
+		return stdinInput{}, nil, usageError("stdin holds more than %d MiB, the limit of an input", maxStdin>>20)
+	}
+	dir, err := os.MkdirTemp("", "vpclab-import-")
+	if err != nil {
+		return stdinInput{}, nil, err
+	}
+	ext := ".yaml"
+	if t := strings.TrimSpace(string(data[:min(len(data), 64)])); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		ext = ".json"
+	}
+	in := stdinInput{tmp: filepath.Join(dir, "stdin"+ext)}
+	if err := os.WriteFile(in.tmp, data, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return stdinInput{}, nil, err
+	}
+	return in, func() { os.RemoveAll(dir) }, nil
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// replace gives the importer the file in place of "-".
+func (in stdinInput) replace(paths []string) []string {
+	if in.tmp == "" {
+		return paths
+	}
+	out := slices.Clone(paths)
+	out[slices.Index(out, "-")] = in.tmp
+	return out
+}
+
+// renameErrors names stdin as the user knows it, not by the copy.
+func (in stdinInput) renameErrors(errs []fileError) []fileError {
+	if in.tmp == "" {
+		return errs
+	}
+	for i := range errs {
+		if errs[i].File == in.tmp {
+			errs[i].File = stdinName
+		}
+		errs[i].Message = strings.ReplaceAll(errs[i].Message, in.tmp, stdinName)
+	}
+	return errs
+}
+
+// renameOrigins names stdin in every origin of the fragment.
+func (in stdinInput) renameOrigins(f *topology.Fragment) {
+	if in.tmp == "" {
+		return
+	}
+	fix := func(o *topology.Origin) {
+		if o.File == in.tmp {
+			o.File = stdinName
+		}
+	}
+	fix(&f.VPC.Origin)
+	for i := range f.VSwitches {
+		fix(&f.VSwitches[i].Origin)
+	}
+	for i := range f.SecurityGroups {
+		g := &f.SecurityGroups[i]
+		fix(&g.Origin)
+		for j := range g.Rules {
+			fix(&g.Rules[j].Origin)
+		}
+	}
+	for i := range f.Instances {
+		fix(&f.Instances[i].Origin)
+	}
+	for i := range f.NATGateways {
+		n := &f.NATGateways[i]
+		fix(&n.Origin)
+		for j := range n.DNAT {
+			fix(&n.DNAT[j].Origin)
+		}
+	}
+	for i := range f.Skipped {
+		fix(&f.Skipped[i].Origin)
+	}
 }
 
 // runImporter runs an importer, turning a panic (a bug the input found)

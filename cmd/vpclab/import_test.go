@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,6 +62,11 @@ func testImporter(paths []string, opts topology.ImportOptions) (*topology.Fragme
 			}
 			errs = append(errs, &topology.Error{File: p, Line: line, Column: col, Msg: err.Error()})
 			continue
+		}
+		for i := range f.SecurityGroups { // an origin without a file is in this one
+			if o := &f.SecurityGroups[i].Origin; o.File == "" && o.Line > 0 {
+				o.File = p
+			}
 		}
 		if f.VPC.CIDR.IsValid() {
 			out.VPC = f.VPC
@@ -253,4 +259,37 @@ func TestImportFlags(t *testing.T) {
 			assert.Empty(t, stdout)
 		})
 	}
+}
+
+// TestImportStdin: "-" reads stdin; origins and errors name it <stdin>,
+// never the temporary copy the importer was given.
+func TestImportStdin(t *testing.T) {
+	run := func(stdin string, args ...string) (string, string, int, error) {
+		var out, errb bytes.Buffer
+		root := newRootCmd()
+		root.SetArgs(args)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		err := root.Execute()
+		code := 0
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		return out.String(), errb.String(), code, err
+	}
+	stdout, _, code, err := run(`{"SecurityGroups": [{"Name": "sg-web", "Origin": {"Line": 1, "Column": 20, "Resource": "sg-bp1"}}]}`,
+		"import", "test", "-")
+	require.Equal(t, 0, code, "%v", err)
+	assert.Contains(t, stdout, `origin: {file: "<stdin>", line: 1, column: 20, resource: sg-bp1}`)
+	assert.NotContains(t, stdout, os.TempDir())
+
+	_, _, code, err = run("{\n  \"SecurityGroups\": [\n    {\"Name\": oops}]}", "import", "test", "-")
+	require.Equal(t, 2, code)
+	assert.Equal(t, "<stdin>:3:14: invalid character 'o' looking for beginning of value", err.Error())
+
+	_, _, code, err = run("", "import", "test", "-", "-")
+	require.Equal(t, 2, code)
+	assert.EqualError(t, err, "- (stdin) is given 2 times; it can be read once")
 }
