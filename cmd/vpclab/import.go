@@ -47,16 +47,18 @@ of - reads stdin, named <stdin> in origins and errors:
 
   aliyun ecs DescribeSecurityGroupAttribute --SecurityGroupId sg-... | vpclab import aliyun -
 
---var and
---var-file set Terraform variables, --param ROS parameters; the environment's
-TF_VAR_* are read too. A value that decides reachability and cannot be known
-offline is an error naming its file:line:col and what to pass.
+--var and --var-file set Terraform variables, --param ROS parameters; the
+environment's TF_VAR_* are read too. A value that decides reachability and
+cannot be known offline is an error naming its file:line:col and what to pass.
 
-An input that describes no VPC or vswitches (a security group export, a ROS
-template of one group) is printed all the same, with a note on stderr: the
-file needs vpc: and vswitches: (and instances to use the groups) before it
-loads. To test such a configuration as it changes, keep it where it is and
-name it from your own topology instead:
+What is imported is checked as vpclab loads a file (rules, group references,
+quotas, addresses), each problem at the file:line:col of the input. An input
+that describes no VPC or vswitches (a security group export, a ROS template of
+one group) is printed all the same, with a note on stderr: the file needs vpc:
+and vswitches: (and instances using the groups) before it loads, and a group
+its rules reference but it does not define is a note too. To test such a
+configuration as it changes, keep it where it is and name it from your own
+topology instead:
 
   imports: [{format: terraform, path: ../infra}]
 
