@@ -105,6 +105,10 @@ func runImport(cmd *cobra.Command, format string, paths []string, f *importFlags
 		return usageError("-o %q: want yaml or json", f.output)
 	}
 	imp, ok := topology.LookupImporter(format)
+	if !ok { // ROS, Terraform: formats are lower case
+		format = strings.ToLower(format)
+		imp, ok = topology.LookupImporter(format)
+	}
 	if !ok {
 		known := strings.Join(topology.ImportFormats(), ", ")
 		if known == "" {

@@ -232,6 +232,8 @@ func TestImportFlags(t *testing.T) {
 	v, ok := opts.Env("TF_VAR_region")
 	assert.True(t, ok)
 	assert.Equal(t, "cn-hangzhou", v)
+	_, _, code, err = runVPCLab(t, "import", "TEST", importDir+"complete.json")
+	require.Equal(t, 0, code, "formats in any case: %v", err)
 
 	stdout, stderr, code, err := runVPCLab(t, "import", "test", "nothing")
 	require.Equal(t, 0, code, "%v", err)
