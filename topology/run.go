@@ -55,8 +55,11 @@ type Result struct {
 	TimedOut bool `json:"timed_out,omitempty"`
 	// Why explains the verdict of the data plane: the drop event's
 	// explanation for a blocked probe, else the static path analysis.
-	Why       *firewall.Explanation `json:"why,omitempty"`
-	ElapsedMs float64               `json:"elapsed_ms"`
+	Why *firewall.Explanation `json:"why,omitempty"`
+	// Origin is where the rule or group of Why came from, for an imported
+	// one: "main.tf:12:3 alicloud_security_group_rule.ssh" (see OriginOf).
+	Origin    string  `json:"origin,omitempty"`
+	ElapsedMs float64 `json:"elapsed_ms"`
 }
 
 // Label is the expectation's name, or a generated one.
@@ -191,6 +194,7 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 	if !r.Pass && r.Why == nil && r.Observed != Failed {
 		r.Why = l.why(e, target)
 	}
+	r.Origin = t.OriginOf(r.Why).String()
 	return r
 }
 

@@ -46,11 +46,14 @@ type pathReport struct {
 	// Result is the analysis' verdict in the words of a probe (docs/topology.md):
 	// allow, block, or refuse when the groups let it through and nothing
 	// listens. Probe.Observed is the real packet's, in the same words.
-	Result    string               `json:"result"`
-	Verdict   firewall.Explanation `json:"verdict"`
-	Probe     topology.Result      `json:"probe"` // the real packet's outcome
-	Agrees    bool                 `json:"agrees"`
-	Diagnosis *firewall.Diagnosis  `json:"diagnosis,omitempty"`
+	Result  string               `json:"result"`
+	Verdict firewall.Explanation `json:"verdict"`
+	// Origin is where the deciding rule or group came from, for an
+	// imported one (file:line:col resource).
+	Origin    string              `json:"origin,omitempty"`
+	Probe     topology.Result     `json:"probe"` // the real packet's outcome
+	Agrees    bool                `json:"agrees"`
+	Diagnosis *firewall.Diagnosis `json:"diagnosis,omitempty"`
 }
 
 type hopReport struct {
@@ -61,6 +64,7 @@ type hopReport struct {
 	Before      string               `json:"before,omitempty"`
 	After       string               `json:"after,omitempty"`
 	Note        string               `json:"note,omitempty"`
+	Origin      string               `json:"origin,omitempty"`
 }
 
 // tracePath validates the flags, brings the file's VPC up, explains the
@@ -114,10 +118,10 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 		return nil, nil, usageError("--from %s: %v", f.from, err)
 	}
 	rep := &pathReport{File: file, From: f.from, To: f.to, Target: target.String(), Protocol: f.protocol, Port: f.port,
-		Allowed: tr.Allowed, Verdict: tr.Final}
+		Allowed: tr.Allowed, Verdict: tr.Final, Origin: t.OriginOf(&tr.Final).String()}
 	for _, h := range tr.Hops {
 		rep.Hops = append(rep.Hops, hopReport{Step: h.Step, Where: h.Where, Allowed: h.Allowed, Explanation: h.Explanation,
-			Before: h.Before, After: h.After, Note: h.Note})
+			Before: h.Before, After: h.After, Note: h.Note, Origin: t.OriginOf(&h.Explanation).String()})
 	}
 	// The real packet, after the analysis (which touches no state).
 	if ctx == nil {
@@ -204,12 +208,18 @@ func printPath(w io.Writer, rep *pathReport) {
 		if x.RuleIndex >= 0 && len(parts) > 0 {
 			fmt.Fprintf(tw, "\t\t\t   %s\n", strings.Join(parts, " "))
 		}
+		if h.Origin != "" {
+			fmt.Fprintf(tw, "\t\t\t   from %s\n", h.Origin)
+		}
 		if h.Note != "" {
 			fmt.Fprintf(tw, "\t\t\t   (%s)\n", h.Note)
 		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "verdict: %s — %s\n", rep.Result, rep.Verdict.String())
+	if rep.Origin != "" {
+		fmt.Fprintf(w, "  from %s\n", rep.Origin)
+	}
 	agree := "agrees"
 	if !rep.Agrees {
 		agree = "DISAGREES"

@@ -184,6 +184,9 @@ func printResults(w io.Writer, results []topology.Result) {
 		if len(parts) > 0 {
 			fmt.Fprintf(w, "       %s\n", strings.Join(parts, " "))
 		}
+		if res.Origin != "" {
+			fmt.Fprintf(w, "       from %s\n", res.Origin)
+		}
 	}
 }
 
