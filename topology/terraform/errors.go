@@ -3,6 +3,7 @@ package terraform
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -52,9 +53,16 @@ func (l *errorList) diagsAt(path string, ds hcl.Diagnostics) {
 		if d.Subject != nil {
 			rng = *d.Subject
 		}
-		l.add(rng, path, diagText(d))
+		p := path
+		if m := namedArg.FindStringSubmatch(d.Detail); m != nil && p != "" {
+			p += "." + m[1]
+		}
+		l.add(rng, p, diagText(d))
 	}
 }
+
+// namedArg finds the argument or block an HCL diagnostic is about.
+var namedArg = regexp.MustCompile(`^An? (?:argument|block type) named "([^"]+)"`)
 
 // diagText is an HCL diagnostic as one sentence: "Unsupported argument: An
 // argument named "vpc_name" is not expected here. Did you mean "vpc_id"?".

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/vpclab/vpclab/topology"
@@ -29,6 +30,9 @@ type Resource struct {
 	// Key is cty.NilVal without count and for_each, else the instance key:
 	// a number (count.index) or a string (each.key).
 	Key cty.Value
+	// ID is what references to the resource give: its address after
+	// Evaluate, the "id" attribute in show JSON.
+	ID string
 	// Address is the resource's address: alicloud_instance.web,
 	// alicloud_instance.web[0], alicloud_instance.web["a"],
 	// module.net.alicloud_vswitch.a (show JSON).
@@ -289,7 +293,8 @@ func (e *evaluator) evalResource(n *resNode) cty.Value {
 	objs := make([]cty.Value, 0, len(insts))
 	objMap := map[string]cty.Value{}
 	for _, in := range insts {
-		r := &Resource{Type: n.typ, Name: n.name, Key: in.key, Address: address(n.typ, n.name, in.key),
+		addr := address(n.typ, n.name, in.key)
+		r := &Resource{Type: n.typ, Name: n.name, Key: in.key, Address: addr, ID: addr,
 			Attrs: map[string]cty.Value{}, AttrRanges: map[string]hcl.Range{}, Range: n.block.DefRange}
 		for _, a := range n.schema.Relevant {
 			if attr, ok := n.content.Attributes[a]; ok {
@@ -386,6 +391,9 @@ func (e *evaluator) count(v cty.Value, diags hcl.Diagnostics, a *hcl.Attribute, 
 		return 0, false
 	}
 	v, _ = v.UnmarkDeep()
+	if nv, err := convert.Convert(v, cty.Number); err == nil {
+		v = nv
+	}
 	if v.IsNull() || v.Type() != cty.Number {
 		e.errs.add(a.Expr.Range(), path, "count must be a whole number")
 		return 0, false
