@@ -141,7 +141,7 @@ func (m *mapper) value(r *Resource, a string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
-		m.fail(r, a, a+" decides reachability but is not known: "+whyText(v))
+		m.unknownArg(r, a, v)
 		return cty.NilVal, false
 	}
 	v, _ = v.UnmarkDeep()
@@ -149,6 +149,17 @@ func (m *mapper) value(r *Resource, a string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	return v, true
+}
+
+// unknownArg reports that r's argument a, which decides reachability, is
+// the unknown v, saying why; not when v is unknown only because it is part
+// of a reference cycle, which is reported once, where it closes.
+func (m *mapper) unknownArg(r *Resource, a string, v cty.Value) {
+	ws := WhyOf(v)
+	if len(ws) > 0 && !slices.ContainsFunc(ws, func(w Why) bool { return w.Kind != "cycle" }) {
+		return
+	}
+	m.fail(r, a, a+" decides reachability but is not known: "+whyText(v))
 }
 
 // str is r's argument a as a string; ok is false when it is not set, not
@@ -235,7 +246,7 @@ func (m *mapper) ref(r *Resource, a string, v cty.Value, types ...string) *Resou
 	}
 	switch {
 	case !v.IsWhollyKnown():
-		m.fail(r, a, a+" decides reachability but is not known: "+whyText(v))
+		m.unknownArg(r, a, v)
 	case t != nil:
 		m.fail(r, a, fmt.Sprintf("%s names %s, not a %s", a, t.Address, strings.Join(types, " or ")))
 	default:
@@ -409,7 +420,7 @@ func (m *mapper) mapRule(r *Resource) {
 		rule.Description = s
 	}
 	rule.PortRange = "-1/-1"
-	if s, set := m.str(r, "port_range"); set {
+	if s, set := m.str(r, "port_range"); set && rule.Protocol != "" {
 		if pr, good := m.portRange(r, s, rule.Protocol); good {
 			rule.PortRange = pr
 		} else {
@@ -608,7 +619,7 @@ func (m *mapper) mapInstance(r *Resource) {
 	case !ok:
 		m.fail(r, "security_groups", "security_groups is required (vpclab does not read launch templates or network_interfaces)")
 	case !v.IsKnown():
-		m.fail(r, "security_groups", "security_groups decides reachability but is not known: "+whyText(v))
+		m.unknownArg(r, "security_groups", v)
 	case v.IsNull():
 		m.fail(r, "security_groups", "security_groups is required")
 	case !v.CanIterateElements() || v.Type().IsMapType() || v.Type().IsObjectType():

@@ -244,7 +244,7 @@ func (e *evaluator) evalResource(n *resNode) cty.Value {
 		return n.value
 	case 1:
 		e.cycle(n.key(), n.block.DefRange)
-		return cty.DynamicVal
+		return unknown(Why{Kind: "cycle", Name: n.key()})
 	}
 	if !e.push(n.key(), n.block.DefRange) {
 		return cty.DynamicVal
@@ -468,7 +468,7 @@ func (e *evaluator) evalLocal(l *localNode) cty.Value {
 		return l.value
 	case 1:
 		e.cycle("local."+l.name, l.attr.NameRange)
-		return cty.DynamicVal
+		return unknown(Why{Kind: "cycle", Name: "local." + l.name})
 	}
 	if !e.push("local."+l.name, l.attr.NameRange) {
 		return cty.DynamicVal

@@ -63,7 +63,7 @@ func (v *variable) set(val cty.Value, rng hcl.Range, errs *errorList, from strin
 	}
 	c, err := convert.Convert(val, v.typ)
 	if err != nil {
-		errs.add(rng, "variable."+v.name, fmt.Sprintf("%s value of variable %q: %s", from, v.name, err))
+		errs.add(rng, "variable."+v.name, fmt.Sprintf("value of variable %q from %s: %s", v.name, from, err))
 		return
 	}
 	v.value = c

@@ -16,8 +16,9 @@ type Why struct {
 	// Kind is "var" (a variable without a value), "data" (a data source),
 	// "module" (a module output), "computed" (an attribute the cloud
 	// computes, or an argument the configuration leaves unset),
-	// "unmodeled" (a resource type the schema does not hold) or "error"
-	// (the expression failed to evaluate).
+	// "unmodeled" (a resource type the schema does not hold), "cycle" (a
+	// reference cycle, reported where it closes) or "error" (the
+	// expression failed to evaluate).
 	Kind string
 	// Name is the variable, data source, module or resource address.
 	Name string
@@ -39,6 +40,8 @@ func (w Why) String() string {
 		return fmt.Sprintf("it is %s.%s, which the configuration does not set and the cloud computes: set it, or import the JSON of `terraform show -json` of the applied state", w.Name, w.Attr)
 	case "unmodeled":
 		return fmt.Sprintf("it comes from %s, a resource vpclab does not model", w.Name)
+	case "cycle":
+		return fmt.Sprintf("it is part of a reference cycle through %s", w.Name)
 	case "error":
 		return w.Msg
 	}
