@@ -133,6 +133,17 @@ func (m *mapper) unsupported(r *Resource, a, why string) {
 	m.fail(r, a, "not supported: "+why+" (--skip-unsupported leaves it out)")
 }
 
+// isSet reports whether r sets argument a: to anything but null or ""
+// (show JSON writes unset string arguments as "").
+func isSet(r *Resource, a string) bool {
+	v, ok := r.Attrs[a]
+	if !ok || v == cty.NilVal || !v.IsKnown() {
+		return ok && v != cty.NilVal
+	}
+	v, _ = v.Unmark()
+	return !v.IsNull() && !(v.Type() == cty.String && v.AsString() == "")
+}
+
 // value is r's argument a when it is set and known; an unknown value is an
 // error saying why, since the mapping reads only what decides reachability.
 func (m *mapper) value(r *Resource, a string) (cty.Value, bool) {
@@ -435,7 +446,7 @@ func (m *mapper) mapRule(r *Resource) {
 	// The remote side: exactly one of these.
 	var set []string
 	for _, a := range []string{"cidr_ip", "source_security_group_id", "prefix_list_id", "ipv6_cidr_ip"} {
-		if v, has := r.Attrs[a]; has && !(v.IsKnown() && v.IsNull()) {
+		if isSet(r, a) {
 			set = append(set, a)
 		}
 	}
@@ -633,8 +644,16 @@ func (m *mapper) mapInstance(r *Resource) {
 		}
 	}
 	if bw, ok := m.intArg(r, "internet_max_bandwidth_out"); ok && bw > 0 {
-		// A public IP is 1:1 NAT like an EIP: treated as one, assigned.
-		in.Assigned = append(in.Assigned, "eip")
+		// A public IP is 1:1 NAT like an EIP: treated as one, assigned
+		// unless show JSON gives it.
+		if s, ok := m.optStr(r, "public_ip"); ok {
+			if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+				in.EIP = a
+			}
+		}
+		if !in.EIP.IsValid() {
+			in.Assigned = append(in.Assigned, "eip")
+		}
 	}
 	if sw == nil {
 		return

@@ -112,7 +112,9 @@ func ReadShowJSON(file string, src []byte, schema Schema) ([]*Resource, topology
 				if _, known := sr.AttributeValues[k]; known || !containsTrue(u) {
 					continue
 				}
-				r.Attrs[k] = plannedUnknown(plan, sr.Address, k, u)
+				if v, ok := plannedUnknown(plan, sr.Address, k, u); ok {
+					r.Attrs[k] = v
+				}
 			}
 			for k := range r.Attrs {
 				r.AttrRanges[k] = r.Range
@@ -155,10 +157,14 @@ var indexRef = regexp.MustCompile(`^((?:module\.[^.\[]+(?:\[[^\]]*\])?\.)*[a-z0-
 // plannedUnknown is an argument a plan knows only after apply. When the
 // configuration shows it refers to resources, it is marked as their
 // attributes (a list one element per referenced resource), which is how
-// the mapping resolves it; else it is unknown, saying so.
-func plannedUnknown(plan *tfjson.Plan, addr, attr string, u any) cty.Value {
+// the mapping resolves it; else it is unknown, saying so. It is absent
+// (false) when the configuration does not set it: the provider computes it.
+func plannedUnknown(plan *tfjson.Plan, addr, attr string, u any) (cty.Value, bool) {
 	unresolved := unknown(Why{Kind: "error", Msg: fmt.Sprintf("%s.%s is known only after apply: import the JSON of `terraform show -json` of the applied state", addr, attr)})
-	refs := configRefs(plan, addr, attr)
+	refs, found := configRefs(plan, addr, attr)
+	if !found {
+		return cty.NilVal, plan.Config == nil
+	}
 	var targets []Why
 	seen := map[string]bool{}
 	for _, ref := range refs {
@@ -170,26 +176,27 @@ func plannedUnknown(plan *tfjson.Plan, addr, attr string, u any) cty.Value {
 		targets = append(targets, Why{Kind: "computed", Name: m[1], Attr: m[2]})
 	}
 	if len(targets) == 0 {
-		return unresolved
+		return unresolved, true
 	}
 	if _, isList := u.([]any); isList {
 		elems := make([]cty.Value, len(targets))
 		for i, w := range targets {
 			elems[i] = unknown(w)
 		}
-		return cty.TupleVal(elems)
+		return cty.TupleVal(elems), true
 	}
 	if len(targets) != 1 {
-		return unresolved
+		return unresolved, true
 	}
-	return unknown(targets[0])
+	return unknown(targets[0]), true
 }
 
 // configRefs returns the references of a resource argument in the plan's
-// configuration, made absolute (module.x. prefixed).
-func configRefs(plan *tfjson.Plan, addr, attr string) []string {
+// configuration, made absolute (module.x. prefixed); found is false when
+// the configuration does not set the argument.
+func configRefs(plan *tfjson.Plan, addr, attr string) (refs []string, found bool) {
 	if plan.Config == nil || plan.Config.RootModule == nil {
-		return nil
+		return nil, false
 	}
 	mod := plan.Config.RootModule
 	prefix := ""
@@ -197,7 +204,7 @@ func configRefs(plan *tfjson.Plan, addr, attr string) []string {
 	for strings.HasPrefix(rest, "module.") {
 		i := strings.Index(rest[len("module."):], ".")
 		if i < 0 {
-			return nil
+			return nil, false
 		}
 		call := rest[len("module.") : len("module.")+i]
 		key := call
@@ -208,7 +215,7 @@ func configRefs(plan *tfjson.Plan, addr, attr string) []string {
 		rest = rest[len("module.")+i+1:]
 		mc := mod.ModuleCalls[key]
 		if mc == nil || mc.Module == nil {
-			return nil
+			return nil, false
 		}
 		mod = mc.Module
 	}
@@ -219,13 +226,12 @@ func configRefs(plan *tfjson.Plan, addr, attr string) []string {
 		if cr.Address != rest || cr.Expressions[attr] == nil || cr.Expressions[attr].ExpressionData == nil {
 			continue
 		}
-		var out []string
 		for _, r := range cr.Expressions[attr].References {
-			out = append(out, prefix+r)
+			refs = append(refs, prefix+r)
 		}
-		return out
+		return refs, true
 	}
-	return nil
+	return nil, false
 }
 
 // indexValue is a show JSON instance index as a Resource key.
