@@ -320,7 +320,7 @@ func (e *evaluator) evalResource(n *resNode) cty.Value {
 			r.Blocks[nb.Type] = append(r.Blocks[nb.Type], blk)
 		}
 		n.instances = append(n.instances, r)
-		obj := objectOf(r, n.schema)
+		obj := objectOf(r, n.schema, n.content.Attributes)
 		objs = append(objs, obj)
 		if in.key.Type() == cty.String {
 			objMap[in.key.AsString()] = obj
@@ -352,11 +352,19 @@ func (e *evaluator) evalArg(expr hcl.Expression, extra map[string]cty.Value) cty
 }
 
 // objectOf is the value a reference to r gives: id (its address), its
-// arguments, its computed attributes; what the configuration does not set
-// is unknown, naming the attribute.
-func objectOf(r *Resource, s *ResourceSchema) cty.Value {
-	m := map[string]cty.Value{"id": cty.StringVal(r.Address)}
-	for _, a := range slices.Concat(s.Args, s.Computed, sortedKeys(s.Blocks)) {
+// relevant arguments and computed attributes (unknown when not set, naming
+// them), and the other arguments the configuration sets, unknown as
+// unread. Arguments neither set nor relevant are absent, which keeps a
+// resource with count = 10000 cheap.
+func objectOf(r *Resource, s *ResourceSchema, set hcl.Attributes) cty.Value {
+	m := make(map[string]cty.Value, len(s.Relevant)+len(s.Computed)+len(set)+1)
+	m["id"] = cty.StringVal(r.Address)
+	for a := range set {
+		if !slices.Contains(metaArgs, a) {
+			m[a] = unknown(Why{Kind: "unread", Name: r.Address, Attr: a})
+		}
+	}
+	for _, a := range slices.Concat(s.Relevant, s.Computed) {
 		if v, ok := r.Attrs[a]; ok {
 			m[a] = v
 		} else {

@@ -15,7 +15,8 @@ import (
 type Why struct {
 	// Kind is "var" (a variable without a value), "data" (a data source),
 	// "module" (a module output), "computed" (an attribute the cloud
-	// computes, or an argument the configuration leaves unset),
+	// computes, or an argument the configuration leaves unset), "unread"
+	// (an argument that decides nothing, left unevaluated),
 	// "unmodeled" (a resource type the schema does not hold), "cycle" (a
 	// reference cycle, reported where it closes) or "error" (the
 	// expression failed to evaluate).
@@ -38,6 +39,8 @@ func (w Why) String() string {
 		return fmt.Sprintf("it comes from %s, a module vpclab does not evaluate: import the JSON of `terraform show -json` instead", w.Name)
 	case "computed":
 		return fmt.Sprintf("it is %s.%s, which the configuration does not set and the cloud computes: set it, or import the JSON of `terraform show -json` of the applied state", w.Name, w.Attr)
+	case "unread":
+		return fmt.Sprintf("it is %s.%s, an argument vpclab does not read", w.Name, w.Attr)
 	case "unmodeled":
 		return fmt.Sprintf("it comes from %s, a resource vpclab does not model", w.Name)
 	case "cycle":
