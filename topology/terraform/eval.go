@@ -79,7 +79,7 @@ func Evaluate(paths []string, opts topology.ImportOptions, schema Schema) (*Conf
 		data: map[string]map[string]bool{}, modules: map[string]bool{}, vars: map[string]*variable{}}
 	in, err := collect(paths)
 	if err != nil {
-		e.errs.add(hcl.Range{Filename: strings.Join(paths, ","), Start: hcl.InitialPos}, "", err.Error())
+		e.errs.add(hcl.Range{Filename: strings.Join(paths, ","), Start: hcl.InitialPos}, "", strings.TrimPrefix(err.Error(), strings.Join(paths, ",")+": "))
 		return nil, e.errs.sorted()
 	}
 	e.in = in

@@ -55,6 +55,9 @@ func collect(paths []string) (input, error) {
 			return in, err
 		}
 		if !st.IsDir() {
+			if !isConfigFile(p) {
+				return in, fmt.Errorf("%s: not a Terraform file (.tf, .tf.json) nor the JSON of `terraform show -json` (.json)", p)
+			}
 			in.configs = append(in.configs, p)
 			if d := filepath.Dir(p); !slices.Contains(in.dirs, d) {
 				in.dirs = append(in.dirs, d)
@@ -79,6 +82,9 @@ func collect(paths []string) (input, error) {
 			case strings.HasSuffix(n, ".auto.tfvars") || strings.HasSuffix(n, ".auto.tfvars.json"):
 				auto = append(auto, filepath.Join(p, n))
 			}
+		}
+		if !slices.ContainsFunc(in.configs, func(c string) bool { return filepath.Dir(c) == filepath.Clean(p) }) {
+			return in, fmt.Errorf("%s: no .tf or .tf.json files (Terraform reads a directory's own files, not its subdirectories'; for a plan or state give the .json file)", p)
 		}
 		// ReadDir sorts by name: terraform.tfvars precedes terraform.tfvars.json.
 		in.tfvars = append(in.tfvars, auto...)
