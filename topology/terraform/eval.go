@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -130,6 +131,7 @@ type resNode struct {
 	schema    *ResourceSchema
 	content   *hcl.BodyContent
 	nested    map[*hcl.Block]*hcl.BodyContent
+	dynamic   bool // it has dynamic blocks of a type the schema reads
 	state     int
 	value     cty.Value
 	instances []*Resource
@@ -204,7 +206,7 @@ func (e *evaluator) addResource(b *hcl.Block) {
 	for _, nb := range content.Blocks {
 		if nb.Type == "dynamic" {
 			if s := n.schema.Blocks[nb.Labels[0]]; s != nil {
-				e.errs.add(nb.DefRange, "resource."+n.key()+".dynamic", fmt.Sprintf("dynamic %q blocks are not evaluated: write the blocks out, or import the JSON of `terraform show -json`", nb.Labels[0]))
+				n.dynamic = true
 			}
 			continue
 		}
@@ -302,8 +304,12 @@ func (e *evaluator) evalResource(n *resNode) cty.Value {
 				r.AttrRanges[a] = attr.Expr.Range()
 			}
 		}
-		for _, nb := range n.content.Blocks {
-			c := n.nested[nb]
+		blocks, nested := n.content.Blocks, n.nested
+		if n.dynamic {
+			blocks, nested = e.expandDynamic(n, in.extra)
+		}
+		for _, nb := range blocks {
+			c := nested[nb]
 			if c == nil {
 				continue
 			}
@@ -335,6 +341,29 @@ func (e *evaluator) evalResource(n *resNode) cty.Value {
 		n.value = objs[0]
 	}
 	return n.value
+}
+
+// expandDynamic expands the dynamic blocks of a resource instance
+// (dynamic "entry" { for_each = ...; content { ... } }) and returns its
+// nested blocks with their contents.
+func (e *evaluator) expandDynamic(n *resNode, extra map[string]cty.Value) (hcl.Blocks, map[*hcl.Block]*hcl.BodyContent) {
+	schema := bodySchema(n.schema)
+	vars, _ := dynblock.WalkExpandVariables(n.block.Body).Visit(schema)
+	body := dynblock.Expand(n.block.Body, e.context(vars, extra))
+	content, diags := body.Content(schema)
+	e.errs.diagsAt("resource."+n.key()+".dynamic", diags)
+	nested := map[*hcl.Block]*hcl.BodyContent{}
+	if content == nil {
+		return nil, nested
+	}
+	for _, nb := range content.Blocks {
+		if s := n.schema.Blocks[nb.Type]; s != nil {
+			c, diags := nb.Body.Content(bodySchema(s))
+			e.errs.diagsAt("resource."+n.key()+"."+nb.Type, diags)
+			nested[nb] = c
+		}
+	}
+	return content.Blocks, nested
 }
 
 // evalArg evaluates an argument; an error becomes an unknown value that
@@ -490,6 +519,12 @@ func (e *evaluator) evalLocal(l *localNode) cty.Value {
 
 // evalExpr evaluates expr in a context holding what it references.
 func (e *evaluator) evalExpr(expr hcl.Expression, extra map[string]cty.Value) (cty.Value, hcl.Diagnostics) {
+	return safeValue(expr, e.context(expr.Variables(), extra))
+}
+
+// context is an evaluation context holding what traversals reference,
+// evaluating the locals and resources they name first.
+func (e *evaluator) context(traversals []hcl.Traversal, extra map[string]cty.Value) *hcl.EvalContext {
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: e.functions()}
 	nested := map[string]map[string]cty.Value{}
 	put := func(root, name string, v cty.Value) {
@@ -499,7 +534,7 @@ func (e *evaluator) evalExpr(expr hcl.Expression, extra map[string]cty.Value) (c
 		nested[root][name] = v
 	}
 	dataObjs := map[string]map[string]cty.Value{}
-	for _, t := range expr.Variables() {
+	for _, t := range traversals {
 		root := t.RootName()
 		switch root {
 		case "var":
@@ -554,7 +589,7 @@ func (e *evaluator) evalExpr(expr hcl.Expression, extra map[string]cty.Value) (c
 		}
 		ctx.Variables["data"] = cty.ObjectVal(d)
 	}
-	return safeValue(expr, ctx)
+	return ctx
 }
 
 // safeValue evaluates expr, turning a panic inside a function into an error.
