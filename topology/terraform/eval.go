@@ -85,6 +85,10 @@ func Evaluate(paths []string, opts topology.ImportOptions, schema Schema) (*Conf
 	}
 	e.in = in
 	for _, name := range in.configs {
+		if isOverride(name) {
+			e.errs.add(hcl.Range{Filename: name, Start: hcl.InitialPos}, "", "override files merge into other files' blocks, which vpclab does not do: import the JSON of `terraform show -json` instead")
+			continue
+		}
 		e.loadFile(name)
 	}
 	e.assignVars()

@@ -37,6 +37,13 @@ func isConfigFile(name string) bool {
 	return strings.HasSuffix(name, ".tf") || strings.HasSuffix(name, ".tf.json")
 }
 
+// isOverride reports whether name is a Terraform override file
+// (override.tf, x_override.tf, and their .tf.json forms).
+func isOverride(name string) bool {
+	base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(name), ".json"), ".tf")
+	return base == "override" || strings.HasSuffix(base, "_override")
+}
+
 // input is what the paths given to Evaluate hold.
 type input struct {
 	configs []string // .tf and .tf.json files, directory by directory, sorted by name in each
