@@ -120,17 +120,20 @@ func (m *mapper) fail(r *Resource, a, msg string, allowed ...string) {
 	m.errs.add(rangeOf(r, a), "resource."+r.Address+"."+a, msg, allowed...)
 }
 
-// unsupported records something vpclab understands but does not model:
-// an error, or with SkipUnsupported a skipped item.
+// unsupported records something vpclab understands but does not model
+// in r's argument a: an error, or with SkipUnsupported a skipped item.
 func (m *mapper) unsupported(r *Resource, a, why string) {
+	m.unsupportedAt(r, rangeOf(r, a), a, why)
+}
+
+func (m *mapper) unsupportedAt(r *Resource, rng hcl.Range, a, why string) {
 	if m.opts.SkipUnsupported {
-		rng := rangeOf(r, a)
 		o := origin(r)
 		o.Line, o.Column = max(rng.Start.Line, 1), max(rng.Start.Column, 1)
 		m.frag.Skipped = append(m.frag.Skipped, topology.Skipped{Origin: o, What: a, Why: why})
 		return
 	}
-	m.fail(r, a, "not supported: "+why+" (--skip-unsupported leaves it out)")
+	m.errs.add(rng, "resource."+r.Address+"."+a, "not supported: "+why+" (--skip-unsupported leaves it out)")
 }
 
 // isSet reports whether r sets argument a: to anything but null or ""
@@ -641,6 +644,13 @@ func (m *mapper) mapInstance(r *Resource) {
 			if g := m.ref(r, "security_groups", ev, "alicloud_security_group"); g != nil {
 				in.SecurityGroups = append(in.SecurityGroups, name(g))
 			}
+		}
+	}
+	if nics := r.Blocks["network_interfaces"]; len(nics) > 0 {
+		// With SkipUnsupported the instance keeps its primary NIC.
+		m.unsupportedAt(r, nics[0].Range, "network_interfaces", "secondary network interfaces (a vpclab instance has one NIC)")
+		if !m.opts.SkipUnsupported {
+			return
 		}
 	}
 	if bw, ok := m.intArg(r, "internet_max_bandwidth_out"); ok && bw > 0 {

@@ -97,7 +97,10 @@ var alicloudSchema = Schema{
 		Relevant: fields(`internet_max_bandwidth_out private_ip security_groups vswitch_id subnet_id`),
 		Computed: fields(`public_ip primary_ip_address cpu memory os_name os_type create_time start_time expired_time deployment_set_group_no`),
 		Blocks: map[string]*ResourceSchema{
-			"data_disks": nil, "network_interfaces": nil, "maintenance_time": nil,
+			"data_disks": nil, "maintenance_time": nil,
+			// Read only to refuse a second NIC.
+			"network_interfaces": {Args: fields(`network_interface_id vswitch_id network_interface_traffic_mode
+				network_card_index queue_pair_number source_dest_check security_group_ids`)},
 			"image_options": nil, "cpu_options": nil,
 		},
 	},

@@ -48,3 +48,12 @@ resource "alicloud_route_entry" "via_instance" {
   nexthop_type          = "Instance"
   nexthop_id            = "i-1"
 }
+
+resource "alicloud_instance" "two_nics" {
+  vswitch_id      = "vsw-1"
+  security_groups = [alicloud_security_group.web.id]
+  network_interfaces {
+    vswitch_id         = "vsw-2"
+    security_group_ids = [alicloud_security_group.web.id]
+  }
+}
