@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"cmp"
 	"fmt"
 	"math/big"
 	"net/netip"
@@ -95,6 +96,9 @@ func mapAlicloud(res []*Resource, opts topology.ImportOptions) (*topology.Fragme
 		m.checkRoute(r)
 	}
 	m.assignEIPs()
+	slices.SortStableFunc(m.frag.Skipped, func(a, b topology.Skipped) int {
+		return cmp.Or(strings.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Line, b.Origin.Line), cmp.Compare(a.Origin.Column, b.Origin.Column))
+	})
 	return m.frag, m.errs.sorted()
 }
 
