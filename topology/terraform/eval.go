@@ -162,6 +162,10 @@ func (e *evaluator) loadFile(name string) {
 	if f == nil || diags.HasErrors() {
 		return
 	}
+	if diags := checkNesting(f); diags.HasErrors() {
+		e.errs.diags(diags)
+		return
+	}
 	content, diags := f.Body.Content(fileSchema)
 	e.errs.diags(diags)
 	for _, b := range content.Blocks {
