@@ -15,6 +15,11 @@
 //   - The JSON of `terraform show -json` (a plan or a state), which resolves
 //     modules and data sources for users who can run Terraform.
 //
+// Bounds, so that no input hangs: files of at most 16 MiB, count and
+// for_each of at most 10,000 instances per resource, references nested at
+// most 500 deep, for expressions nested at most 2 deep, set products of at
+// most 10,000 elements, format widths under 10,000, 1,000 errors.
+//
 // What decides reachability and cannot be known offline (a data source, a
 // module, an unset variable, an attribute the cloud computes) is an error
 // naming the file, line, column, resource and argument, and what to pass.
