@@ -90,3 +90,16 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestPathGivenTwice reads a directory given twice once, as a set of
+// paths, instead of reporting every resource as defined twice.
+func TestPathGivenTwice(t *testing.T) {
+	dir := filepath.Join("testdata", "real", "doc-snat-entry")
+	frag, err := Import([]string{dir, dir}, topology.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frag.NATGateways) != 1 {
+		t.Errorf("%d NAT gateways, want 1", len(frag.NATGateways))
+	}
+}

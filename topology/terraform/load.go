@@ -57,6 +57,9 @@ type input struct {
 func collect(paths []string) (input, error) {
 	var in input
 	for _, p := range paths {
+		if slices.Contains(in.configs, p) || slices.Contains(in.dirs, p) {
+			continue // given twice: read once
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			return in, err
