@@ -633,6 +633,9 @@ func (m *mapper) mapInstance(r *Resource) {
 		in.Assigned = append(in.Assigned, "ip")
 	}
 	v, ok := r.Attrs["security_groups"]
+	if ok && v.IsKnown() {
+		v, _ = v.Unmark() // the elements keep theirs
+	}
 	switch {
 	case !ok:
 		m.fail(r, "security_groups", "security_groups is required (vpclab does not read launch templates or network_interfaces)")
