@@ -1,0 +1,1 @@
+resource "alicloud_security_group" "web" {}

@@ -1,0 +1,3 @@
+resource "alicloud_security_group" "web" {
+  inner_access_policy = "Drop"
+}

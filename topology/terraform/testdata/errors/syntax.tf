@@ -1,0 +1,3 @@
+resource "alicloud_security_group" "web" {
+  security_group_name = "web
+}

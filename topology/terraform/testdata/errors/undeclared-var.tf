@@ -1,0 +1,7 @@
+variable "office_cidr" {
+  type = string
+}
+
+variable "ports" {
+  type = list(number)
+}

@@ -1,0 +1,5 @@
+from_tfvars   = "10.3.0.0/16"
+from_auto     = "10.8.0.0/16"
+from_var_file = "10.8.0.0/16"
+from_var      = "10.8.0.0/16"
+not_declared  = "ignored, as Terraform only warns"

@@ -1,0 +1,3 @@
+resource "alicloud_security_group" "inner" {
+  security_group_name = "inner"
+}
