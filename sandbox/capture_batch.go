@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -84,6 +85,34 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	b.pending = append(b.pending, p...)
 	b.work.Signal()
 	return len(p), nil
+}
+
+// grab waits for room as Write does and returns the next n bytes of the
+// batch for the caller to fill in place (one copy, straight from where the
+// data is), holding the batch's lock: the caller must call filled next,
+// and only when grab returned no error.
+func (b *batchWriter) grab(n int) ([]byte, error) {
+	b.mu.Lock()
+	for b.err == nil && !b.closing && len(b.pending) > 0 && len(b.pending)+n > b.max {
+		b.room.Wait()
+	}
+	if b.err != nil || b.closing {
+		err := b.err
+		if err == nil {
+			err = io.ErrClosedPipe
+		}
+		b.mu.Unlock()
+		return nil, err
+	}
+	at := len(b.pending)
+	b.pending = slices.Grow(b.pending, n)[:at+n]
+	return b.pending[at : at+n : at+n], nil
+}
+
+// filled hands what grab returned to the writing goroutine.
+func (b *batchWriter) filled() {
+	b.work.Signal()
+	b.mu.Unlock()
 }
 
 // Close writes what is waiting, ends the goroutine and returns the first
