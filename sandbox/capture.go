@@ -59,11 +59,13 @@ type PcapngStats struct {
 // type IPv4 (LINKTYPE_IPV4: libpcap refuses a pcapng whose second
 // interface has LINKTYPE_RAW). A dropped frame is written on the NIC it is
 // charged to (see netstack.Capture) with a packet comment naming the drop
-// code, the deciding group and rule. Each frame is flushed to the writer
-// at once — by a goroutine of the Pcapng, in one write with the frames
-// that came while the previous write ran — and never fsync'ed. At most
-// 1 MiB waits: a writer slower than the VPC slows the VPC down. Close ends
-// the goroutine.
+// code, the deciding group and rule. A frame's bytes are copied once,
+// from the stack's buffer views into the batch (netstack.ViewCapture).
+// Each frame is flushed to the writer at once — by a goroutine of the
+// Pcapng, in one write with the frames that came while the previous write
+// ran — and never fsync'ed. At most 1 MiB waits: a writer slower than the
+// VPC slows the VPC down rather than losing frames. Close ends the
+// goroutine.
 type Pcapng struct {
 	log    *slog.Logger
 	remove func()
