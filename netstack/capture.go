@@ -43,6 +43,22 @@ func (f FrameData) AppendTo(dst []byte, n int) []byte {
 	return dst
 }
 
+// Clone returns a FrameData that shares the frame's bytes (the views'
+// chunks are reference-counted: no byte is copied) and stays valid after
+// the call that handed f over, until Release. A capture that copies
+// frames later, off the data path, keeps a clone.
+func (f FrameData) Clone() FrameData { return FrameData{buf: f.buf.Clone()} }
+
+// Release drops a clone's references; the clone must not be used after.
+func (f FrameData) Release() { f.buf.Release() }
+
+// FrameFromBytes returns a FrameData over a copy of b, to hand a
+// ViewCapture a frame outside the data path (a replay, a test); Release
+// it after.
+func FrameFromBytes(b []byte) FrameData {
+	return FrameData{buf: buffer.MakeWithData(b)}
+}
+
 // captureRef is a port's capture hook: fn gets the frame's first snap
 // bytes (0: all of them), flattened, and its whole size; views gets the
 // frame as it is. Either may be nil.

@@ -59,9 +59,9 @@ type PcapngStats struct {
 // type IPv4 (LINKTYPE_IPV4: libpcap refuses a pcapng whose second
 // interface has LINKTYPE_RAW). A dropped frame is written on the NIC it is
 // charged to (see netstack.Capture) with a packet comment naming the drop
-// code, the deciding group and rule. A frame's bytes are copied once,
-// from the stack's buffer views into the batch (netstack.ViewCapture).
-// Each frame is flushed to the writer at once — by a goroutine of the
+// code, the deciding group and rule. The data path copies no frame: the
+// batch keeps references to the stack's buffer views (netstack.ViewCapture)
+// and the Pcapng's goroutine copies the bytes into its write. Each frame is flushed to the writer at once — by a goroutine of the
 // Pcapng, in one write with the frames that came while the previous write
 // ran — and never fsync'ed. At most 1 MiB waits: a writer slower than the
 // VPC slows the VPC down rather than losing frames. Close ends the
@@ -219,17 +219,16 @@ func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Directio
 	p.frame(name, kind, ip, netstack.FrameData{}, max(size, len(ip)))
 }
 
-// FrameViews implements netstack.ViewCapture: the frame's bytes are copied
-// once, from the stack's buffer views straight into the batch the writing
-// goroutine writes.
+// FrameViews implements netstack.ViewCapture: the batch keeps a
+// reference to the frame's views and its goroutine copies the bytes into
+// the write, so the data path copies nothing.
 func (p *Pcapng) FrameViews(name string, kind netstack.OwnerKind, _ firewall.Direction, f netstack.FrameData) {
 	p.frame(name, kind, nil, f, f.Len())
 }
 
 // frame writes an Enhanced Packet Block (pcapng §4.3, as pcapgo's
 // NgWriter.WritePacket writes it: no options, little endian) for the
-// first p.snap bytes of ip, or of f when ip is nil, straight into the
-// batch.
+// first p.snap bytes of ip, or of f when ip is nil.
 func (p *Pcapng) frame(name string, kind netstack.OwnerKind, ip []byte, f netstack.FrameData, size int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -246,28 +245,35 @@ func (p *Pcapng) frame(name string, kind netstack.OwnerKind, ip []byte, f netsta
 	if !p.fits(total, id, size, now) {
 		return
 	}
-	b, err := p.batch.grab(total)
+	var head [28]byte
+	var tail [8]byte
+	le := binary.LittleEndian
+	tsn := uint64(now.UnixNano())
+	le.PutUint32(head[0:], blockEnhancedPacket)
+	le.PutUint32(head[4:], uint32(total))
+	le.PutUint32(head[8:], uint32(id))
+	le.PutUint32(head[12:], uint32(tsn>>32))
+	le.PutUint32(head[16:], uint32(tsn))
+	le.PutUint32(head[20:], uint32(n))
+	le.PutUint32(head[24:], uint32(size))
+	pad := pad4(n) - n
+	le.PutUint32(tail[pad:], uint32(total))
+	var err error
+	if ip != nil {
+		var b []byte
+		if b, err = p.batch.grab(total); err == nil {
+			copy(b, head[:])
+			copy(b[28:], ip[:n])
+			copy(b[28+n:], tail[:pad+4])
+			p.batch.filled()
+		}
+	} else {
+		err = p.batch.writeFrame(head[:], f, n, tail[:pad+4])
+	}
 	if err != nil {
 		p.fail(err)
 		return
 	}
-	le := binary.LittleEndian
-	tsn := uint64(now.UnixNano())
-	le.PutUint32(b[0:], blockEnhancedPacket)
-	le.PutUint32(b[4:], uint32(total))
-	le.PutUint32(b[8:], uint32(id))
-	le.PutUint32(b[12:], uint32(tsn>>32))
-	le.PutUint32(b[16:], uint32(tsn))
-	le.PutUint32(b[20:], uint32(n))
-	le.PutUint32(b[24:], uint32(size))
-	if ip != nil {
-		copy(b[28:], ip[:n])
-	} else {
-		f.AppendTo(b[28:28], n)
-	}
-	clear(b[28+n : total-4]) // padding
-	le.PutUint32(b[total-4:], uint32(total))
-	p.batch.filled()
 	p.w.n += int64(total)
 	p.frames++
 }
