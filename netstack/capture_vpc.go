@@ -35,6 +35,17 @@ type Snapper interface {
 	SnapLen() int
 }
 
+// ViewCapture is a Capture that takes frames as the stack holds them,
+// scattered over gVisor's buffer views, and copies what it keeps from
+// them itself: FrameViews is called instead of Frame, and the data path
+// makes no flattened copy for it. A capture file of whole frames moves
+// every byte a VPC carries, twice (each NIC); a copy less is most of its
+// cost.
+type ViewCapture interface {
+	Capture
+	FrameViews(name string, kind OwnerKind, dir firewall.Direction, f FrameData)
+}
+
 // tap is one Capture started on some NICs (nil names: every NIC, including
 // those added later).
 type tap struct {
@@ -92,13 +103,19 @@ func (v *VPC) retap(t *tap) {
 }
 
 // tapEndpoint installs on ep's port one hook calling every tap covering it
-// (none: no hook, so the data path pays one atomic load). The caller holds
-// v.mu.
+// (none: no hook, so the data path pays one atomic load). ViewCaptures get
+// the frame's views; the others share one flattened copy, of the largest
+// snap length among them. The caller holds v.mu.
 func (v *VPC) tapEndpoint(ep *endpoint) {
 	var cs []Capture
+	var vcs []ViewCapture
 	snap := 0
 	for _, t := range v.taps {
 		if !t.covers(ep.name) {
+			continue
+		}
+		if vc, ok := t.c.(ViewCapture); ok {
+			vcs = append(vcs, vc)
 			continue
 		}
 		n := 0
@@ -110,20 +127,32 @@ func (v *VPC) tapEndpoint(ep *endpoint) {
 		}
 		cs = append(cs, t.c)
 	}
-	if len(cs) == 0 {
-		ep.port.setCapture(nil, 0)
-		return
-	}
 	name, kind := ep.name, ep.kind
-	ep.port.setCapture(func(tx bool, ip []byte, size int) {
-		dir := firewall.Ingress
-		if tx {
-			dir = firewall.Egress
+	var flat func(tx bool, ip []byte, size int)
+	var views func(tx bool, f FrameData)
+	if len(cs) > 0 {
+		flat = func(tx bool, ip []byte, size int) {
+			dir := firewall.Ingress
+			if tx {
+				dir = firewall.Egress
+			}
+			for _, c := range cs {
+				c.Frame(name, kind, dir, ip, size)
+			}
 		}
-		for _, c := range cs {
-			c.Frame(name, kind, dir, ip, size)
+	}
+	if len(vcs) > 0 {
+		views = func(tx bool, f FrameData) {
+			dir := firewall.Ingress
+			if tx {
+				dir = firewall.Egress
+			}
+			for _, c := range vcs {
+				c.FrameViews(name, kind, dir, f)
+			}
 		}
-	}, snap)
+	}
+	ep.port.setCapture(flat, views, snap)
 }
 
 // captureDrop hands a dropped frame to every tap covering the endpoint it

@@ -48,6 +48,8 @@ type Instance struct {
 	closed   bool
 	services []io.Closer    // listeners and packet conns of running services
 	wg       sync.WaitGroup // service goroutines
+	allTCP   *catchAll      // the catch-all TCP service (Port AllPorts), if any
+	allUDP   *catchAll      // the catch-all UDP service, if any
 }
 
 // NewInstance builds an instance's stack and VNIC.
@@ -222,17 +224,26 @@ func (i *Instance) ListenPacket(port uint16) (net.PacketConn, error) {
 
 // Listening reports whether a new connection to the instance's address on
 // proto ("tcp", "udp" or "icmp") and port would find a socket: a TCP
-// listener or a bound UDP socket, whether a service or a caller opened it.
-// When it is false the stack answers with a TCP RST or an ICMP port
-// unreachable. ICMP echo requests are always answered; other protocols
-// never are.
+// listener or a bound UDP socket, whether a service or a caller opened it,
+// or a catch-all service of proto (every port). When it is false the stack
+// answers with a TCP RST or an ICMP port unreachable. ICMP echo requests
+// are always answered; other protocols never are.
 func (i *Instance) Listening(proto string, port uint16) bool {
 	var tp tcpip.TransportProtocolNumber
+	var all *catchAll
+	i.mu.Lock()
 	switch proto {
 	case "tcp":
-		tp = tcp.ProtocolNumber
+		tp, all = tcp.ProtocolNumber, i.allTCP
 	case "udp":
-		tp = udp.ProtocolNumber
+		tp, all = udp.ProtocolNumber, i.allUDP
+	}
+	i.mu.Unlock()
+	if all.covers() {
+		return true
+	}
+	switch proto {
+	case "tcp", "udp":
 	case "icmp":
 		return true
 	default:

@@ -32,10 +32,14 @@ const httpReadTimeout = 30 * time.Second
 
 // Serve starts a built-in service. It runs until the instance closes; its
 // goroutines (one per listener, one per TCP connection) end with Close.
+// Port AllPorts starts a catch-all service (services_all.go).
 func (i *Instance) Serve(spec ServiceSpec) error {
 	proto := spec.Protocol
 	if proto == "" {
 		proto = "tcp"
+	}
+	if spec.Port == AllPorts {
+		return i.serveAll(spec, proto)
 	}
 	var handle func(net.Conn)
 	var answer func([]byte) []byte

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
@@ -60,11 +59,13 @@ type PcapngStats struct {
 // type IPv4 (LINKTYPE_IPV4: libpcap refuses a pcapng whose second
 // interface has LINKTYPE_RAW). A dropped frame is written on the NIC it is
 // charged to (see netstack.Capture) with a packet comment naming the drop
-// code, the deciding group and rule. Each frame is flushed to the writer
-// at once — by a goroutine of the Pcapng, in one write with the frames
-// that came while the previous write ran — and never fsync'ed. At most
-// 1 MiB waits: a writer slower than the VPC slows the VPC down. Close ends
-// the goroutine.
+// code, the deciding group and rule. The data path copies no frame: the
+// batch keeps references to the stack's buffer views (netstack.ViewCapture)
+// and the Pcapng's goroutine copies the bytes into its write. Each frame is flushed to the writer at once — by a goroutine of the
+// Pcapng, in one write with the frames that came while the previous write
+// ran — and never fsync'ed. At most 1 MiB waits: a writer slower than the
+// VPC slows the VPC down rather than losing frames. Close ends the
+// goroutine.
 type Pcapng struct {
 	log    *slog.Logger
 	remove func()
@@ -213,8 +214,22 @@ func (p *Pcapng) SnapLen() int {
 	return p.snap
 }
 
-// Frame implements netstack.Capture.
+// Frame implements netstack.Capture, for a frame given flat.
 func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Direction, ip []byte, size int) {
+	p.frame(name, kind, ip, netstack.FrameData{}, max(size, len(ip)))
+}
+
+// FrameViews implements netstack.ViewCapture: the batch keeps a
+// reference to the frame's views and its goroutine copies the bytes into
+// the write, so the data path copies nothing.
+func (p *Pcapng) FrameViews(name string, kind netstack.OwnerKind, _ firewall.Direction, f netstack.FrameData) {
+	p.frame(name, kind, nil, f, f.Len())
+}
+
+// frame writes an Enhanced Packet Block (pcapng §4.3, as pcapgo's
+// NgWriter.WritePacket writes it: no options, little endian) for the
+// first p.snap bytes of ip, or of f when ip is nil.
+func (p *Pcapng) frame(name string, kind netstack.OwnerKind, ip []byte, f netstack.FrameData, size int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now() // under the lock: the file is in time order
@@ -222,20 +237,44 @@ func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Directio
 	if !ok || p.stopped || p.closed {
 		return
 	}
-	data := ip[:min(len(ip), p.snap)]
-	size = max(size, len(ip))
-	if !p.fits(enhancedPacketLen(len(data), 0), id, size, now) {
+	n := min(size, p.snap)
+	if ip != nil {
+		n = min(len(ip), p.snap)
+	}
+	total := enhancedPacketLen(n, 0)
+	if !p.fits(total, id, size, now) {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(data), Length: size, InterfaceIndex: id}
-	if err := p.ng.WritePacket(ci, data); err != nil {
+	var head [28]byte
+	var tail [8]byte
+	le := binary.LittleEndian
+	tsn := uint64(now.UnixNano())
+	le.PutUint32(head[0:], blockEnhancedPacket)
+	le.PutUint32(head[4:], uint32(total))
+	le.PutUint32(head[8:], uint32(id))
+	le.PutUint32(head[12:], uint32(tsn>>32))
+	le.PutUint32(head[16:], uint32(tsn))
+	le.PutUint32(head[20:], uint32(n))
+	le.PutUint32(head[24:], uint32(size))
+	pad := pad4(n) - n
+	le.PutUint32(tail[pad:], uint32(total))
+	var err error
+	if ip != nil {
+		var b []byte
+		if b, err = p.batch.grab(total); err == nil {
+			copy(b, head[:])
+			copy(b[28:], ip[:n])
+			copy(b[28+n:], tail[:pad+4])
+			p.batch.filled()
+		}
+	} else {
+		err = p.batch.writeFrame(head[:], f, n, tail[:pad+4])
+	}
+	if err != nil {
 		p.fail(err)
 		return
 	}
-	if err := p.ng.Flush(); err != nil {
-		p.fail(err)
-		return
-	}
+	p.w.n += int64(total)
 	p.frames++
 }
 
@@ -351,6 +390,9 @@ func enhancedPacketLen(n, optLen int) int { return 32 + pad4(n) + optLen }
 // data and a comment of c bytes.
 func commentBlockLen(n, c int) int { return enhancedPacketLen(n, 4+pad4(c)+4) }
 
+// blockEnhancedPacket is the type of an Enhanced Packet Block.
+const blockEnhancedPacket = 6
+
 // maxComment is the longest comment a pcapng option holds, rounded down.
 const maxComment = 1<<16 - 4
 
@@ -362,10 +404,7 @@ func pad4(n int) int { return (n + 3) &^ 3 }
 // packet options, so this writes the block itself, in the section's byte
 // order (little endian, as NgWriter writes it).
 func (p *Pcapng) commentBlock(id, n, size int, ts time.Time, comment string) []byte {
-	const (
-		blockEnhancedPacket = 6
-		optComment          = 1
-	)
+	const optComment = 1
 	total := commentBlockLen(n, len(comment))
 	b := make([]byte, 0, total-n)
 	le := binary.LittleEndian

@@ -226,6 +226,10 @@ func TestPcapngFrameAllocs(t *testing.T) {
 	assert.Zero(t, allocs)
 	allocs = testing.AllocsPerRun(1000, func() { p.Frame("customer", netstack.OwnerInternetHost, firewall.Ingress, frame, len(frame)) })
 	assert.Zero(t, allocs)
+	fd := netstack.FrameFromBytes(frame)
+	defer fd.Release()
+	allocs = testing.AllocsPerRun(1000, func() { p.FrameViews("web-1", netstack.OwnerInstance, firewall.Ingress, fd) })
+	assert.Zero(t, allocs, "a frame queued by reference")
 }
 
 func TestDropComment(t *testing.T) {
