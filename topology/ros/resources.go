@@ -116,13 +116,13 @@ func (b *builder) build() {
 		}
 	}
 	phases := []struct {
-		typ string
-		fn  func(*resource)
+		types []string
+		fn    func(*resource)
 	}{
-		{typeVPC, b.vpcRes}, {typeVSwitch, b.vswitch}, {typeSecurityGroup, b.group},
-		{typeIngress, b.ruleRes}, {typeEgress, b.ruleRes},
-		{typeInstance, b.instance}, {typeInstanceGroup, b.instance}, {typeNAT, b.nat},
-		{typeEIPAssoc, b.eipAssoc}, {typeSNAT, b.snat}, {typeDNAT, b.dnat},
+		{[]string{typeVPC}, b.vpcRes}, {[]string{typeVSwitch}, b.vswitch}, {[]string{typeSecurityGroup}, b.group},
+		{[]string{typeIngress, typeEgress}, b.ruleRes}, {[]string{typeInstance, typeInstanceGroup}, b.instance},
+		{[]string{typeNAT}, b.nat}, {[]string{typeEIPAssoc}, b.eipAssoc}, {[]string{typeSNAT}, b.snat},
+		{[]string{typeDNAT}, b.dnat},
 	}
 	for _, r := range b.t.order {
 		if why, ok := unsupportedTypes[r.typ]; ok && r.on {
@@ -131,7 +131,7 @@ func (b *builder) build() {
 	}
 	for _, ph := range phases {
 		for _, r := range b.t.order {
-			if r.typ != ph.typ || !r.on {
+			if !slices.Contains(ph.types, r.typ) || !r.on {
 				continue
 			}
 			if c := r.decl.get("Count"); c != nil {
