@@ -138,7 +138,7 @@ func parseTemplate(file string, data []byte, errs *errList) (root *node) {
 			root = nil
 		}
 	}()
-	f, err := parser.ParseBytes(data, 0)
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		line, col, msg := 1, 1, err.Error()
 		var se *yaml.SyntaxError
