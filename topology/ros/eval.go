@@ -128,35 +128,42 @@ func (t *template) eval(n *node, c ctx, depth int) *node {
 	}
 	switch n.kind {
 	case kList:
-		out := &node{kind: kList, line: n.line, col: n.col}
+		// Every element is evaluated, so that all errors are reported.
+		out, failed := &node{kind: kList, line: n.line, col: n.col}, false
 		for i, e := range n.list {
 			v := t.eval(e, c.at(fmt.Sprintf("[%d]", i)), depth+1)
 			if v == nil {
-				return nil
-			}
-			if v != noValue {
+				failed = true
+			} else if v != noValue {
 				out.list = append(out.list, v)
 			}
+		}
+		if failed {
+			return nil
 		}
 		return out
 	case kMap:
 		if len(n.keys) == 1 && (n.keys[0] == "Ref" || strings.HasPrefix(n.keys[0], "Fn::")) {
 			return t.call(n.keys[0], n.vals[0], n, c.at(n.keys[0]), depth+1)
 		}
-		out := &node{kind: kMap, line: n.line, col: n.col}
+		out, failed := &node{kind: kMap, line: n.line, col: n.col}, false
 		for i, k := range n.keys {
 			if k == "Ref" || strings.HasPrefix(k, "Fn::") {
 				t.errs.add(n.vals[i], c.at(k).path, c.entity, fmt.Sprintf("%s must be the only key of its mapping", k), "")
-				return nil
+				failed = true
+				continue
 			}
 			v := t.eval(n.vals[i], c.at(k), depth+1)
 			if v == nil {
-				return nil
-			}
-			if v != noValue {
+				failed = true
+			} else if v != noValue {
 				out.keys = append(out.keys, k)
 				out.vals = append(out.vals, v)
+				out.kpos = append(out.kpos, n.kpos[i])
 			}
+		}
+		if failed {
+			return nil
 		}
 		return out
 	}
