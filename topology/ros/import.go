@@ -53,14 +53,11 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 		data, err := readFile(file)
 		if err != nil {
 			errs.at(1, 1, "", "", err.Error(), "")
-		} else if root := parseTemplate(file, data, errs); root != nil {
-			t := load(root, opts.Vars, errs)
-			if t != nil {
+		} else if t, b := importData(file, data, opts, errs); t != nil {
+			{
 				for n := range t.params {
 					declared[n] = true
 				}
-				b := newBuilder(t, file, errs)
-				b.build()
 				for _, r := range t.order {
 					if prev, dup := seen[r.id]; dup && r.on {
 						errs.add(r.at, "Resources."+r.id, r.id, fmt.Sprintf("logical id %s is also defined at %s:%d:%d", r.id, prev.File, prev.Line, prev.Column), "")
@@ -101,6 +98,22 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 		return nil, all
 	}
 	return frag, nil
+}
+
+// importData imports one template's text; t is nil when it could not be
+// read as a template (the errors say why).
+func importData(file string, data []byte, opts topology.ImportOptions, errs *errList) (*template, *builder) {
+	root := parseTemplate(file, data, errs)
+	if root == nil {
+		return nil, nil
+	}
+	t := load(root, opts.Vars, errs)
+	if t == nil {
+		return nil, nil
+	}
+	b := newBuilder(t, file, errs)
+	b.build()
+	return t, b
 }
 
 func merge(dst, src *topology.Fragment) {
