@@ -143,7 +143,7 @@ func (t *template) eval(n *node, c ctx, depth int) *node {
 		}
 		return out
 	case kMap:
-		if len(n.keys) == 1 && (n.keys[0] == "Ref" || strings.HasPrefix(n.keys[0], "Fn::")) {
+		if len(n.keys) == 1 && (n.keys[0] == "Ref" || n.keys[0] == "Condition" || strings.HasPrefix(n.keys[0], "Fn::")) {
 			return t.call(n.keys[0], n.vals[0], n, c.at(n.keys[0]), depth+1)
 		}
 		out, failed := &node{kind: kMap, line: n.line, col: n.col}, false
@@ -159,7 +159,11 @@ func (t *template) eval(n *node, c ctx, depth int) *node {
 			} else if v != noValue {
 				out.keys = append(out.keys, k)
 				out.vals = append(out.vals, v)
-				out.kpos = append(out.kpos, n.kpos[i])
+				var kp *node
+				if i < len(n.kpos) {
+					kp = n.kpos[i]
+				}
+				out.kpos = append(out.kpos, kp)
 			}
 		}
 		if failed {

@@ -241,6 +241,7 @@ func (c *converter) convert(n ast.Node, path string, depth int) *node {
 			v = &node{line: l, col: col}
 		}
 		out.kind, out.keys, out.vals = kMap, []string{fn}, []*node{v}
+		out.kpos = []*node{{kind: kString, s: fn, line: l, col: col}}
 		return out
 	case *ast.MappingNode:
 		out.kind = kMap
