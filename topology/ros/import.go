@@ -173,7 +173,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if st.Size() > maxFileSize {
-		return nil, fmt.Errorf("file is larger than the limit of %d bytes (16 MiB)", maxFileSize)
+		return nil, fmt.Errorf("file is larger than the limit of %d bytes (2 MiB)", maxFileSize)
 	}
 	data := make([]byte, st.Size())
 	_, err = f.Read(data)

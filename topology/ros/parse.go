@@ -10,10 +10,11 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// Input bounds: a template over 16 MiB, nested deeper than maxDepth or with
-// more than maxNodes values is refused before it is evaluated.
+// Input bounds: a template over 2 MiB (four times ROS's own limit of 512
+// KiB), nested deeper than maxDepth or with more than maxNodes values is
+// refused before it is evaluated.
 const (
-	maxFileSize = 16 << 20
+	maxFileSize = 2 << 20
 	maxDepth    = 64
 	maxNodes    = 2_000_000
 )
@@ -128,8 +129,8 @@ type converter struct {
 // parseTemplate parses a template in YAML or JSON (JSON is YAML) into a node
 // tree. It never panics: the parser is guarded, and the tree is bounded.
 func parseTemplate(file string, data []byte, errs *errList) (root *node) {
-	if len(data) > maxFileSize {
-		errs.at(1, 1, "", "", fmt.Sprintf("file is larger than the limit of %d bytes (16 MiB)", maxFileSize), "")
+	if p, msg := prescan(data); msg != "" {
+		errs.at(p.Line, p.Column, "", "", msg, "")
 		return nil
 	}
 	defer func() {
@@ -245,13 +246,14 @@ func (c *converter) convert(n ast.Node, path string, depth int) *node {
 		return out
 	case *ast.MappingNode:
 		out.kind = kMap
+		seen := make(map[string]bool, len(x.Values))
 		for _, mv := range x.Values {
-			c.pair(out, mv, path, depth)
+			c.pair(out, mv, path, depth, seen)
 		}
 		return out
 	case *ast.MappingValueNode:
 		out.kind = kMap
-		c.pair(out, x, path, depth)
+		c.pair(out, x, path, depth, map[string]bool{})
 		return out
 	case *ast.SequenceNode:
 		out.kind = kList
@@ -285,7 +287,7 @@ func (c *converter) convert(n ast.Node, path string, depth int) *node {
 
 // pair adds one key: value to a mapping; a key given twice is an error, as
 // ROS says.
-func (c *converter) pair(m *node, mv *ast.MappingValueNode, path string, depth int) {
+func (c *converter) pair(m *node, mv *ast.MappingValueNode, path string, depth int, seen map[string]bool) {
 	if mv == nil || mv.Key == nil {
 		return
 	}
@@ -311,10 +313,11 @@ func (c *converter) pair(m *node, mv *ast.MappingValueNode, path string, depth i
 	if path != "" {
 		sub = path + "." + k
 	}
-	if prev := m.get(k); prev != nil || contains(m.keys, k) {
+	if seen[k] {
 		c.errs.at(kl, kc, sub, "", fmt.Sprintf("key %q is given twice", k), "")
 		return
 	}
+	seen[k] = true
 	v := c.convert(mv.Value, sub, depth+1)
 	if v == nil {
 		v = &node{line: kl, col: kc}
@@ -322,13 +325,4 @@ func (c *converter) pair(m *node, mv *ast.MappingValueNode, path string, depth i
 	m.keys = append(m.keys, k)
 	m.vals = append(m.vals, v)
 	m.kpos = append(m.kpos, &node{kind: kString, s: k, line: kl, col: kc})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
