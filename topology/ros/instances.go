@@ -10,15 +10,16 @@ import (
 	"github.com/vpclab/vpclab/topology"
 )
 
-// maxGroupSize is ROS's bound of InstanceGroup.MaxAmount.
-const maxGroupSize = 100
+// maxGroupSize is ROS's bound of InstanceGroup.MaxAmount (1,000 today; 100
+// in older documentation).
+const maxGroupSize = 1000
 
 // groupSize is an InstanceGroup's MaxAmount.
 func (t *template) groupSize(r *resource) (int, bool) {
 	c := ctx{"Resources." + r.id + ".Properties.MaxAmount", r.id}
 	raw := r.props.get("MaxAmount")
 	if raw == nil {
-		t.errs.add(r.at, c.path, r.id, "an InstanceGroup needs MaxAmount", "1..100")
+		t.errs.add(r.at, c.path, r.id, "an InstanceGroup needs MaxAmount", "1..1000")
 		return 0, false
 	}
 	v := t.eval(raw, c, 0)
@@ -28,7 +29,7 @@ func (t *template) groupSize(r *resource) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxGroupSize {
-		t.errs.add(v, c.path, r.id, fmt.Sprintf("MaxAmount %q is not a count of instances", s), "1..100")
+		t.errs.add(v, c.path, r.id, fmt.Sprintf("MaxAmount %q is not a count of instances", s), "1..1000")
 		return 0, false
 	}
 	return n, true
