@@ -40,6 +40,12 @@ var offlineFunctions = []string{
 	"Fn::GetStackOutput", "Fn::Sort", "Fn::Dict", "Fn::ValueOf", "Fn::ValueOfAll",
 }
 
+func init() {
+	for _, fn := range offlineFunctions {
+		shortTags["!"+strings.TrimPrefix(fn, "Fn::")] = fn
+	}
+}
+
 var evalFunctions = []string{
 	"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Select", "Fn::Sub", "Fn::If", "Fn::Equals", "Fn::And",
 	"Fn::Or", "Fn::Not", "Fn::Split", "Fn::Replace", "Fn::FindInMap",
@@ -350,6 +356,9 @@ func (t *template) call(fn string, arg, at *node, c ctx, depth int) *node {
 		}
 		return boolean(x == y, at)
 	case "Fn::And", "Fn::Or", "Fn::Not":
+		if fn == "Fn::Not" && arg != nil && arg.kind != kList { // ROS takes a bare operand too
+			arg = &node{kind: kList, list: []*node{arg}, line: arg.line, col: arg.col}
+		}
 		if arg == nil || arg.kind != kList || len(arg.list) == 0 || (fn == "Fn::Not" && len(arg.list) != 1) {
 			t.errs.add(arg, c.path, c.entity, fn+" takes a list of conditions (Fn::Not: of one)", "")
 			return nil

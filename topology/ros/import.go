@@ -33,7 +33,7 @@ var templateKeys = []string{"ROSTemplateFormatVersion", "Description", "Metadata
 
 // resourceKeys are the keys of one resource.
 var resourceKeys = []string{"Type", "Properties", "Condition", "DependsOn", "Metadata",
-	"DeletionPolicy", "UpdatePolicy", "CreationPolicy", "Description", "Count"}
+	"DeletionPolicy", "UpdatePolicy", "CreationPolicy", "Description", "Count", "Version", "DependsOnCondition"}
 
 // Import reads ROS templates (files, or directories of *.json, *.yaml,
 // *.yml and *.template files) and returns their fragment. opts.Vars are the
@@ -213,6 +213,15 @@ func load(root *node, vars map[string]string, errs *errList) *template {
 		}
 	}
 	t.mappings = root.get("Mappings")
+	if tr := root.get("Transform"); tr != nil {
+		what := tr.describe()
+		msg := "a template with Transform " + what + " is expanded by ROS before it runs; vpclab reads plain templates"
+		if strings.Contains(strings.ToLower(what), "terraform") {
+			msg = "a Terraform-based template (Transform " + what + "): import the .tf files of its Workspace with format terraform"
+		}
+		errs.add(tr, "Transform", "", msg, "")
+		return nil
+	}
 	res := root.get("Resources")
 	if res == nil || res.kind != kMap {
 		errs.add(root, "Resources", "", "the template has no Resources mapping", "")

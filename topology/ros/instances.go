@@ -232,6 +232,12 @@ func (b *builder) eipAssoc(r *resource) {
 	if eipLit != "" {
 		eipID = "id:" + eipLit
 	}
+	if iv != nil && iv.kind == kRef && !iv.computed {
+		if ty := b.t.resources[iv.ref.res].typ; ty != typeInstance && ty != typeInstanceGroup && ty != typeNAT {
+			b.errs.unsupported(iv, ic.path, r.id, "InstanceId", fmt.Sprintf("an EIP bound to %s, a %s, which vpclab does not model", iv.ref.res, ty))
+			return
+		}
+	}
 	to, lit, ok := b.target(iv, ic, typeInstance, typeInstanceGroup, typeNAT)
 	if !ok {
 		return
@@ -298,6 +304,13 @@ func (b *builder) publicIP(r *resource, nat string, gi int, keys ...string) bool
 		}
 		if v == nil {
 			return false
+		}
+		if v.kind == kRef && !v.computed && b.t.resources[v.ref.res].typ == typeEIPAssoc {
+			// Fn::GetAtt [Association, EipAddress]: the EIP it binds.
+			assoc := b.t.resources[v.ref.res]
+			if a, _, ok := b.prop(assoc, "AllocationId"); ok && a != nil && a.kind == kRef {
+				v = a
+			}
 		}
 		if v.kind == kRef && !v.computed && b.t.resources[v.ref.res].typ == typeEIP {
 			want, has := b.natEIP[nat]

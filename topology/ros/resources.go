@@ -69,6 +69,10 @@ var relevant = map[string][]string{
 		"ForwardEntryName", "PortBreak"},
 }
 
+// knownOthers are real properties that are one or two edits from one the
+// import reads: not typos.
+var knownOthers = []string{"MinAmount", "ZoneIds", "VpcIds", "InstanceIds", "HostName", "HostNames"}
+
 // Rule properties, all known (rules are read strictly: a misspelt
 // SourceCidrIp would silently open nothing).
 var ingressKeys = []string{"IpProtocol", "PortRange", "SourceCidrIp", "SourceGroupId", "SourceGroupOwnerId",
@@ -162,7 +166,7 @@ func (b *builder) typos(r *resource) {
 		return
 	}
 	for i, k := range r.props.keys {
-		if slices.Contains(rel, k) {
+		if slices.Contains(rel, k) || slices.Contains(knownOthers, k) {
 			continue
 		}
 		if s := closest(k, rel); s != "" {
@@ -222,6 +226,10 @@ func (b *builder) target(v *node, c ctx, types ...string) (r ref, lit string, ok
 		res := b.t.resources[v.ref.res]
 		if slices.Contains(types, res.typ) {
 			return v.ref, "", true
+		}
+		if res.typ == "ALIYUN::ROS::Stack" {
+			b.errs.add(v, c.path, c.entity, fmt.Sprintf("comes from the outputs of nested stack %s, which an offline import does not read; import the nested template, or pass the value with --param", v.ref.res), "")
+			return ref{}, "", false
 		}
 		b.errs.add(v, c.path, c.entity, fmt.Sprintf("refers to %s, a %s; needs a %s", v.ref.res, res.typ, strings.Join(types, " or ")), "")
 	case v.kind == kRef:
