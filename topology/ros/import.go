@@ -65,13 +65,19 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 						seen[r.id] = topology.Origin{File: file, Line: r.at.line, Column: r.at.col}
 					}
 				}
+				if frag.VPC.CIDR.IsValid() && b.frag.VPC.CIDR.IsValid() {
+					r := t.resources[b.frag.VPC.Name]
+					errs.unsupported(r.at, "Resources."+r.id, r.id, r.id,
+						fmt.Sprintf("a second VPC (the first is %s at %s); a topology has one VPC", frag.VPC.Name, frag.VPC.Origin))
+					b.frag.VPC = topology.VPC{}
+				}
 				merge(frag, b.frag)
 			}
 		}
 		frag.Skipped = append(frag.Skipped, errs.sortedSkipped()...)
 		all = append(all, errs.sorted()...)
 	}
-	if len(all) == 0 {
+	{
 		var unknown []string
 		for k := range opts.Vars {
 			if !declared[k] {
