@@ -96,6 +96,7 @@ type builder struct {
 	nats      map[string]int
 	natEIP    map[string]string // NAT gateway → the EIP resource that is its address
 	eipOf     map[string]string // EIP resource → what it is associated with
+	echoing   []string          // Res.Property being evaluated, for cycles
 }
 
 func newBuilder(t *template, file string, errs *errList) *builder {
@@ -205,11 +206,44 @@ func (b *builder) scalar(v *node, c ctx) (string, bool) {
 	case kString:
 		return v.s, true
 	case kRef:
+		if prop, ok := echoes[b.t.resources[v.ref.res].typ][v.ref.attr]; ok && !v.computed {
+			return b.echo(v, prop, c)
+		}
 		b.errs.add(v, c.path, c.entity, fmt.Sprintf("the value comes from %s, which the cloud assigns at creation and an offline import cannot know; write the value itself", v.ref), "")
 	default:
 		b.errs.add(v, c.path, c.entity, "needs a single value; got "+v.describe(), "")
 	}
 	return "", false
+}
+
+// echoes are the attributes that give back a property of their resource:
+// Fn::GetAtt [Vpc, CidrBlock] is the CidrBlock the template gives the VPC.
+var echoes = map[string]map[string]string{
+	typeVPC:      {"CidrBlock": "CidrBlock"},
+	typeVSwitch:  {"CidrBlock": "CidrBlock"},
+	typeInstance: {"PrivateIp": "PrivateIpAddress", "InnerIp": "PrivateIpAddress"},
+}
+
+// echo evaluates the property an attribute gives back, detecting cycles
+// (a vswitch whose CidrBlock is its own Fn::GetAtt).
+func (b *builder) echo(v *node, prop string, c ctx) (string, bool) {
+	res := b.t.resources[v.ref.res]
+	key := res.id + "." + prop
+	if i := slices.Index(b.echoing, key); i >= 0 {
+		b.errs.add(v, c.path, c.entity, fmt.Sprintf("a cycle of Fn::GetAtt: %s → %s", strings.Join(b.echoing[i:], " → "), key), "")
+		return "", false
+	}
+	pv, pc, present := b.prop(res, prop)
+	if !present {
+		if res.typ == typeVPC {
+			return "172.16.0.0/12", true // the cloud's default
+		}
+		b.errs.add(v, c.path, c.entity, fmt.Sprintf("the %s of %s is assigned by the cloud and cannot be known offline; give %s a %s", v.ref.attr, res.id, res.id, prop), "")
+		return "", false
+	}
+	b.echoing = append(b.echoing, key)
+	defer func() { b.echoing = b.echoing[:len(b.echoing)-1] }()
+	return b.scalar(pv, pc)
 }
 
 // target is the resource a property refers to (Ref X, Fn::GetAtt X.Id),
