@@ -44,8 +44,8 @@ func (l *errList) add(n *node, path, entity, msg, allowed string) {
 }
 
 // unsupported records something understood but not supported: an error, or
-// with SkipUnsupported a Skipped entry. It reports whether the item is to be
-// left out (always: either way it is not imported).
+// with SkipUnsupported a Skipped entry. Either way the caller leaves the
+// item out.
 func (l *errList) unsupported(n *node, path, entity, what, why string) {
 	if l.skip {
 		line, col := 1, 1

@@ -54,30 +54,15 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 		if err != nil {
 			errs.at(1, 1, "", "", err.Error(), "")
 		} else if t, b := importData(file, data, opts, errs); t != nil {
-			{
-				for n := range t.params {
-					declared[n] = true
-				}
-				for _, r := range t.order {
-					if prev, dup := seen[r.id]; dup && r.on {
-						errs.add(r.at, "Resources."+r.id, r.id, fmt.Sprintf("logical id %s is also defined at %s:%d:%d", r.id, prev.File, prev.Line, prev.Column), "")
-					} else if r.on {
-						seen[r.id] = topology.Origin{File: file, Line: r.at.line, Column: r.at.col}
-					}
-				}
-				if frag.VPC.CIDR.IsValid() && b.frag.VPC.CIDR.IsValid() {
-					r := t.resources[b.frag.VPC.Name]
-					errs.unsupported(r.at, "Resources."+r.id, r.id, r.id,
-						fmt.Sprintf("a second VPC (the first is %s at %s); a topology has one VPC", frag.VPC.Name, frag.VPC.Origin))
-					b.frag.VPC = topology.VPC{}
-				}
-				merge(frag, b.frag)
+			for n := range t.params {
+				declared[n] = true
 			}
+			join(frag, t, b, errs, seen)
 		}
 		frag.Skipped = append(frag.Skipped, errs.sortedSkipped()...)
 		all = append(all, errs.sorted()...)
 	}
-	{
+	if len(opts.Vars) > 0 {
 		var unknown []string
 		for k := range opts.Vars {
 			if !declared[k] {
@@ -120,6 +105,25 @@ func importData(file string, data []byte, opts topology.ImportOptions, errs *err
 	b := newBuilder(t, file, errs)
 	b.build()
 	return t, b
+}
+
+// join adds one template's fragment to the import's: a logical id defined
+// by an earlier template, or a second VPC, is an error naming both places.
+func join(frag *topology.Fragment, t *template, b *builder, errs *errList, seen map[string]topology.Origin) {
+	for _, r := range t.order {
+		if prev, dup := seen[r.id]; dup && r.on {
+			errs.add(r.at, "Resources."+r.id, r.id, fmt.Sprintf("logical id %s is also defined at %s:%d:%d", r.id, prev.File, prev.Line, prev.Column), "")
+		} else if r.on {
+			seen[r.id] = topology.Origin{File: errs.file, Line: r.at.line, Column: r.at.col}
+		}
+	}
+	if frag.VPC.CIDR.IsValid() && b.frag.VPC.CIDR.IsValid() {
+		r := t.resources[b.frag.VPC.Name]
+		errs.unsupported(r.at, "Resources."+r.id, r.id, r.id,
+			fmt.Sprintf("a second VPC (the first is %s at %s); a topology has one VPC", frag.VPC.Name, frag.VPC.Origin))
+		b.frag.VPC = topology.VPC{}
+	}
+	merge(frag, b.frag)
 }
 
 func merge(dst, src *topology.Fragment) {
