@@ -41,3 +41,16 @@ func TestMultipleTemplates(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestRegistered checks importing the package makes the format available
+// to `vpclab import` and imports:.
+func TestRegistered(t *testing.T) {
+	imp, ok := topology.LookupImporter("ros")
+	if !ok {
+		t.Fatal(`format "ros" is not registered`)
+	}
+	frag, err := imp([]string{filepath.Join("testdata", "real", "forward-entry.yml")}, topology.ImportOptions{})
+	if err != nil || frag.Format != "ros" || len(frag.Instances) != 1 {
+		t.Fatalf("got %+v, %v", frag, err)
+	}
+}
