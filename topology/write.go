@@ -69,12 +69,14 @@ var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 
 // Fields the writer's defaults depend on, by index.
 var (
-	instanceType   = reflect.TypeFor[Instance]()
-	groupType      = reflect.TypeFor[SecurityGroup]()
-	ruleType       = reflect.TypeFor[Rule]()
-	autoIPField    = fieldIndex(instanceType, "AutoIP")
-	groupTypeField = fieldIndex(groupType, "Type")
-	protocolField  = fieldIndex(ruleType, "Protocol")
+	instanceType     = reflect.TypeFor[Instance]()
+	groupType        = reflect.TypeFor[SecurityGroup]()
+	ruleType         = reflect.TypeFor[Rule]()
+	autoIPField      = fieldIndex(instanceType, "AutoIP")
+	serviceType      = reflect.TypeFor[Service]()
+	servicePortField = fieldIndex(serviceType, "Port")
+	groupTypeField   = fieldIndex(groupType, "Type")
+	protocolField    = fieldIndex(ruleType, "Protocol")
 )
 
 func fieldIndex(t reflect.Type, name string) int {
@@ -170,7 +172,7 @@ func (w *yamlWriter) blockFields(v reflect.Value, ind int, afterDash bool) {
 			}
 		default:
 			w.buf.WriteByte(' ')
-			w.flow(fv)
+			w.field(f, fv)
 			w.buf.WriteByte('\n')
 		}
 		w.pop()
@@ -239,7 +241,7 @@ func (w *yamlWriter) flow(v reflect.Value) {
 				w.buf.WriteString(": ")
 			}
 			w.push(f.name, 0)
-			w.flow(fv)
+			w.field(f, fv)
 			w.pop()
 		}
 		w.buf.WriteByte('}')
@@ -265,10 +267,22 @@ func (w *yamlWriter) flow(v reflect.Value) {
 	}
 }
 
+// field writes the value fv of field f in flow style: an int that also
+// takes the word "all" writes AllPorts as all.
+func (w *yamlWriter) field(f *field, fv reflect.Value) {
+	if f.all && fv.Kind() == reflect.Int && fv.Int() == AllPorts {
+		w.str("all")
+		return
+	}
+	w.flow(fv)
+}
+
 // omit reports whether field f (value fv) of struct v is left out: a zero
 // value, a tagged default, or a default the loader derives.
 func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 	switch {
+	case f.all && fv.Kind() == reflect.Int && fv.Int() == AllPorts:
+		return false // port: all
 	case fv.Kind() == reflect.Bool && f.hasDef && f.def == "true":
 		return fv.Bool() // false must be written
 	case fv.IsZero() || (fv.Kind() == reflect.Slice && fv.Len() == 0):
@@ -292,6 +306,8 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 			implied = "drop"
 		}
 		return strings.EqualFold(fv.String(), implied)
+	case f.name == "protocol" && v.Type() == serviceType && v.Field(servicePortField).Int() == AllPorts:
+		return false // a catch-all without protocol listens on every protocol
 	case f.name == "port_range" && v.Type() == ruleType:
 		p := v.Field(protocolField).String()
 		return !strings.EqualFold(p, "tcp") && !strings.EqualFold(p, "udp") && fv.String() == "-1/-1"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -405,7 +406,9 @@ func randomTopology(r *rand.Rand) *Topology {
 			n.SNAT = []string{top.VSwitches[1].Name}
 		}
 		for _, in := range top.Instances {
-			if !in.EIP.IsValid() {
+			// "assigned: [eip]" without an address gets one at Load, and a
+			// DNAT target must have none.
+			if !in.EIP.IsValid() && !slices.Contains(in.Assigned, "eip") {
 				n.DNAT = append(n.DNAT, DNAT{Protocol: pick("tcp", "udp"), PublicPort: 1000 + len(n.DNAT), Instance: in.Name, Port: 22, Origin: origin()})
 			}
 		}

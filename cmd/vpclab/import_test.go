@@ -245,7 +245,7 @@ func TestImportFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import", "nope", "x"}, `unknown import format "nope" (formats: test)`},
+		{[]string{"import", "nope", "x"}, `unknown import format "nope" (formats: aliyun, aws, ros, terraform, test)`},
 		{[]string{"import", "test", "x", "-o", "table"}, `-o "table": want yaml or json`},
 		{[]string{"import", "test", "x", "--var", "novalue"}, `--var "novalue": want name=value`},
 		{[]string{"import", "test", "x", "--param", "=v"}, `--param "=v": want name=value`},

@@ -7,5 +7,6 @@ package main
 import (
 	_ "github.com/vpclab/vpclab/topology/aliyun"
 	_ "github.com/vpclab/vpclab/topology/aws"
+	_ "github.com/vpclab/vpclab/topology/ros"
 	_ "github.com/vpclab/vpclab/topology/terraform"
 )
