@@ -356,6 +356,8 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, &firewall.Error{Code: code, Rule: -1, Field: field, Value: value, Msg: msg, Allowed: allowed})
 	}
 	t := s.lab.Topology
+	// An imported instance may be named short (web[0]).
+	req.From, req.To = t.Resolve(req.From), t.Resolve(req.To)
 	proto := strings.ToLower(req.Protocol)
 	switch proto {
 	case "":

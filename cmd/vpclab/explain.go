@@ -94,6 +94,9 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 	if err != nil {
 		return nil, nil, err
 	}
+	// An imported instance may be named short (web[0] for
+	// alicloud_instance.web[0]), as in the file's expectations.
+	f.from, f.to = t.Resolve(f.from), t.Resolve(f.to)
 	if err := t.CheckName(f.from, false); err != nil {
 		return nil, nil, usageError("--from %s: %v", f.from, err)
 	}

@@ -31,3 +31,15 @@ func TestImportScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainShortName: explain takes an imported instance by its short
+// name, as expectations do, and its report names the rule's origin in the
+// user's Terraform file.
+func TestExplainShortName(t *testing.T) {
+	file := "../../topology/terraform/testdata/real/ecs-new-vpc.scenario.yaml"
+	stdout, stderr, code, _ := runVPCLab(t, "explain", file, "--from", "customer", "--to", "instances[1]", "--protocol", "icmp")
+	require.Equal(t, 0, code, "stderr:\n%s", stderr)
+	require.Contains(t, stdout, "alicloud_instance.instances[1]")
+	require.Contains(t, stdout, "from ")
+	require.Contains(t, stdout, "alicloud_security_group_rule.")
+}
