@@ -17,6 +17,7 @@ func TestImportScenarios(t *testing.T) {
 	for _, pattern := range []string{
 		"../../topology/*/testdata/*/*.scenario.yaml",
 		"../../topology/*/testdata/*/*/*.scenario.yaml",
+		"../../examples/imports/*.yaml",
 	} {
 		m, err := filepath.Glob(pattern)
 		require.NoError(t, err)
@@ -24,7 +25,7 @@ func TestImportScenarios(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(files), 15, "the importers' scenarios went missing")
 	for _, f := range files {
-		name, _ := filepath.Rel("../../topology", f)
+		name, _ := filepath.Rel("../..", f)
 		t.Run(name, func(t *testing.T) {
 			stdout, stderr, code, _ := runVPCLab(t, "test", f)
 			require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
