@@ -263,6 +263,7 @@ func (ca *catchAll) flow(id stack.TransportEndpointID, c *gonet.UDPConn) {
 		c.Close()
 	}()
 	buf := make([]byte, 64<<10)
+	failed := 0
 	for {
 		c.SetReadDeadline(time.Now().Add(catchAllUDPIdle))
 		n, err := c.Read(buf)
@@ -270,11 +271,14 @@ func (ca *catchAll) flow(id stack.TransportEndpointID, c *gonet.UDPConn) {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				return
 			}
-			if ca.isClosed() {
+			// An ICMP error about an earlier answer reads as one error;
+			// an endpoint that fails every read is dead.
+			if failed++; failed > 3 || ca.isClosed() {
 				return
 			}
-			continue // an ICMP error about an earlier answer
+			continue
 		}
+		failed = 0
 		c.Write(ca.answer(buf[:n], id.LocalPort))
 	}
 }

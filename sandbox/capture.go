@@ -219,9 +219,11 @@ func (p *Pcapng) Frame(name string, kind netstack.OwnerKind, _ firewall.Directio
 	p.frame(name, kind, ip, netstack.FrameData{}, max(size, len(ip)))
 }
 
-// FrameViews implements netstack.ViewCapture: the batch keeps a
-// reference to the frame's views and its goroutine copies the bytes into
-// the write, so the data path copies nothing.
+// FrameViews implements netstack.ViewCapture: for a frame of more than
+// copyFrameBelow bytes the batch keeps a reference to its views and its
+// goroutine copies the bytes into the write, so the data path copies
+// nothing; a smaller one (an ACK, a snap length's worth) is copied at once,
+// which costs less than the reference counts.
 func (p *Pcapng) FrameViews(name string, kind netstack.OwnerKind, _ firewall.Direction, f netstack.FrameData) {
 	p.frame(name, kind, nil, f, f.Len())
 }
@@ -259,16 +261,20 @@ func (p *Pcapng) frame(name string, kind netstack.OwnerKind, ip []byte, f netsta
 	pad := pad4(n) - n
 	le.PutUint32(tail[pad:], uint32(total))
 	var err error
-	if ip != nil {
+	if ip == nil && n > copyFrameBelow {
+		err = p.batch.writeFrame(head[:], f, n, tail[:pad+4])
+	} else {
 		var b []byte
 		if b, err = p.batch.grab(total); err == nil {
 			copy(b, head[:])
-			copy(b[28:], ip[:n])
+			if ip != nil {
+				copy(b[28:], ip[:n])
+			} else {
+				f.AppendTo(b[28:28], n)
+			}
 			copy(b[28+n:], tail[:pad+4])
 			p.batch.filled()
 		}
-	} else {
-		err = p.batch.writeFrame(head[:], f, n, tail[:pad+4])
 	}
 	if err != nil {
 		p.fail(err)
@@ -389,6 +395,12 @@ func enhancedPacketLen(n, optLen int) int { return 32 + pad4(n) + optLen }
 // commentBlockLen is the length of an Enhanced Packet Block with n bytes of
 // data and a comment of c bytes.
 func commentBlockLen(n, c int) int { return enhancedPacketLen(n, 4+pad4(c)+4) }
+
+// copyFrameBelow is the size up to which a captured frame is copied into
+// the batch at once rather than kept by reference (BenchmarkCaptureFrame:
+// taking and dropping a reference to a super-segment's views costs about
+// what copying 4 KiB does).
+const copyFrameBelow = 4 << 10
 
 // blockEnhancedPacket is the type of an Enhanced Packet Block.
 const blockEnhancedPacket = 6

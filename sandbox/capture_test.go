@@ -226,10 +226,16 @@ func TestPcapngFrameAllocs(t *testing.T) {
 	assert.Zero(t, allocs)
 	allocs = testing.AllocsPerRun(1000, func() { p.Frame("customer", netstack.OwnerInternetHost, firewall.Ingress, frame, len(frame)) })
 	assert.Zero(t, allocs)
-	fd := netstack.FrameFromBytes(frame)
-	defer fd.Release()
-	allocs = testing.AllocsPerRun(1000, func() { p.FrameViews("web-1", netstack.OwnerInstance, firewall.Ingress, fd) })
-	assert.Zero(t, allocs, "a frame queued by reference")
+	small := netstack.FrameFromBytes(frame)
+	defer small.Release()
+	allocs = testing.AllocsPerRun(1000, func() { p.FrameViews("web-1", netstack.OwnerInstance, firewall.Ingress, small) })
+	assert.Zero(t, allocs, "a small frame copied from its views")
+	super := make([]byte, 60000)
+	super[0] = 0x45
+	big := netstack.FrameFromBytes(super)
+	defer big.Release()
+	allocs = testing.AllocsPerRun(1000, func() { p.FrameViews("web-1", netstack.OwnerInstance, firewall.Egress, big) })
+	assert.Zero(t, allocs, "a super-segment queued by reference")
 }
 
 func TestDropComment(t *testing.T) {
