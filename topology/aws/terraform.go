@@ -172,6 +172,9 @@ func (m *tfMapper) finish(frag *topology.Fragment) {
 	}
 	for _, e := range m.rep.errs {
 		m.rename(e)
+		if strings.HasPrefix(e.Path, "resource.") {
+			e.Entity = "" // the path names the resource
+		}
 	}
 }
 
@@ -637,23 +640,23 @@ func (m *tfMapper) permission(r *terraform.Resource, gid string, o topology.Orig
 			m.renames[a.path] = map[string]string{"CidrIp": ""}
 		}
 	}
+	// IPv6 is not supported whatever its value: an unknown one (a VPC's
+	// ipv6_cidr_block) is reported as IPv6, not as unknown.
 	for _, c := range m.elems(get("ipv6_cidr_blocks")) {
-		if s, ok := m.str(c); ok {
-			p.Ipv6Ranges = append(p.Ipv6Ranges, Ipv6Range{CidrIpv6: s, Path: c.path})
-		}
+		s, _ := optStrArg(c)
+		p.Ipv6Ranges = append(p.Ipv6Ranges, Ipv6Range{CidrIpv6: orText(s, "(known after apply)"), Path: c.path, Origin: rangeOrigin(c.rng, r.Address)})
 	}
 	if a := get("cidr_ipv6"); a.set() {
-		if s, ok := m.str(a); ok {
-			p.Ipv6Ranges = append(p.Ipv6Ranges, Ipv6Range{CidrIpv6: s, Path: a.path})
-		}
+		s, _ := optStrArg(a)
+		p.Ipv6Ranges = append(p.Ipv6Ranges, Ipv6Range{CidrIpv6: orText(s, "(known after apply)"), Path: a.path, Origin: rangeOrigin(a.rng, r.Address)})
 	}
 	for _, c := range m.elems(get("prefix_list_ids")) {
 		s, _ := optStrArg(c)
-		p.PrefixListIds = append(p.PrefixListIds, PrefixListId{PrefixListId: orText(s, "known after apply"), Path: c.path})
+		p.PrefixListIds = append(p.PrefixListIds, PrefixListId{PrefixListId: orText(s, "(known after apply)"), Path: c.path, Origin: rangeOrigin(c.rng, r.Address)})
 	}
 	if a := get("prefix_list_id"); a.set() {
 		s, _ := optStrArg(a)
-		p.PrefixListIds = append(p.PrefixListIds, PrefixListId{PrefixListId: orText(s, "known after apply"), Path: a.path})
+		p.PrefixListIds = append(p.PrefixListIds, PrefixListId{PrefixListId: orText(s, "(known after apply)"), Path: a.path, Origin: rangeOrigin(a.rng, r.Address)})
 	}
 	for _, name := range []string{"security_groups", "source_security_group_id", "referenced_security_group_id"} {
 		a := get(name)

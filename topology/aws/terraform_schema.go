@@ -38,7 +38,7 @@ var awsSchema = terraform.Schema{
 			ipv6_ipam_pool_id ipv6_netmask_length region tags`),
 		Relevant: fields(`cidr_block ipv4_ipam_pool_id`),
 		Computed: fields(`arn default_network_acl_id default_route_table_id default_security_group_id
-			dhcp_options_id main_route_table_id ipv6_association_id owner_id tags_all`),
+			dhcp_options_id ipv6_association_id ipv6_cidr_block main_route_table_id owner_id tags_all`),
 	},
 	"aws_subnet": {
 		Args: fields(`assign_ipv6_address_on_creation availability_zone availability_zone_id cidr_block
