@@ -309,6 +309,8 @@ type arg struct {
 	entity string // the resource address
 }
 
+// set reports whether a is set: to anything but null or "" (show JSON
+// writes unset string arguments as "").
 func (a arg) set() bool {
 	if a.v == cty.NilVal {
 		return false
@@ -317,7 +319,7 @@ func (a arg) set() bool {
 		return true
 	}
 	v, _ := a.v.Unmark()
-	return !v.IsNull()
+	return !v.IsNull() && !(v.Type() == cty.String && v.AsString() == "")
 }
 
 func resArg(r *terraform.Resource, name string) arg {
@@ -560,7 +562,7 @@ func (m *tfMapper) mapGroup(r *terraform.Resource) {
 		}
 	}
 	for _, dir := range []string{"ingress", "egress"} {
-		for i, b := range r.Blocks[dir] {
+		for i, b := range m.ruleBlocks(r, dir) {
 			path := fmt.Sprintf("%s.%s[%d]", g.Path, dir, i)
 			o := rangeOrigin(b.Range, r.Address)
 			p, ok := m.permission(r, g.GroupId, o, path, "protocol", func(name string) arg { return blockArg(r, b, path, name) }, true)
@@ -579,6 +581,39 @@ func (m *tfMapper) mapGroup(r *terraform.Resource) {
 	}
 	m.groups[r] = len(m.in.groups)
 	m.in.groups = append(m.in.groups, g)
+}
+
+// ruleBlocks are the ingress or egress rules of a group: its blocks, or
+// the elements of the argument written as a list of objects (attributes as
+// blocks: ingress = [{...}], or .tf.json).
+func (m *tfMapper) ruleBlocks(r *terraform.Resource, dir string) []*terraform.Block {
+	if bs := r.Blocks[dir]; len(bs) > 0 {
+		return bs
+	}
+	a := resArg(r, dir)
+	var out []*terraform.Block
+	for _, e := range m.elems(a) {
+		v, ok := m.known(e)
+		if !ok {
+			continue
+		}
+		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+			m.argFail(e, "must be an object of "+strings.Join(ruleBlock.Args, ", "), "")
+			continue
+		}
+		b := &terraform.Block{Attrs: map[string]cty.Value{}, AttrRanges: map[string]hcl.Range{}, Range: e.rng}
+		for k, ev := range v.AsValueMap() {
+			if !slices.Contains(ruleBlock.Args, k) {
+				m.argFail(arg{rng: e.rng, path: e.path + "." + k, entity: e.entity},
+					fmt.Sprintf("an argument named %q is not expected here", k), strings.Join(ruleBlock.Args, ", "))
+				continue
+			}
+			b.Attrs[k] = ev
+			b.AttrRanges[k] = e.rng
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // checkShownBlock reports an inline rule of a plan whose lists are known

@@ -52,7 +52,10 @@ var awsSchema = terraform.Schema{
 	},
 	"aws_security_group": {
 		Args:     fields(`description egress ingress name name_prefix region revoke_rules_on_delete tags vpc_id`),
-		Relevant: fields(`name vpc_id`),
+		// ingress and egress are blocks, or (attributes-as-blocks) a list
+		// of objects: ingress = [] removes every rule, and .tf.json writes
+		// them as a list.
+		Relevant: fields(`egress ingress name vpc_id`),
 		Computed: fields(`arn owner_id tags_all`),
 		Blocks:   map[string]*terraform.ResourceSchema{"ingress": ruleBlock, "egress": ruleBlock},
 	},
