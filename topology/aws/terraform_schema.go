@@ -51,7 +51,7 @@ var awsSchema = terraform.Schema{
 		Computed: fields(`arn ipv6_cidr_block_association_id owner_id tags_all`),
 	},
 	"aws_security_group": {
-		Args:     fields(`description egress ingress name name_prefix region revoke_rules_on_delete tags vpc_id`),
+		Args: fields(`description egress ingress name name_prefix region revoke_rules_on_delete tags vpc_id`),
 		// ingress and egress are blocks, or (attributes-as-blocks) a list
 		// of objects: ingress = [] removes every rule, and .tf.json writes
 		// them as a list.
