@@ -491,12 +491,12 @@ func (m *tfMapper) ref(a arg, typ string, literal bool) (string, *terraform.Reso
 	switch {
 	case !a.v.IsWhollyKnown():
 		if ws := terraform.WhyOf(a.v); len(ws) == 1 && ws[0].Kind == "computed" && t != nil {
-			m.argFail(a, fmt.Sprintf("%s is %s.%s, not the id of a %s", name, t.Address, ws[0].Attr, typ), "")
+			m.argFail(a, fmt.Sprintf("%s is %s.%s, not the id of an %s", name, t.Address, ws[0].Attr, typ), "")
 			return "", nil, false
 		}
 		m.known(a)
 	case t != nil:
-		m.argFail(a, fmt.Sprintf("%s names %s, not a %s", name, t.Address, typ), "")
+		m.argFail(a, fmt.Sprintf("%s names %s, not an %s", name, t.Address, typ), "")
 	default:
 		s, ok := m.str(a)
 		if !ok {
