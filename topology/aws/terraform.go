@@ -21,13 +21,47 @@ import (
 // directories of them) are evaluated offline by topology/terraform with
 // awsSchema, and `terraform show -json` files are read by it; the aws_*
 // resources are then mapped onto the AWS model (SecurityGroup, Permission,
-// Instance, Subnet, Vpc), which Translate turns into a Fragment as it does
-// the describe-* JSON.
+// Instance, Subnet, Vpc), which the one translation (Translate) turns into
+// a Fragment, as it does the describe-* JSON. The mapping:
 //
-// Every entity is named by its Terraform address: groups by GroupName, the
-// VPC, subnets and instances by a Name tag set to the address (their Name
-// tags in the configuration are not read). A resource's id is what
-// references to it give: its address offline, the cloud's id in show JSON.
+//   - aws_security_group: GroupId is the resource's id (its address
+//     offline, sg-… in show JSON), the name is the address. Each ingress
+//     and egress block (or element of ingress = [...]) is a Permission:
+//     protocol, from_port and to_port as IpProtocol, FromPort and ToPort,
+//     cidr_blocks as IpRanges, security_groups (ids or names) and self as
+//     UserIdGroupPairs, ipv6_cidr_blocks and prefix_list_ids as the
+//     unsupported Ipv6Ranges and PrefixListIds. vpc_id says which VPC the
+//     members are in. The provider removes AWS's default egress rule, so a
+//     group without egress rules denies all egress.
+//   - aws_security_group_rule (type, source_security_group_id — on egress
+//     the destination — self, cidr_blocks, …) and
+//     aws_vpc_security_group_ingress_rule / _egress_rule (cidr_ipv4,
+//     referenced_security_group_id, ip_protocol, …) add a Permission to the
+//     group of security_group_id, which must be in the input. Inline rules
+//     and rule resources of one group are taken together, as AWS holds them
+//     after an apply.
+//   - aws_vpc and aws_subnet: cidr_block; aws_instance: subnet_id (required:
+//     without it AWS picks a default subnet), private_ip (else the address
+//     is assigned), vpc_security_group_ids or security_groups (required:
+//     without them AWS uses the VPC's default group, which is not read). A
+//     public address the cloud picks — associate_public_ip_address, or the
+//     subnet's map_public_ip_on_launch when the instance does not say, or an
+//     aws_eip (instance) or aws_eip_association without a known address —
+//     is "eip" in Assigned; a known one (show JSON's public_ip, an EIP's
+//     public_ip or address) is the EIP. EIPs on network interfaces are not
+//     supported.
+//   - Names are Terraform addresses: groups by GroupName, the VPC, subnets
+//     and instances by a Name tag set to the address (the configuration's
+//     own Name tags are not read). A reference to an id that is not in the
+//     input (sg-0123…, subnet-…) is kept as that id, for the user's
+//     topology to define.
+//   - Errors name the Terraform argument (resource.aws_security_group.web.ingress[0].protocol):
+//     Translate's AWS field names are renamed through renames.
+//
+// A plan's planned_values leave out what is known only after apply; an
+// inline rule of a plan that lacks cidr_blocks, security_groups, self or
+// protocol is an error asking for the applied state's JSON, so that a
+// source is never dropped silently.
 
 // tfInput is what Import was given in Terraform form.
 type tfInput struct {
