@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -186,6 +187,13 @@ func (tf *tfInput) load(in *inputs, opts topology.ImportOptions, rep *report) *t
 		if cfg != nil {
 			res = append(res, cfg.Resources...)
 		}
+	}
+	if len(res) == 0 && len(rep.errs) == 0 {
+		// Most likely the configuration of another provider (format
+		// terraform reads alicloud): an empty import would test nothing.
+		at := append(slices.Clone(tf.configs), tf.shows...)[0]
+		rep.fail(topology.Origin{File: at, Line: 1, Column: 1}, "", "",
+			"holds no resource the aws format reads: "+strings.Join(slices.Sorted(maps.Keys(awsSchema)), ", "), "")
 	}
 	m.mapAll(res)
 	return m

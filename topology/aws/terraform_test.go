@@ -99,3 +99,68 @@ func TestImportTerraformErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestImportTerraformWithJSON imports describe-* JSON and Terraform
+// together: one translation, and a literal group id in the configuration
+// names the group of the JSON.
+func TestImportTerraformWithJSON(t *testing.T) {
+	dir := t.TempDir()
+	tf := filepath.Join(dir, "main.tf")
+	require.NoError(t, os.WriteFile(tf, []byte(`
+resource "aws_subnet" "a" {
+  vpc_id     = "vpc-1a2b3c4d"
+  cidr_block = "10.0.1.0/24"
+}
+
+resource "aws_instance" "web" {
+  subnet_id              = aws_subnet.a.id
+  private_ip             = "10.0.1.10"
+  vpc_security_group_ids = ["sg-903004f8"]
+}
+`), 0o644))
+	frag, err := Import([]string{"testdata/real/describe-security-groups-vpc.json", dir}, topology.ImportOptions{})
+	require.NoError(t, err)
+	require.Len(t, frag.SecurityGroups, 1)
+	assert.Equal(t, "MySecurityGroup", frag.SecurityGroups[0].Name)
+	require.Len(t, frag.Instances, 1)
+	assert.Equal(t, "aws_instance.web", frag.Instances[0].Name)
+	assert.Equal(t, []string{"MySecurityGroup"}, frag.Instances[0].SecurityGroups)
+	assert.Equal(t, "aws_subnet.a", frag.Instances[0].VSwitch)
+}
+
+// TestImportTerraformPaths checks which paths are read as Terraform.
+func TestImportTerraformPaths(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	group := "resource \"aws_security_group\" \"g\" {\n  name = \"g\"\n}\n"
+	tests := []struct {
+		name  string
+		paths []string
+		want  string // the group's name, or the error
+	}{
+		{"a .tf file", []string{write("one/main.tf", group)}, "aws_security_group.g"},
+		{"a directory of .tf files", []string{filepath.Join(dir, "one")}, "aws_security_group.g"},
+		{"a .tf.json file", []string{write("two/main.tf.json", `{"resource": {"aws_security_group": {"j": {"name": "j"}}}}`)}, "aws_security_group.j"},
+		{"show JSON", []string{write("show.json", `{"format_version": "1.0", "values": {"root_module": {"resources": [
+			{"address": "aws_security_group.s", "mode": "managed", "type": "aws_security_group", "name": "s", "values": {"id": "sg-1", "name": "s", "ingress": [], "egress": []}}]}}}`)},
+			"aws_security_group.s"},
+		{"describe JSON stays JSON", []string{write("sg.json", `{"SecurityGroups": [{"GroupId": "sg-9", "GroupName": "nine"}]}`)}, "nine"},
+		{"a directory of neither", []string{write("empty/notes.txt", "x")[:len(dir)+6]}, "the directory holds no .json file (describe-* output) and no .tf or .tf.json file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			frag, err := Import(tt.paths, topology.ImportOptions{})
+			if err != nil {
+				assert.Contains(t, err.Error(), tt.want)
+				return
+			}
+			require.Len(t, frag.SecurityGroups, 1)
+			assert.Equal(t, tt.want, frag.SecurityGroups[0].Name)
+		})
+	}
+}
