@@ -32,17 +32,16 @@ func FuzzImportAWSTerraform(f *testing.F) {
 			f.Add(append([]byte{kind}, data...))
 		}
 	}
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
+		dir := t.TempDir()
 		name := []string{"main.tf", "main.tf.json", "show.json"}[int(data[0])%3]
 		file := filepath.Join(dir, name)
 		if err := os.WriteFile(file, data[1:], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		defer os.Remove(file)
 		for _, skip := range []bool{false, true} {
 			frag, err := Import([]string{file}, topology.ImportOptions{SkipUnsupported: skip})
 			if err == nil {
