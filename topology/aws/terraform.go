@@ -43,8 +43,10 @@ import (
 //     after an apply.
 //   - aws_vpc and aws_subnet: cidr_block; aws_instance: subnet_id (required:
 //     without it AWS picks a default subnet), private_ip (else the address
-//     is assigned), vpc_security_group_ids or security_groups (required:
-//     without them AWS uses the VPC's default group, which is not read). A
+//     is assigned), vpc_security_group_ids or security_groups (without them
+//     AWS uses the VPC's default group: an error unless the configuration
+//     adopts it with aws_default_security_group, a group like the others,
+//     also referenced as aws_vpc.x.default_security_group_id). A
 //     public address the cloud picks — associate_public_ip_address, or the
 //     subnet's map_public_ip_on_launch when the instance does not say, or an
 //     aws_eip (instance) or aws_eip_association without a known address —
@@ -264,7 +266,7 @@ func (m *tfMapper) mapAll(res []*terraform.Resource) {
 	for _, r := range byType["aws_subnet"] {
 		m.mapSubnet(r)
 	}
-	for _, r := range byType["aws_security_group"] {
+	for _, r := range slices.Concat(byType["aws_security_group"], byType["aws_default_security_group"]) {
 		m.mapGroup(r)
 	}
 	for _, r := range byType["aws_security_group_rule"] {
@@ -519,6 +521,19 @@ func (m *tfMapper) ref(a arg, typ string, literal bool) (string, *terraform.Reso
 	t, attr := m.target(a.v)
 	if t != nil && t.Type == typ && (attr == "id" || typ == "aws_security_group" && attr == "name") {
 		return t.ID, t, true
+	}
+	if typ == "aws_security_group" && t != nil {
+		// The default group: aws_default_security_group.x.id, or
+		// aws_vpc.x.default_security_group_id when the configuration
+		// adopts that VPC's default group.
+		if t.Type == "aws_default_security_group" && attr == "id" {
+			return t.ID, t, true
+		}
+		if t.Type == "aws_vpc" && attr == "default_security_group_id" {
+			if g := m.defaultGroup(t.ID); g != nil {
+				return g.ID, g, true
+			}
+		}
 	}
 	if t == nil && typ == "aws_security_group" && a.v.IsWhollyKnown() {
 		// A group named by its name (security_groups of the default VPC).
@@ -908,8 +923,17 @@ func (m *tfMapper) mapInstance(r *terraform.Resource) {
 	}
 	groups := m.elems(resArg(r, sgArg))
 	if len(groups) == 0 {
-		m.fail(r, "vpc_security_group_ids", "neither vpc_security_group_ids nor security_groups lists a group: AWS would put the instance in its VPC's default security group, which vpclab does not model (aws_default_security_group is not read); list the groups", "")
-		return
+		// AWS puts the instance in its VPC's default group.
+		vpc := ""
+		if i := slices.IndexFunc(m.in.subnets, func(s Subnet) bool { return s.SubnetId == in.SubnetId }); i >= 0 {
+			vpc = m.in.subnets[i].VpcId
+		}
+		g := m.defaultGroup(vpc)
+		if g == nil {
+			m.fail(r, "vpc_security_group_ids", "neither vpc_security_group_ids nor security_groups lists a group: AWS puts the instance in its VPC's default security group, whose rules this configuration does not say (adopt it with aws_default_security_group, or list the groups)", "")
+			return
+		}
+		groups = []arg{{v: cty.StringVal(g.ID), rng: r.Range, path: resPath(r) + ".vpc_security_group_ids", entity: r.Address}}
 	}
 	for _, e := range groups {
 		if gid, _, ok := m.ref(e, "aws_security_group", true); ok && !slices.ContainsFunc(in.SecurityGroups, func(g GroupIdentifier) bool { return g.GroupId == gid }) {
@@ -921,6 +945,30 @@ func (m *tfMapper) mapInstance(r *terraform.Resource) {
 	}
 	m.insts[r] = len(m.in.instances)
 	m.in.instances = append(m.in.instances, in)
+}
+
+// defaultGroup is the aws_default_security_group of the VPC with id vpc
+// (the only one when vpc is "" or the group does not say its VPC), or nil.
+func (m *tfMapper) defaultGroup(vpc string) *terraform.Resource {
+	var found []*terraform.Resource
+	for r := range m.groups {
+		if r.Type != "aws_default_security_group" {
+			continue
+		}
+		gv := ""
+		if t, attr := m.target(r.Attrs["vpc_id"]); t != nil && attr == "id" {
+			gv = t.ID
+		} else if s, ok := optString(r, "vpc_id"); ok {
+			gv = s
+		}
+		if vpc == "" || gv == "" || gv == vpc {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		return nil
+	}
+	return found[0]
 }
 
 // emptyList reports whether r's argument a is a known empty list.

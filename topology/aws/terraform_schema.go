@@ -59,6 +59,14 @@ var awsSchema = terraform.Schema{
 		Computed: fields(`arn owner_id tags_all`),
 		Blocks:   map[string]*terraform.ResourceSchema{"ingress": ruleBlock, "egress": ruleBlock},
 	},
+	// aws_default_security_group adopts a VPC's default group: Terraform
+	// removes its rules and keeps those of the configuration.
+	"aws_default_security_group": {
+		Args:     fields(`egress ingress region revoke_rules_on_delete tags vpc_id`),
+		Relevant: fields(`egress ingress vpc_id`),
+		Computed: fields(`arn description name name_prefix owner_id tags_all`),
+		Blocks:   map[string]*terraform.ResourceSchema{"ingress": ruleBlock, "egress": ruleBlock},
+	},
 	"aws_security_group_rule": {
 		Args: fields(`cidr_blocks description from_port ipv6_cidr_blocks prefix_list_ids protocol region
 			security_group_id self source_security_group_id to_port type`),
