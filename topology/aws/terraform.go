@@ -628,6 +628,10 @@ func (m *tfMapper) mapGroup(r *terraform.Resource) {
 			}
 			if m.shown[r] {
 				m.checkShownBlock(r, b, path)
+			} else if !slices.ContainsFunc([]string{"cidr_blocks", "ipv6_cidr_blocks", "prefix_list_ids", "security_groups", "self"},
+				func(a string) bool { return nonEmpty(blockArg(r, b, path, a)) }) {
+				// AWS refuses a rule without a source or destination.
+				m.rep.fail(o, path, "", "a rule needs one of cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, security_groups, self = true", "")
 			}
 			if dir == "ingress" {
 				g.IpPermissions = append(g.IpPermissions, p)
@@ -661,8 +665,11 @@ func (m *tfMapper) ruleBlocks(r *terraform.Resource, dir string) []*terraform.Bl
 		b := &terraform.Block{Attrs: map[string]cty.Value{}, AttrRanges: map[string]hcl.Range{}, Range: e.rng}
 		for k, ev := range v.AsValueMap() {
 			if !slices.Contains(ruleBlock.Args, k) {
-				m.argFail(arg{rng: e.rng, path: e.path + "." + k, entity: e.entity},
-					fmt.Sprintf("an argument named %q is not expected here", k), strings.Join(ruleBlock.Args, ", "))
+				msg := fmt.Sprintf("an argument named %q is not expected here", k)
+				if s := suggest(k, ruleBlock.Args); s != "" {
+					msg += fmt.Sprintf(". Did you mean %q?", s)
+				}
+				m.argFail(arg{rng: e.rng, path: e.path + "." + k, entity: e.entity}, msg, strings.Join(ruleBlock.Args, ", "))
 				continue
 			}
 			b.Attrs[k] = ev
@@ -768,6 +775,25 @@ func (m *tfMapper) permission(r *terraform.Resource, gid string, o topology.Orig
 		p.UserIdGroupPairs = append(p.UserIdGroupPairs, UserIdGroupPair{GroupId: gid, Description: desc, Path: a.path})
 	}
 	return p, true
+}
+
+// nonEmpty reports whether a is set to something other than an empty list
+// or false (an unknown value counts as set).
+func nonEmpty(a arg) bool {
+	if !a.set() {
+		return false
+	}
+	if !a.v.IsWhollyKnown() {
+		return true
+	}
+	v, _ := a.v.UnmarkDeep()
+	switch {
+	case v.Type() == cty.Bool:
+		return v.True()
+	case v.CanIterateElements():
+		return v.LengthInt() > 0
+	}
+	return true
 }
 
 // optStrArg is a as a string when known, without errors.
@@ -1084,4 +1110,37 @@ func (m *tfMapper) mapAssociation(r *terraform.Resource) {
 	if _, inst, ok := m.ref(a, "aws_instance", false); ok {
 		m.setEIP(r, "instance_id", inst, eip)
 	}
+}
+
+// suggest is the name of names closest to s (at most 2 edits, as HCL's own
+// "Did you mean" for block arguments), or "".
+func suggest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

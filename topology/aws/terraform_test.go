@@ -164,3 +164,18 @@ func TestImportTerraformPaths(t *testing.T) {
 		})
 	}
 }
+
+func TestSuggest(t *testing.T) {
+	args := ruleBlock.Args
+	tests := []struct{ in, want string }{
+		{"cidr_block", "cidr_blocks"},
+		{"from_prot", "from_port"},
+		{"security_group", "security_groups"},
+		{"selff", "self"},
+		{"sources", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, suggest(tt.in, args), tt.in)
+	}
+}
