@@ -840,7 +840,7 @@ func (m *tfMapper) group(r *terraform.Resource) *SecurityGroup {
 func (m *tfMapper) exclusive(r *terraform.Resource, need []string, conflicts [][2]string) bool {
 	var set []string
 	for _, a := range need {
-		if resArg(r, a).set() {
+		if nonEmpty(resArg(r, a)) { // self = false and [] (show JSON) set nothing
 			set = append(set, a)
 		}
 	}
