@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -19,7 +20,8 @@ import (
 
 // The Terraform round trip: the random AWS worlds of TestRoundTrip are
 // written as Terraform (inline ingress/egress blocks, or separate
-// aws_security_group_rule and aws_vpc_security_group_*_rule resources),
+// aws_security_group_rule and aws_vpc_security_group_*_rule resources, or
+// the `terraform show -json` of an applied state with the cloud's ids),
 // imported, loaded and compiled; every first packet must get the verdict of
 // the same direct model of AWS semantics (awsAllows). The mapping onto the
 // AWS model is 1:1 but the translation is not, so verdicts are compared.
@@ -169,12 +171,18 @@ func TestTerraformRoundTrip(t *testing.T) {
 		worlds = 20
 	}
 	for seed := range uint64(worlds) {
-		for _, inline := range []bool{true, false} {
+		for _, form := range []string{"inline", "rule resources", "state"} {
+			inline := form == "inline"
 			r := rand.New(rand.NewPCG(seed, 12))
 			w := randomWorld(r)
-			path := writeTerraform(t, t.TempDir(), &w, inline, rand.New(rand.NewPCG(seed, 7)))
+			var path string
+			if form == "state" {
+				path = writeState(t, t.TempDir(), &w)
+			} else {
+				path = writeTerraform(t, t.TempDir(), &w, inline, rand.New(rand.NewPCG(seed, 7)))
+			}
 			frag, err := Import([]string{path}, topology.ImportOptions{})
-			require.NoError(t, err, "seed %d inline %v:\n%s", seed, inline, dump([]string{path}))
+			require.NoError(t, err, "seed %d %s:\n%s", seed, form, dump([]string{path}))
 			require.Len(t, frag.Instances, len(w.Instances))
 			fw, nics := vpclabFirewall(t, frag)
 			ips := map[netip.Addr]string{}
@@ -203,8 +211,8 @@ func TestTerraformRoundTrip(t *testing.T) {
 							h := header(p)
 							v := fw.Evaluate(&h, firewall.Path{Src: nics[src], Dst: nics[dst]})
 							if want := awsAllows(&w, p); v.Allowed() != want {
-								t.Fatalf("seed %d inline %v: %s -> %s proto %d port %d: vpclab %v (%s), AWS allows=%v\ninput:\n%s\ntopology:\n%s",
-									seed, inline, src, dst, proto, port, v.Allowed(), firewall.Explain(v), want, dump([]string{path}), fragmentYAML(frag))
+								t.Fatalf("seed %d %s: %s -> %s proto %d port %d: vpclab %v (%s), AWS allows=%v\ninput:\n%s\ntopology:\n%s",
+									seed, form, src, dst, proto, port, v.Allowed(), firewall.Explain(v), want, dump([]string{path}), fragmentYAML(frag))
 							}
 						}
 					}
@@ -212,4 +220,56 @@ func TestTerraformRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// writeState writes w as the JSON of `terraform show -json` of an applied
+// state: groups with inline rules (ids sg-…), instances, the subnet and the
+// VPC, as the provider records them (every rule attribute present).
+func writeState(t testing.TB, dir string, w *awsWorld) string {
+	t.Helper()
+	res := func(typ, name string, index any, values map[string]any) map[string]any {
+		addr := typ + "." + name
+		r := map[string]any{"address": addr, "mode": "managed", "type": typ, "name": name,
+			"provider_name": "registry.terraform.io/hashicorp/aws", "schema_version": 1, "values": values}
+		if index != nil {
+			r["index"] = index
+			r["address"] = fmt.Sprintf("%s[%v]", addr, index)
+		}
+		return r
+	}
+	resources := []any{
+		res("aws_vpc", "rt", nil, map[string]any{"id": rtVPC, "cidr_block": "10.0.0.0/16"}),
+		res("aws_subnet", "rt", nil, map[string]any{"id": "subnet-0rt", "vpc_id": rtVPC, "cidr_block": "10.0.1.0/24", "map_public_ip_on_launch": false}),
+	}
+	for _, g := range w.Groups {
+		rules := func(perms []jsonPermission) []any {
+			out := []any{}
+			for _, p := range perms {
+				cidrs, groups, self := tfSources(g, p)
+				from, to, _ := tfPorts(p)
+				out = append(out, map[string]any{"protocol": p.IpProtocol, "from_port": from, "to_port": to,
+					"cidr_blocks": append([]string{}, cidrs...), "security_groups": append([]string{}, groups...), "self": self,
+					"ipv6_cidr_blocks": []string{}, "prefix_list_ids": []string{}, "description": ""})
+			}
+			return out
+		}
+		resources = append(resources, res("aws_security_group", tfGroup(g.GroupId), nil, map[string]any{
+			"id": g.GroupId, "name": g.GroupName, "vpc_id": rtVPC, "owner_id": rtOwner,
+			"ingress": rules(g.IpPermissions), "egress": rules(g.IpPermissionsEgress)}))
+	}
+	for i, in := range w.Instances {
+		var ids []string
+		for _, g := range in.SecurityGroups {
+			ids = append(ids, g.GroupId)
+		}
+		resources = append(resources, res("aws_instance", "vm", i, map[string]any{
+			"id": in.InstanceId, "subnet_id": in.SubnetId, "private_ip": in.PrivateIpAddress, "public_ip": "",
+			"instance_state": "running", "security_groups": []string{}, "vpc_security_group_ids": ids}))
+	}
+	data, err := json.MarshalIndent(map[string]any{"format_version": "1.0", "terraform_version": "1.9.5",
+		"values": map[string]any{"root_module": map[string]any{"resources": resources}}}, "", "  ")
+	require.NoError(t, err)
+	p := filepath.Join(dir, "state.json")
+	require.NoError(t, os.WriteFile(p, data, 0o644))
+	return p
 }
