@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"math/big"
 	"os"
@@ -134,18 +135,11 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data := make([]byte, 0, 4096)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := f.Read(buf)
-		data = append(data, buf[:n]...)
-		if len(data) > maxFileSize {
-			return nil, fmt.Errorf("larger than %d MiB", maxFileSize>>20)
-		}
-		if err != nil {
-			return data, nil
-		}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err == nil && len(data) > maxFileSize {
+		err = fmt.Errorf("larger than %d MiB", maxFileSize>>20)
 	}
+	return data, err
 }
 
 // tfMapper maps evaluated aws_* resources onto the AWS model.
