@@ -19,12 +19,21 @@ const maxFileSize = 16 << 20
 
 // Import reads the JSON that `aws ec2 describe-security-groups`,
 // `describe-instances`, `describe-subnets` and `describe-vpcs` print (one
-// or many files; a directory means its *.json files, sorted) and translates
-// it (see Translate). Its error is a topology.Errors with every problem.
+// or many files; a directory means its *.json files, sorted) and Terraform
+// configurations of the AWS provider: .tf and .tf.json files, a directory
+// holding them (its .tfvars too, as Terraform reads them), or the JSON of
+// `terraform show -json` (a .json file with format_version). The aws_*
+// resources are mapped onto the same model (see terraform.go), and all of
+// it is translated together (see Translate). Its error is a
+// topology.Errors with every problem.
 func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, error) {
 	rep := &report{skip: opts.SkipUnsupported}
 	in := &inputs{}
+	tf := &tfInput{}
 	for _, p := range paths {
+		if tf.add(p) {
+			continue // Terraform: .tf, .tf.json, terraform show -json
+		}
 		files, err := expand(p)
 		if err != nil {
 			rep.fail(topology.Origin{File: p, Line: 1, Column: 1}, "", "", err.Error(), "")
@@ -35,12 +44,17 @@ func Import(paths []string, opts topology.ImportOptions) (*topology.Fragment, er
 		}
 	}
 	if len(paths) == 0 {
-		rep.fail(topology.Origin{File: "aws", Line: 1, Column: 1}, "", "", "no input: give describe-* JSON files or directories", "")
+		rep.fail(topology.Origin{File: "aws", Line: 1, Column: 1}, "", "", "no input: give describe-* JSON files, Terraform files or directories", "")
 	}
 	// Translate what could be read, with the same report, so that one run
 	// names every problem.
+	var tfm *tfMapper
+	if len(tf.configs)+len(tf.shows) > 0 {
+		tfm = tf.load(in, opts, rep)
+	}
 	t := newTranslator(rep)
 	frag := t.translate(in.groups, in.instances, in.subnets, in.vpcs)
+	tfm.finish(frag)
 	if err := rep.err(); err != nil {
 		return nil, err
 	}
@@ -67,7 +81,7 @@ func expand(path string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("the directory holds no .json file")
+		return nil, errors.New("the directory holds no .json file (describe-* output) and no .tf or .tf.json file")
 	}
 	sort.Strings(out)
 	return out, nil
