@@ -234,7 +234,11 @@ func bodySchema(s *ResourceSchema) *hcl.BodySchema {
 		out.Attributes = append(out.Attributes, hcl.AttributeSchema{Name: a})
 	}
 	for _, b := range metaBlocks {
-		out.Blocks = append(out.Blocks, hcl.BlockHeaderSchema{Type: b})
+		h := hcl.BlockHeaderSchema{Type: b}
+		if b == "provisioner" { // provisioner "remote-exec" { ... }
+			h.LabelNames = []string{"type"}
+		}
+		out.Blocks = append(out.Blocks, h)
 	}
 	out.Blocks = append(out.Blocks, hcl.BlockHeaderSchema{Type: "dynamic", LabelNames: []string{"type"}})
 	for _, b := range sortedKeys(s.Blocks) {
