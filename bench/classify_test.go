@@ -11,6 +11,7 @@ import (
 func TestClassifyQuick(t *testing.T) {
 	res, err := runClassify(context.Background(), Options{Quick: true})
 	require.NoError(t, err)
+	logResult(t, res)
 	require.Equal(t, "classify", res.Benchmark)
 	require.NotEmpty(t, res.Rows)
 	for _, r := range res.Rows {

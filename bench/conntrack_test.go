@@ -10,6 +10,7 @@ import (
 func TestConntrackQuick(t *testing.T) {
 	res, err := runConntrack(context.Background(), Options{Quick: true})
 	require.NoError(t, err)
+	logResult(t, res)
 	require.Equal(t, "conntrack", res.Benchmark)
 	require.Len(t, res.Rows, 2*2*2) // 2 sizes × (one, batch) × (ns, cycles)
 	for _, r := range res.Rows {
