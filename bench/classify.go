@@ -212,13 +212,7 @@ func (c *classifiers) measure(ctx context.Context, budget time.Duration, headers
 			}
 		}
 	}
-	if comp, err = nsPer(ctx, budget, 1, classify(c.compiled)); err != nil {
-		return
-	}
-	if lin, err = nsPer(ctx, budget, 1, classify(c.linear)); err != nil {
-		return
-	}
-	gv, err = nsPer(ctx, budget, 1, func(n int) {
+	ns, err := bestOf(ctx, budget, []int{1, 1, 1}, classify(c.compiled), classify(c.linear), func(n int) {
 		for i, j := 0, 0; i < n; i++ {
 			if c.gv.CheckInput(c.pkts[j], "eth0") {
 				sum++
@@ -229,7 +223,32 @@ func (c *classifiers) measure(ctx context.Context, budget time.Duration, headers
 		}
 	})
 	clockSink += uint64(sum)
-	return
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return ns[0], ns[1], ns[2], nil
+}
+
+// bestRounds is how many times bestOf measures each op.
+const bestRounds = 3
+
+// bestOf measures each op bestRounds times, taking turns, for budget in
+// all, and keeps each op's fastest: on a shared machine a busy spell then
+// falls on every op rather than on one, and the best is the op's own cost.
+func bestOf(ctx context.Context, budget time.Duration, units []int, ops ...func(n int)) ([]float64, error) {
+	best := make([]float64, len(ops))
+	for range bestRounds {
+		for i, op := range ops {
+			v, err := nsPer(ctx, budget/bestRounds, units[i], op)
+			if err != nil {
+				return nil, err
+			}
+			if best[i] == 0 || v < best[i] {
+				best[i] = v
+			}
+		}
+	}
+	return best, nil
 }
 
 func runClassify(ctx context.Context, opts Options) (*Result, error) {

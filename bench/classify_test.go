@@ -2,10 +2,13 @@ package bench
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vpclab/vpclab/firewall"
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 func TestClassifyQuick(t *testing.T) {
@@ -57,4 +60,33 @@ func TestGVisorIPTablesAgrees(t *testing.T) {
 	c, err := newClassifiers(rules, headers)
 	require.NoError(t, err)
 	c.close()
+}
+
+// TestTrackingClockStopsReaper checks that StopAll ends a timer that
+// re-arms itself from its own callback, as gVisor's conntrack reaper does.
+func TestTrackingClockStopsReaper(t *testing.T) {
+	c := newTrackingClock()
+	var mu sync.Mutex
+	fired := 0
+	var tm tcpip.Timer
+	mu.Lock()
+	tm = c.AfterFunc(time.Millisecond, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		fired++
+		tm.Reset(time.Millisecond)
+	})
+	mu.Unlock()
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return fired >= 3 }, 5*time.Second, time.Millisecond)
+	c.StopAll()
+	time.Sleep(20 * time.Millisecond) // a callback running during StopAll may still end
+	mu.Lock()
+	n := fired
+	mu.Unlock()
+	// The reaper's callback, caught running during StopAll, re-arms it.
+	tm.Reset(time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, n, fired, "the timer fired after StopAll")
 }

@@ -105,7 +105,8 @@ func measureConntrack(ctx context.Context, n int, budget time.Duration) (one, ba
 		m[hs[i].Tuple] = 1
 	}
 	miss := 0
-	if one, err = nsPer(ctx, budget, 1, func(k int) {
+	var hit [ctBatch]bool
+	ns, err := bestOf(ctx, budget, []int{1, ctBatch, 1}, func(k int) {
 		for i, j := 0, 0; i < k; i++ {
 			if !ct.Lookup(&hs[j]) {
 				miss++
@@ -114,11 +115,7 @@ func measureConntrack(ctx context.Context, n int, budget time.Duration) (one, ba
 				j = 0
 			}
 		}
-	}); err != nil {
-		return
-	}
-	var hit [ctBatch]bool
-	if batch, err = nsPer(ctx, budget, ctBatch, func(k int) {
+	}, func(k int) {
 		for i, j := 0, 0; i < k; i++ {
 			ct.LookupBatch(hs[j:j+ctBatch], hit[:])
 			for _, h := range hit {
@@ -130,10 +127,7 @@ func measureConntrack(ctx context.Context, n int, budget time.Duration) (one, ba
 				j = 0
 			}
 		}
-	}); err != nil {
-		return
-	}
-	if mp, err = nsPer(ctx, budget, 1, func(k int) {
+	}, func(k int) {
 		for i, j := 0, 0; i < k; i++ {
 			if _, ok := m[hs[j].Tuple]; !ok {
 				miss++
@@ -142,9 +136,11 @@ func measureConntrack(ctx context.Context, n int, budget time.Duration) (one, ba
 				j = 0
 			}
 		}
-	}); err != nil {
-		return
+	})
+	if err != nil {
+		return 0, 0, 0, err
 	}
+	one, batch, mp = ns[0], ns[1], ns[2]
 	if miss != 0 {
 		err = fmt.Errorf("conntrack: %d lookups of established flows missed", miss)
 	}
