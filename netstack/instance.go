@@ -150,6 +150,11 @@ func (i *Instance) Addr() netip.Addr { return i.addr }
 // NIC returns the instance's VNIC, to attach to a Fabric.
 func (i *Instance) NIC() *VNIC { return i.nic }
 
+// Stack returns the instance's gVisor stack, for baselines that configure
+// gVisor itself (its iptables, in bench). vpclab never changes it after
+// NewInstance.
+func (i *Instance) Stack() *stack.Stack { return i.stack }
+
 // Dial connects to addr over "tcp" or "udp" (a connected UDP socket). A
 // refused TCP connection (RST) fails with an error matching
 // syscall.ECONNREFUSED; one that gets no answer fails when ctx ends.
