@@ -448,9 +448,9 @@ func (r region) subtract(c *rbox, maxBoxes int) (region, error) {
 			}
 			prefix[d] = intersectSet(b[d], c[d])
 		}
-		if len(out) > maxBoxes {
-			return nil, fmt.Errorf("%w: more than %d boxes", ErrTooComplex, maxBoxes)
-		}
+	}
+	if len(out) > maxBoxes {
+		return nil, fmt.Errorf("%w: more than %d boxes", ErrTooComplex, maxBoxes)
 	}
 	return out, nil
 }
