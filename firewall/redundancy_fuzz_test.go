@@ -200,4 +200,3 @@ func FuzzAnalyze(f *testing.F) {
 		bruteCheck(t, p, tinyLocal(local%12))
 	})
 }
-
