@@ -428,29 +428,50 @@ func (r region) overlaps(c *rbox) bool {
 
 // subtract returns r − c as disjoint boxes: a box b that overlaps c becomes
 // up to five boxes, the d-th holding b ∩ c in the dimensions before d and
-// b − c in dimension d.
+// b − c in dimension d. It works in place: r's boxes are reused and the
+// result may share r's array, so r must not be used afterwards.
 func (r region) subtract(c *rbox, maxBoxes int) (region, error) {
-	out := make(region, 0, len(r))
-	for i := range r {
-		b := &r[i]
-		if !b.overlaps(c) {
-			out = append(out, *b)
+	n := len(r) // r[:n] are the boxes still to look at; r[n:] the new ones
+	for i := 0; i < n; {
+		if !r[i].overlaps(c) {
+			i++
 			continue
 		}
+		b := r[i]
+		first := true
 		var prefix rbox
 		for d := range b {
-			if diff := subtractSet(b[d], c[d]); len(diff) > 0 {
+			diff := subtractSet(b[d], c[d])
+			if len(diff) > 0 {
 				var x rbox
 				copy(x[:d], prefix[:d])
 				x[d] = diff
 				copy(x[d+1:], b[d+1:])
-				out = append(out, x)
+				if first {
+					r[i], first = x, false
+				} else {
+					r = append(r, x)
+				}
 			}
-			prefix[d] = intersectSet(b[d], c[d])
+			if d < len(b)-1 {
+				prefix[d] = intersectSet(b[d], c[d])
+			}
 		}
+		if !first {
+			i++
+			continue
+		}
+		// b lies within c: fill its place with the last box still to look
+		// at, and that one's with the last new box.
+		n--
+		last := len(r) - 1
+		r[i] = r[n]
+		r[n] = r[last]
+		r[last] = rbox{}
+		r = r[:last]
 	}
-	if len(out) > maxBoxes {
+	if len(r) > maxBoxes {
 		return nil, fmt.Errorf("%w: more than %d boxes", ErrTooComplex, maxBoxes)
 	}
-	return out, nil
+	return r, nil
 }

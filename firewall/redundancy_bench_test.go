@@ -49,3 +49,43 @@ func BenchmarkAnalyze(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAnalyzeClassBenchRaw analyses the ClassBench sets as one
+// decision list each, rule i accepting when i is even: no local address, no
+// group structure, every rule a five-dimensional box — the stress case of
+// the region algebra, beyond what a security group can express (source
+// ports and both addresses on every rule).
+func BenchmarkAnalyzeClassBenchRaw(b *testing.B) {
+	sets := []struct {
+		name string
+		load func() []MatchRule
+	}{{"fw1_500", func() []MatchRule { r, _ := loadFixture(b); return r }}}
+	if dir, err := FindClassBenchDir(); err == nil {
+		for _, s := range classbenchSets {
+			sets = append(sets, struct {
+				name string
+				load func() []MatchRule
+			}{s.name, func() []MatchRule { return loadClassBenchRules(b, dir, s.file) }})
+		}
+	}
+	for _, s := range sets {
+		b.Run(s.name, func(b *testing.B) {
+			rules := s.load()
+			p := &Policy{Dir: Ingress, Fallback: SGDefaultDeny}
+			for i, m := range rules {
+				code := SGRuleDrop
+				if i%2 == 0 {
+					code = SGRuleAccept
+				}
+				p.Entries = append(p.Entries, Entry{Code: code, Rule: i, Match: m})
+			}
+			for b.Loop() {
+				if _, err := p.Analyze(netip.Addr{}, AnalyzeOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCycles(b)
+			b.ReportMetric(float64(len(p.Entries)), "entries")
+		})
+	}
+}
