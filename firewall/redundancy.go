@@ -396,10 +396,43 @@ func (b *rbox) equal(c *rbox) bool {
 	return true
 }
 
-// corner is the box's lowest point.
+// corner is the box's witness point: in each dimension the lowest value,
+// except that it prefers what a reader recognizes as a packet — tcp, then
+// udp, then icmp over protocol 0; port 1 over port 0; a host address over
+// the .0 that starts a range.
 func (b *rbox) corner() Tuple {
-	return Tuple{Src: b[0][0].Lo, Dst: b[1][0].Lo, Proto: uint8(b[2][0].Lo),
-		SrcPort: uint16(b[3][0].Lo), DstPort: uint16(b[4][0].Lo)}
+	proto := b[2][0].Lo
+	for _, p := range []uint32{uint32(ProtoTCP), uint32(ProtoUDP), uint32(ProtoICMP)} {
+		if inSet(b[2], p) {
+			proto = p
+			break
+		}
+	}
+	return Tuple{Src: pickAddr(b[0]), Dst: pickAddr(b[1]), Proto: uint8(proto),
+		SrcPort: uint16(pickPort(b[3])), DstPort: uint16(pickPort(b[4]))}
+}
+
+func inSet(s iset, v uint32) bool {
+	for _, r := range s {
+		if v >= r.Lo && v <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+func pickAddr(s iset) uint32 {
+	if r := s[0]; r.Lo&0xff == 0 && r.Lo < r.Hi {
+		return r.Lo + 1
+	}
+	return s[0].Lo
+}
+
+func pickPort(s iset) uint32 {
+	if r := s[0]; r.Lo == 0 && r.Hi > 0 {
+		return 1
+	}
+	return s[0].Lo
 }
 
 // cornerIn returns the lowest point of the first box of r that overlaps c,

@@ -379,3 +379,21 @@ func TestAnalyzeErrorsWrap(t *testing.T) {
 	assert.Equal(t, []string{"", "DUPLICATE", "SHADOWED", "NO_EFFECT", "COVERED_BY_INNER_ACCEPT"},
 		[]string{NotRedundant.String(), Duplicate.String(), Shadowed.String(), NoEffect.String(), CoveredByInnerAccept.String()})
 }
+
+// TestAnalyzeWitness checks the witness is a point a reader recognizes:
+// tcp rather than protocol 0, port 1 rather than 0, not a .0 address.
+func TestAnalyzeWitness(t *testing.T) {
+	local := netip.MustParseAddr("10.0.0.5")
+	p := &Policy{Dir: Ingress, Fallback: SGDefaultDeny, Entries: []Entry{
+		ent(SGRuleDrop, "192.168.1.0/24", "0.0.0.0/0", udpP, 53, 53),
+		ent(SGRuleAccept, "0.0.0.0/0", "0.0.0.0/0", anyP, 0, math.MaxUint16),
+	}}
+	as, err := p.Analyze(local, AnalyzeOptions{})
+	require.NoError(t, err)
+	lv, _ := AddrToU32(local)
+	assert.Equal(t, Tuple{Src: u32("192.168.1.1"), Dst: lv, Proto: ProtoUDP, SrcPort: 1, DstPort: 53}, as[0].Witness)
+	assert.Equal(t, []Code{SGRuleDrop, SGRuleAccept}, []Code{as[0].With, as[0].Without})
+	assert.Equal(t, Tuple{Src: 1, Dst: lv, Proto: ProtoTCP, SrcPort: 1, DstPort: 1}, as[1].Witness)
+	assert.Equal(t, []Code{SGRuleAccept, SGDefaultDeny}, []Code{as[1].With, as[1].Without})
+	checkAnalysis(t, p, local, as)
+}
