@@ -72,6 +72,17 @@ type AnalyzeOptions struct {
 	// MaxBoxes bounds the number of disjoint boxes that describe one entry's
 	// region at any time; 0 means DefaultMaxBoxes.
 	MaxBoxes int
+	// Keep, when not nil, holds one flag per entry: a set entry is not
+	// judged (its analysis says NotRedundant with no witness: With is
+	// NONE) and stays in the list the others are judged against. A caller
+	// that removes a rule from a group, and so from every NIC the group is
+	// on, uses it to find a removal set safe on all of them: only the
+	// entries a NIC reports can go together (a subset of them may not be
+	// safe: a shadowed drop under an accept that has no effect), so keep
+	// every entry outside the candidate set, take as the new candidates
+	// the ones every NIC still reports, and repeat until it stops
+	// shrinking — then each NIC reports exactly the candidates.
+	Keep []bool
 }
 
 // DefaultMaxBoxes is the per-entry bound of AnalyzeOptions.MaxBoxes.
@@ -151,9 +162,19 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 	removed := make([]bool, n)
 	eff := make([]region, n) // effective region of every entry not shadowed
 	var prior []int          // earlier entries not shadowed
+	if opts.Keep != nil && len(opts.Keep) != n {
+		return nil, fmt.Errorf("redundancy analysis: Keep has %d flags for %d entries", len(opts.Keep), n)
+	}
+	keep := func(i int) bool { return opts.Keep != nil && opts.Keep[i] }
 	for i := range n {
 		out[i].Entry = i
 		b := boxes[i]
+		if keep(i) {
+			if !b.empty() {
+				prior = append(prior, i)
+			}
+			continue
+		}
 		if b.empty() {
 			out[i].Cause, removed[i] = Shadowed, true
 			continue
@@ -192,7 +213,7 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 		}
 	}
 	for i := n - 1; i >= 0; i-- {
-		if removed[i] {
+		if removed[i] || keep(i) {
 			continue
 		}
 		allow := p.Entries[i].Code.Allows()

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -177,5 +178,77 @@ func TestAnalyzeClassBenchDifferential(t *testing.T) {
 		len(policies), causes[NotRedundant], causes[Duplicate], causes[Shadowed], causes[NoEffect], causes[CoveredByInnerAccept])
 	for c := range causes {
 		require.NotZero(t, causes[c], "no entry with cause %v: the generated policies do not exercise it", Cause(c))
+	}
+}
+
+// TestAnalyzeGroupRemoval removes rules from groups, as lint --fix does: a
+// rule goes from every NIC its group is on, so it must be removable on all
+// of them together with the others. The fixpoint of AnalyzeOptions.Keep's
+// doc finds such a set; the test checks that every NIC's policy without it
+// decides as before.
+func TestAnalyzeGroupRemoval(t *testing.T) {
+	cb, _ := loadFixture(t)
+	groups, per, nics := 12, 40, 40
+	if testing.Short() || raceEnabled {
+		groups, per, nics = 6, 20, 12
+	}
+	fw := classbenchFirewall(t, cb, groups, per, nics, 11)
+	type ruleID struct {
+		group string
+		rule  int
+	}
+	var pols []*Policy
+	var locals []netip.Addr
+	for i := range nics {
+		n, _ := fw.NIC(fmt.Sprintf("nic%03d", i))
+		pols = append(pols, n.Policy().Ingress, n.Policy().Egress)
+		locals = append(locals, n.Addr(), n.Addr())
+	}
+	// Start from every rule; each round keeps only the rules every policy
+	// holding them reports.
+	cand := map[ruleID]bool{}
+	for _, p := range pols {
+		for _, e := range p.Entries {
+			if e.Rule >= 0 {
+				cand[ruleID{e.Group, e.Rule}] = true
+			}
+		}
+	}
+	rounds := 0
+	for {
+		rounds++
+		next := maps.Clone(cand)
+		for k, p := range pols {
+			keep := make([]bool, len(p.Entries))
+			for i, e := range p.Entries {
+				keep[i] = e.Rule < 0 || !cand[ruleID{e.Group, e.Rule}]
+			}
+			as, err := p.Analyze(locals[k], AnalyzeOptions{Keep: keep})
+			require.NoError(t, err)
+			for i, e := range p.Entries {
+				if !keep[i] && !as[i].Redundant() {
+					delete(next, ruleID{e.Group, e.Rule})
+				}
+			}
+		}
+		if len(next) == len(cand) {
+			break
+		}
+		cand = next
+		require.Less(t, rounds, 100)
+	}
+	t.Logf("%d rules removable from their groups after %d rounds", len(cand), rounds)
+	require.NotEmpty(t, cand)
+	for k, p := range pols {
+		keep := make([]bool, len(p.Entries))
+		for i, e := range p.Entries {
+			keep[i] = e.Rule < 0 || !cand[ruleID{e.Group, e.Rule}]
+		}
+		check := func(tp *Tuple) {
+			if got, want := linearDecide(p, keep, tp), p.Lookup(tp).Code; got.Allows() != want.Allows() {
+				t.Fatalf("policy %d: %+v: without the removed rules %v, before %v", k, *tp, got, want)
+			}
+		}
+		forCorners(p, locals[k], check)
 	}
 }
