@@ -529,3 +529,64 @@ func (r region) subtract(c *rbox, maxBoxes int) (region, error) {
 	}
 	return r, nil
 }
+
+// RuleRef names a rule of a group: its index in the group's rule list.
+type RuleRef struct {
+	Group string
+	Rule  int
+}
+
+// PolicyAt is one NIC's decision list for one direction and the NIC's own
+// address, as Analyze takes them.
+type PolicyAt struct {
+	Policy *Policy
+	Local  netip.Addr
+}
+
+// RemovableRules returns the user rules that can be removed from their
+// groups all together without changing the verdict of any packet on any of
+// the policies (every NIC's two directions): a rule leaves every NIC its
+// group is on. It is the fixpoint of AnalyzeOptions.Keep's doc: start from
+// every user rule, keep what is not a candidate, keep as candidates the
+// rules every policy holding them still reports, until the set stops
+// shrinking. Intra-group entries and the default group's system rules are
+// never candidates. A rule that appears in no policy (its group has no
+// members) is not in the result.
+func RemovableRules(pols []PolicyAt, opts AnalyzeOptions) (map[RuleRef]bool, error) {
+	cand := map[RuleRef]bool{}
+	for _, pa := range pols {
+		for _, e := range pa.Policy.Entries {
+			if e.Rule >= 0 && !e.R.IsSystem() {
+				cand[RuleRef{e.Group, e.Rule}] = true
+			}
+		}
+	}
+	for len(cand) > 0 {
+		drop := map[RuleRef]bool{}
+		for _, pa := range pols {
+			p := pa.Policy
+			keep := make([]bool, len(p.Entries))
+			for i, e := range p.Entries {
+				keep[i] = !cand[RuleRef{e.Group, e.Rule}] || e.Rule < 0
+			}
+			o := opts
+			o.Keep = keep
+			as, err := p.Analyze(pa.Local, o)
+			if err != nil {
+				return nil, err
+			}
+			for i, e := range p.Entries {
+				if !keep[i] && !as[i].Redundant() {
+					drop[RuleRef{e.Group, e.Rule}] = true
+				}
+			}
+		}
+		if len(drop) == 0 {
+			break
+		}
+		for r := range drop {
+			delete(cand, r)
+		}
+	}
+	return cand, nil
+}

@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -193,10 +192,6 @@ func TestAnalyzeGroupRemoval(t *testing.T) {
 		groups, per, nics = 6, 20, 12
 	}
 	fw := classbenchFirewall(t, cb, groups, per, nics, 11)
-	type ruleID struct {
-		group string
-		rule  int
-	}
 	var pols []*Policy
 	var locals []netip.Addr
 	for i := range nics {
@@ -204,45 +199,18 @@ func TestAnalyzeGroupRemoval(t *testing.T) {
 		pols = append(pols, n.Policy().Ingress, n.Policy().Egress)
 		locals = append(locals, n.Addr(), n.Addr())
 	}
-	// Start from every rule; each round keeps only the rules every policy
-	// holding them reports.
-	cand := map[ruleID]bool{}
-	for _, p := range pols {
-		for _, e := range p.Entries {
-			if e.Rule >= 0 {
-				cand[ruleID{e.Group, e.Rule}] = true
-			}
-		}
+	var pas []PolicyAt
+	for k, p := range pols {
+		pas = append(pas, PolicyAt{p, locals[k]})
 	}
-	rounds := 0
-	for {
-		rounds++
-		next := maps.Clone(cand)
-		for k, p := range pols {
-			keep := make([]bool, len(p.Entries))
-			for i, e := range p.Entries {
-				keep[i] = e.Rule < 0 || !cand[ruleID{e.Group, e.Rule}]
-			}
-			as, err := p.Analyze(locals[k], AnalyzeOptions{Keep: keep})
-			require.NoError(t, err)
-			for i, e := range p.Entries {
-				if !keep[i] && !as[i].Redundant() {
-					delete(next, ruleID{e.Group, e.Rule})
-				}
-			}
-		}
-		if len(next) == len(cand) {
-			break
-		}
-		cand = next
-		require.Less(t, rounds, 100)
-	}
-	t.Logf("%d rules removable from their groups after %d rounds", len(cand), rounds)
+	cand, err := RemovableRules(pas, AnalyzeOptions{})
+	require.NoError(t, err)
+	t.Logf("%d rules removable from their groups", len(cand))
 	require.NotEmpty(t, cand)
 	for k, p := range pols {
 		keep := make([]bool, len(p.Entries))
 		for i, e := range p.Entries {
-			keep[i] = e.Rule < 0 || !cand[ruleID{e.Group, e.Rule}]
+			keep[i] = e.Rule < 0 || !cand[RuleRef{e.Group, e.Rule}]
 		}
 		check := func(tp *Tuple) {
 			if got, want := linearDecide(p, keep, tp), p.Lookup(tp).Code; got.Allows() != want.Allows() {

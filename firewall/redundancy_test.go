@@ -397,3 +397,18 @@ func TestAnalyzeWitness(t *testing.T) {
 	assert.Equal(t, []Code{SGRuleAccept, SGDefaultDeny}, []Code{as[1].With, as[1].Without})
 	checkAnalysis(t, p, local, as)
 }
+
+// TestRemovableRulesSystem checks that a system rule is never removed: the
+// user rule that repeats it goes instead, whichever comes first.
+func TestRemovableRulesSystem(t *testing.T) {
+	local := netip.MustParseAddr("10.0.0.5")
+	user := ent(SGRuleAccept, "0.0.0.0/0", "0.0.0.0/0", tcp, 22, 22)
+	sys := user
+	sys.Group, sys.Rule, sys.R = "default", 0, Rule{system: true}
+	for _, order := range [][]Entry{{user, sys}, {sys, user}} {
+		p := &Policy{Dir: Ingress, Fallback: SGDefaultDeny, Entries: order}
+		got, err := RemovableRules([]PolicyAt{{p, local}}, AnalyzeOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, map[RuleRef]bool{{"g", 0}: true}, got)
+	}
+}
