@@ -128,6 +128,9 @@ var ErrTooComplex = errors.New("redundancy analysis: region too complex")
 // packet the reduced list decides by that entry (With) and that the reduced
 // list without it decides with the other fate (Without). Entries of By may
 // themselves be reported (a duplicate of an entry that has no effect).
+// Removing only some of the reported entries is not always safe (an accept
+// with no effect once the drop it shadows is gone): to remove a chosen set,
+// pin the rest with AnalyzeOptions.Keep, or use RemovableRules across NICs.
 //
 // Cost: an entry's effective region is a set of disjoint boxes whose sides
 // are sets of intervals; subtracting a box splits a box it overlaps into at
@@ -135,7 +138,11 @@ var ErrTooComplex = errors.New("redundancy analysis: region too complex")
 // In practice the count stays small because addresses are CIDRs (two of
 // them either nest or are disjoint) and few distinct port ranges occur; the
 // bound MaxBoxes turns a pathological policy into ErrTooComplex instead of
-// a guess. bench/RESULTS.md has the measured cost as rules grow.
+// a guess. Measured (BenchmarkAnalyze, bench/RESULTS.md): a NIC in 5
+// groups of ClassBench rules takes about 0.3 ms at 100 rules, 1 ms at 200,
+// 5–12 ms at 500 and 10–30 ms at 1000 (both directions); the raw
+// ClassBench sets as one list, every rule a full five-tuple box, are the
+// stress case (fw1, 857 rules: seconds).
 func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis, error) {
 	maxBoxes := opts.MaxBoxes
 	if maxBoxes <= 0 {
