@@ -1,0 +1,6 @@
+//go:build !race
+
+package firewall
+
+// raceEnabled shortens the redundancy tests under -race.
+const raceEnabled = false
