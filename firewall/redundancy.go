@@ -72,6 +72,11 @@ type AnalyzeOptions struct {
 	// MaxBoxes bounds the number of disjoint boxes that describe one entry's
 	// region at any time; 0 means DefaultMaxBoxes.
 	MaxBoxes int
+	// Keep, when set, names the entries that cannot be removed (lint keeps
+	// the default group's system rules and the intra-group entries): they
+	// are never reported, stay in the reduced list, and the other entries
+	// are judged with them there.
+	Keep func(e *Entry) bool
 }
 
 // DefaultMaxBoxes is the per-entry bound of AnalyzeOptions.MaxBoxes.
@@ -154,6 +159,10 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 	for i := range n {
 		out[i].Entry = i
 		b := boxes[i]
+		keep := opts.Keep != nil && opts.Keep(&p.Entries[i])
+		if b.empty() && keep {
+			continue
+		}
 		if b.empty() {
 			out[i].Cause, removed[i] = Shadowed, true
 			continue
@@ -178,6 +187,9 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 			prior = append(prior, i)
 			continue
 		}
+		if keep {
+			continue
+		}
 		removed[i] = true
 		out[i].Cause = Shadowed
 		out[i].By = by
@@ -192,7 +204,7 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 		}
 	}
 	for i := n - 1; i >= 0; i-- {
-		if removed[i] {
+		if removed[i] || opts.Keep != nil && opts.Keep(&p.Entries[i]) {
 			continue
 		}
 		allow := p.Entries[i].Code.Allows()
