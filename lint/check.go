@@ -107,7 +107,7 @@ func (c *checker) index() {
 			for j, r := range fr {
 				k := identity(r)
 				if j0, ok := first[k]; ok {
-					c.duplicate(g, j, j0, &r)
+					c.duplicate(g, j, j0, &r, &fr[j0])
 					continue
 				}
 				first[k] = j
@@ -116,9 +116,9 @@ func (c *checker) index() {
 		g.refs = make([]RuleRef, len(fg.Rules))
 		for k := range fg.Rules {
 			r := &fg.Rules[k]
-			g.refs[k] = RuleRef{Group: name, Index: -1, Text: r.String()}
+			g.refs[k] = RuleRef{Group: name, Kind: KindRuntime, Index: -1, Text: r.String()}
 			if r.IsSystem() {
-				g.refs[k].Text = "system rule: " + r.String()
+				g.refs[k].Kind = KindSystem
 				continue
 			}
 			if j, ok := first[identity(*r)]; ok {
@@ -139,7 +139,7 @@ func (c *checker) index() {
 // fileRef names rule j of the file's group g.
 func (c *checker) fileRef(g *group, j int, r *firewall.Rule) RuleRef {
 	p := c.t.Pos(fmt.Sprintf("%s.rules[%d]", g.path, j))
-	ref := RuleRef{Group: g.g.Name, Index: j, Text: r.String(), File: c.t.File, Line: p.Line, Column: p.Column}
+	ref := RuleRef{Group: g.g.Name, Kind: KindRule, Index: j, Text: r.String(), File: c.t.File, Line: p.Line, Column: p.Column}
 	o := g.file.Rules[j].Origin
 	if o.IsZero() {
 		o = g.file.Origin
@@ -176,8 +176,8 @@ func (c *checker) add(f Finding, g *group, ref *RuleRef) {
 	c.rep.Findings = append(c.rep.Findings, f)
 }
 
-func (c *checker) duplicate(g *group, j, j0 int, r *firewall.Rule) {
-	ref, by := c.fileRef(g, j, r), c.fileRef(g, j0, r)
+func (c *checker) duplicate(g *group, j, j0 int, r, r0 *firewall.Rule) {
+	ref, by := c.fileRef(g, j, r), c.fileRef(g, j0, r0)
 	c.add(Finding{Code: CodeDuplicate, Severity: SeverityWarning, By: []RuleRef{by},
 		Message: fmt.Sprintf("rule %d repeats rule %d (description, managed_by and nic_type aside): the cloud holds it once", j, j0),
 		Fix:     fmt.Sprintf("delete rule %d of %s", j, g.g.Name)}, g, &ref)
@@ -310,7 +310,7 @@ func (c *checker) entryRef(e *firewall.Entry) RuleRef {
 	if e.Code == firewall.SGInnerDrop {
 		text = "members of " + e.Group + " do not reach each other (inner_access drop)"
 	}
-	return RuleRef{Group: e.Group, Index: -1, Text: text}
+	return RuleRef{Group: e.Group, Kind: KindInner, Index: -1, Text: text}
 }
 
 // aloneNIC is the name of the NIC a group without members is analysed on.

@@ -14,6 +14,14 @@ import (
 	"github.com/vpclab/vpclab/topology"
 )
 
+// Kinds of RuleRef.
+const (
+	KindRule    = "rule"
+	KindRuntime = "runtime"
+	KindSystem  = "system"
+	KindInner   = "inner"
+)
+
 // Finding codes.
 const (
 	CodeDuplicate            = "DUPLICATE"
@@ -57,7 +65,10 @@ type RuleID struct {
 // file lists them, its text and where the file (or the import it came
 // from) gives it. Index is -1 for a rule added while the sandbox runs.
 type RuleRef struct {
-	Group  string           `json:"group"`
+	Group string `json:"group"`
+	// Kind is rule (the file's), runtime (added while the sandbox runs),
+	// system (the default group's) or inner (intra-group access).
+	Kind   string           `json:"kind"`
 	Index  int              `json:"index"`
 	Text   string           `json:"text"`
 	File   string           `json:"file,omitempty"`

@@ -43,4 +43,3 @@ func TestFindingsGolden(t *testing.T) {
 	require.NoError(t, err)
 	golden(t, "findings.json", append(out, '\n'))
 }
-
