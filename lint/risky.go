@@ -53,7 +53,7 @@ func (c *checker) risky() {
 		}
 		if n := g.g.UserRules(); q.RulesPerGroup > 0 && n*10 >= q.RulesPerGroup*9 {
 			save := len(c.rep.Redundant[name]) - c.dups[name] // duplicates do not count against the quota
-			fix := fmt.Sprintf("lint --fix removes %d redundant rules (%d of %d left)", save, n-save, q.RulesPerGroup)
+			fix := fmt.Sprintf("lint --fix removes %s (%d of %d left)", count(save, "redundant rule"), n-save, q.RulesPerGroup)
 			if save == 0 {
 				fix = "no rule is redundant: split the group in two (each instance joins both), or merge rules with adjacent ports or CIDRs"
 			}
