@@ -427,9 +427,12 @@ func (c *checker) redundancy() {
 				if len(g.members) == 0 {
 					where = "within the group alone (it has no members)"
 				}
+				fix := fmt.Sprintf("delete rule %d of %s (lint --fix does)", ref.Index, name)
+				if ref.Index < 0 {
+					fix = "revoke it (vpclab rule remove " + name + " with its fields)"
+				}
 				c.add(Finding{Code: code, Severity: SeverityWarning, By: v.causeBy,
-					Message: fmt.Sprintf("redundant %s: %s", where, causeText(code, &v.cause)),
-					Fix:     fmt.Sprintf("delete rule %s of %s (lint --fix does)", indexText(ref.Index), name)}, g, &ref)
+					Message: fmt.Sprintf("redundant %s: %s", where, causeText(code, &v.cause)), Fix: fix}, g, &ref)
 				if ref.Index >= 0 {
 					c.rep.Redundant[name] = append(c.rep.Redundant[name], ref.Index)
 				}
