@@ -3,8 +3,10 @@ package lint
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vpclab/vpclab/firewall"
 	"github.com/vpclab/vpclab/topology"
@@ -194,9 +196,15 @@ type policyKey struct {
 	sig string
 }
 
+// analysis is one problem (a policy and the NIC address it is seen from)
+// and its answer.
 type analysis struct {
+	p         *firewall.Policy
+	addr      netip.Addr
+	nic       string // the first NIC it was asked for, for errors
 	res       []firewall.EntryAnalysis
 	conflicts [][2]int // entry pairs (accept, drop)
+	err       error
 }
 
 // localSig lists the entries whose instance-side addresses (ingress: the
@@ -223,38 +231,72 @@ func localSig(p *firewall.Policy, addr netip.Addr) string {
 	return string(b)
 }
 
-// analyzeNICs analyses both decision lists of every NIC.
+// analyzeNICs analyses both decision lists of every NIC: each distinct
+// problem once, the problems in parallel (one worker per CPU), then the
+// answers recorded NIC by NIC.
 func (c *checker) analyzeNICs() error {
 	cache := map[policyKey]*analysis{}
+	type use struct {
+		a   *analysis
+		p   *firewall.Policy
+		nic string
+	}
+	var uses []use
+	var jobs []*analysis
 	for _, n := range c.st.NICs {
 		nic, ok := c.fw.NIC(n.Name)
-		if !ok {
+		if !ok || nic.Policy() == nil {
 			continue
 		}
 		pol := nic.Policy()
-		if pol == nil {
-			continue
-		}
 		for _, p := range []*firewall.Policy{pol.Ingress, pol.Egress} {
-			if err := c.analyzePolicy(cache, p, n.Name, nic.Addr()); err != nil {
-				return err
+			key := policyKey{p, localSig(p, nic.Addr())}
+			a, ok := cache[key]
+			if !ok {
+				a = &analysis{p: p, addr: nic.Addr(), nic: n.Name}
+				cache[key] = a
+				jobs = append(jobs, a)
 			}
+			uses = append(uses, use{a, p, n.Name})
+		}
+	}
+	if err := c.runAll(jobs); err != nil {
+		return err
+	}
+	for _, u := range uses {
+		c.record(u.a, u.p, u.nic)
+	}
+	return nil
+}
+
+// runAll analyses jobs with one worker per CPU; the first error wins.
+func (c *checker) runAll(jobs []*analysis) error {
+	next := make(chan *analysis)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for a := range next {
+				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: fixed})
+				a.conflicts = conflicts(a.p, a.addr)
+			}
+		})
+	}
+	for _, a := range jobs {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	for _, a := range jobs {
+		if a.err != nil {
+			return fmt.Errorf("%s: %s %s: %w", c.t.File, nicLabel(a.nic), a.p.Dir, a.err)
 		}
 	}
 	return nil
 }
 
-func (c *checker) analyzePolicy(cache map[policyKey]*analysis, p *firewall.Policy, nic string, addr netip.Addr) error {
-	key := policyKey{p, localSig(p, addr)}
-	a, ok := cache[key]
-	if !ok {
-		res, err := p.Analyze(addr, firewall.AnalyzeOptions{Keep: fixed})
-		if err != nil {
-			return fmt.Errorf("%s: %s %s: %w", c.t.File, nicLabel(nic), p.Dir, err)
-		}
-		a = &analysis{res: res, conflicts: conflicts(p, addr)}
-		cache[key] = a
-	}
+// record adds what the analysis a says of policy p to the verdicts of the
+// rules on nic.
+func (c *checker) record(a *analysis, p *firewall.Policy, nic string) {
 	for _, ea := range a.res {
 		e := &p.Entries[ea.Entry]
 		if e.Rule < 0 || e.R.IsSystem() {
@@ -293,7 +335,6 @@ func (c *checker) analyzePolicy(cache map[policyKey]*analysis, p *firewall.Polic
 		}
 		cf.nics = append(cf.nics, nic)
 	}
-	return nil
 }
 
 // fixed reports whether an entry is not the user's to remove: a system
@@ -344,12 +385,12 @@ func (c *checker) analyzeAlone() error {
 			return fmt.Errorf("%s: group %s alone: %w", c.t.File, name, err)
 		}
 		nic, _ := fw.NIC(aloneNIC)
-		cache := map[policyKey]*analysis{}
 		pol := nic.Policy()
-		for _, p := range []*firewall.Policy{pol.Ingress, pol.Egress} {
-			// No address: the instance side stays free, as for any member.
-			if err = c.analyzePolicy(cache, p, aloneNIC, netip.Addr{}); err != nil {
-				break
+		// No address: the instance side stays free, as for any member.
+		jobs := []*analysis{{p: pol.Ingress, nic: aloneNIC}, {p: pol.Egress, nic: aloneNIC}}
+		if err = c.runAll(jobs); err == nil {
+			for _, a := range jobs {
+				c.record(a, a.p, aloneNIC)
 			}
 		}
 		fw.Close()
