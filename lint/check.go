@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -39,6 +40,7 @@ type checker struct {
 	// conflicts seen, by the two rules, with the NICs they conflict on
 	conflicts map[[2]RuleID]*conflict
 	dups      map[string]int // per group, the file's rules the firewall holds once (not counted by the quota)
+	nicJobs   []*analysis    // the distinct analyses of the NICs
 }
 
 // verdicts collect, for one rule, what the analysis said on each NIC.
@@ -75,7 +77,11 @@ func Check(t *topology.Topology, st State, opts Options) (*Report, error) {
 	if err := c.analyzeAlone(); err != nil {
 		return nil, err
 	}
-	c.redundancy()
+	together, err := c.settle()
+	if err != nil {
+		return nil, err
+	}
+	c.redundancy(together)
 	c.risky()
 	c.conflictFindings()
 	if opts.Hits != nil {
@@ -260,24 +266,68 @@ func (c *checker) analyzeNICs() error {
 			uses = append(uses, use{a, p, n.Name})
 		}
 	}
-	if err := c.runAll(jobs); err != nil {
+	if err := c.runAll(jobs, fixed, true); err != nil {
 		return err
 	}
 	for _, u := range uses {
 		c.record(u.a, u.p, u.nic)
 	}
+	c.nicJobs = jobs
 	return nil
 }
 
-// runAll analyses jobs with one worker per CPU; the first error wins.
-func (c *checker) runAll(jobs []*analysis) error {
+// settle returns the rules lint --fix may remove together. Each NIC's
+// analysis gives a set of entries safe to remove at once, but a rule must
+// go from every NIC of its group: where another rule of that NIC's set stays
+// (it is needed elsewhere), a rule judged against its absence (NO_EFFECT)
+// may be needed after all. So the set shrinks until every NIC, analysed
+// with only the set's rules removable, removes all of them. Groups without
+// members are analysed alone, on one NIC: their sets are safe as they are.
+func (c *checker) settle() (map[RuleID]bool, error) {
+	set := map[RuleID]bool{}
+	for id, v := range c.rules {
+		if v.seenRedundant && len(v.neededOn) == 0 && len(c.groups[id.Group].members) > 0 {
+			set[id] = true
+		}
+	}
+	for len(set) > 0 {
+		jobs := make([]*analysis, len(c.nicJobs))
+		for i, a := range c.nicJobs {
+			jobs[i] = &analysis{p: a.p, addr: a.addr, nic: a.nic}
+		}
+		keep := func(e *firewall.Entry) bool { return fixed(e) || !set[RuleID{e.Group, e.Rule}] }
+		if err := c.runAll(jobs, keep, false); err != nil {
+			return nil, err
+		}
+		next := maps.Clone(set)
+		for _, a := range jobs {
+			for _, ea := range a.res {
+				e := &a.p.Entries[ea.Entry]
+				if id := (RuleID{e.Group, e.Rule}); ea.Cause == firewall.NotRedundant && set[id] {
+					delete(next, id)
+				}
+			}
+		}
+		if len(next) == len(set) {
+			break
+		}
+		set = next
+	}
+	return set, nil
+}
+
+// runAll analyses jobs with one worker per CPU, keep naming the entries
+// that stay, and finds their conflicts if asked; the first error wins.
+func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, withConflicts bool) error {
 	next := make(chan *analysis)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for a := range next {
-				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: fixed})
-				a.conflicts = conflicts(a.p, a.addr)
+				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: keep})
+				if withConflicts {
+					a.conflicts = conflicts(a.p, a.addr)
+				}
 			}
 		})
 	}
@@ -388,7 +438,7 @@ func (c *checker) analyzeAlone() error {
 		pol := nic.Policy()
 		// No address: the instance side stays free, as for any member.
 		jobs := []*analysis{{p: pol.Ingress, nic: aloneNIC}, {p: pol.Egress, nic: aloneNIC}}
-		if err = c.runAll(jobs); err == nil {
+		if err = c.runAll(jobs, fixed, true); err == nil {
 			for _, a := range jobs {
 				c.record(a, a.p, aloneNIC)
 			}
@@ -435,8 +485,9 @@ func causeText(code string, ea *firewall.EntryAnalysis) string {
 	}
 }
 
-// redundancy turns the per-NIC analyses into findings per group rule.
-func (c *checker) redundancy() {
+// redundancy turns the per-NIC analyses into findings per group rule;
+// together are the rules removable at once (settle).
+func (c *checker) redundancy(together map[RuleID]bool) {
 	for _, name := range c.order {
 		g := c.groups[name]
 		for k := range g.g.Rules {
@@ -472,9 +523,14 @@ func (c *checker) redundancy() {
 				if ref.Index < 0 {
 					fix = "revoke it (vpclab rule remove " + name + " with its fields)"
 				}
-				c.add(Finding{Code: code, Severity: SeverityWarning, By: v.causeBy,
-					Message: fmt.Sprintf("redundant %s: %s", where, causeText(code, &v.cause)), Fix: fix}, g, &ref)
-				if ref.Index >= 0 {
+				sev, msg := SeverityWarning, fmt.Sprintf("redundant %s: %s", where, causeText(code, &v.cause))
+				alone := len(g.members) == 0
+				if !alone && !together[RuleID{name, k}] {
+					sev, msg = SeverityInfo, msg+"; but not together with the other redundant rules (one that stays changes its effect)"
+					fix = "lint --fix keeps it; delete it by hand only after checking with lint again"
+				}
+				c.add(Finding{Code: code, Severity: sev, By: v.causeBy, Message: msg, Fix: fix}, g, &ref)
+				if ref.Index >= 0 && (alone || together[RuleID{name, k}]) {
 					c.rep.Redundant[name] = append(c.rep.Redundant[name], ref.Index)
 				}
 			default:
