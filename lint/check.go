@@ -290,25 +290,40 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 			set[id] = true
 		}
 	}
+	// A NIC's answer depends only on which of its entries are in the set:
+	// a round analyses again only the NICs one of whose entries left it.
+	dirty := func(a *analysis, changed map[RuleID]bool) bool {
+		for i := range a.p.Entries {
+			if e := &a.p.Entries[i]; changed[RuleID{e.Group, e.Rule}] {
+				return true
+			}
+		}
+		return false
+	}
+	changed := set
 	for len(set) > 0 {
-		jobs := make([]*analysis, len(c.nicJobs))
-		for i, a := range c.nicJobs {
-			jobs[i] = &analysis{p: a.p, addr: a.addr, nic: a.nic}
+		var jobs []*analysis
+		for _, a := range c.nicJobs {
+			if dirty(a, changed) {
+				jobs = append(jobs, &analysis{p: a.p, addr: a.addr, nic: a.nic})
+			}
 		}
 		keep := func(e *firewall.Entry) bool { return fixed(e) || !set[RuleID{e.Group, e.Rule}] }
 		if err := c.runAll(jobs, keep, false); err != nil {
 			return nil, err
 		}
 		next := maps.Clone(set)
+		changed = map[RuleID]bool{}
 		for _, a := range jobs {
 			for _, ea := range a.res {
 				e := &a.p.Entries[ea.Entry]
 				if id := (RuleID{e.Group, e.Rule}); ea.Cause == firewall.NotRedundant && set[id] {
 					delete(next, id)
+					changed[id] = true
 				}
 			}
 		}
-		if len(next) == len(set) {
+		if len(changed) == 0 {
 			break
 		}
 		set = next
