@@ -597,3 +597,14 @@ func RemovableRules(pols []PolicyAt, opts AnalyzeOptions) (map[RuleRef]bool, err
 	}
 	return cand, nil
 }
+
+// KeepWhere returns the AnalyzeOptions.Keep of p that pins every entry f
+// accepts (lint pins the default group's system rules and the intra-group
+// entries: they are the cloud's, not the user's to remove).
+func KeepWhere(p *Policy, f func(*Entry) bool) []bool {
+	keep := make([]bool, len(p.Entries))
+	for i := range p.Entries {
+		keep[i] = f(&p.Entries[i])
+	}
+	return keep
+}

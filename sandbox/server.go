@@ -88,6 +88,7 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 	mux.HandleFunc("GET "+PathConntrack, s.conntrack)
 	mux.HandleFunc("POST "+PathConntrackFlush, s.flush)
 	mux.HandleFunc("GET "+PathStats, s.stats)
+	mux.HandleFunc("GET "+PathLint, s.lint)
 	mux.HandleFunc("GET "+PathAudit, s.audit)
 	mux.HandleFunc("POST "+PathDown, s.stop)
 	mux.HandleFunc("GET "+PathCapture, s.capture)
