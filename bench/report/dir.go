@@ -44,9 +44,7 @@ func WriteDir(dir string, d Document) ([]string, error) {
 	}
 	if old != nil && !bytes.HasPrefix(old, []byte(GeneratedMark)) {
 		if !bytes.Contains(old, []byte(SectionBegin)) || !bytes.Contains(old, []byte(SectionEnd)) {
-			return nil, fmt.Errorf("%s is not a report vpclab generated and has no generated section: refusing to overwrite it "+
-				"(add the lines %q and %q where the report's summary goes, or pick another --report directory)",
-				index, SectionBegin, SectionEnd)
+			return nil, &RefuseError{Path: index}
 		}
 		files, err := writeFull(filepath.Join(dir, SubDir), d)
 		if err != nil {
@@ -62,6 +60,16 @@ func WriteDir(dir string, d Document) ([]string, error) {
 		return append(files, index), nil
 	}
 	return writeFull(dir, d)
+}
+
+// RefuseError is WriteDir's refusal to overwrite a hand-written
+// RESULTS.md that has no generated section.
+type RefuseError struct{ Path string }
+
+func (e *RefuseError) Error() string {
+	return fmt.Sprintf("%s is not a report vpclab generated and has no generated section: refusing to overwrite it "+
+		"(add the lines %q and %q where the report's summary goes, or pick another directory)",
+		e.Path, SectionBegin, SectionEnd)
 }
 
 // writeFull writes dir/RESULTS.md and the charts, creating dir.
