@@ -63,8 +63,10 @@ both.
 
 Exit status: 0 when they agree on every header (or the benchmark ran), 1 when
 they do not (or it failed), 2 on invalid input, 130 when interrupted.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// Without --rules, further names run too: "vpclab bench classify
+		// conntrack" means the two benchmarks, as it reads.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			output := bf.output
 			if rulesFile == "" {
 				for _, name := range []string{"trace", "limit", "count"} {
@@ -72,7 +74,10 @@ they do not (or it failed), 2 on invalid input, 130 when interrupted.`,
 						return usageError("--%s needs --rules FILE", name)
 					}
 				}
-				return runBench(cmd, []string{"classify"}, commandLine(cmd, nil), *bf)
+				return runBench(cmd, append([]string{"classify"}, args...), commandLine(cmd, args), *bf)
+			}
+			if len(args) > 0 {
+				return usageError("unexpected argument %q: with --rules FILE, classify takes no benchmark names", args[0])
 			}
 			if err := checkOutput(output); err != nil {
 				return err

@@ -308,6 +308,27 @@ func TestBenchReport(t *testing.T) {
 		}
 	}
 
+	// bench/'s layout: the hand-written history keeps its place, the
+	// marked section links the full report in report/.
+	orig, err := os.ReadFile(filepath.Join("..", "..", "bench", "RESULTS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	benchDir := t.TempDir()
+	os.WriteFile(filepath.Join(benchDir, "RESULTS.md"), orig, 0o644)
+	if _, stderr, code, err := runBenchCmd(t, context.Background(), "bench", "classify", "fabric", "broken", "--report", benchDir, "--quick"); code != 1 {
+		t.Fatalf("exit %d, want 1 (broken fails): %v\n%s", code, err, stderr)
+	}
+	idx, _ := os.ReadFile(filepath.Join(benchDir, "RESULTS.md"))
+	i := bytes.Index(idx, []byte(report.SectionBegin))
+	if i < 0 || !bytes.Equal(idx[:i], orig[:i]) || !bytes.Contains(idx, []byte("[report/RESULTS.md](report/RESULTS.md)")) ||
+		!bytes.HasSuffix(idx, orig[bytes.Index(orig, []byte(report.SectionEnd)):]) {
+		t.Errorf("bench/RESULTS.md after the run:\n%s", idx)
+	}
+	if _, err := os.Stat(filepath.Join(benchDir, "report", "classify-cycles-per-header.svg")); err != nil {
+		t.Error(err)
+	}
+
 	hand := t.TempDir()
 	os.WriteFile(filepath.Join(hand, "RESULTS.md"), []byte("# notes\n"), 0o644)
 	_, _, code, err = runBenchCmd(t, context.Background(), "bench", "classify", "--report", hand)
