@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -78,6 +79,9 @@ func writeFull(dir string, d Document) ([]string, error) {
 		return nil, err
 	}
 	charts := d.Charts()
+	if err := removeStaleCharts(dir, charts); err != nil {
+		return nil, err
+	}
 	var errs []error
 	var files []string
 	drawn := charts[:0:0]
@@ -152,4 +156,30 @@ func ReplaceSection(doc []byte, section string) ([]byte, error) {
 		return nil, errors.New("no line " + SectionEnd + " after " + SectionBegin)
 	}
 	return []byte(s[:start] + "\n" + strings.TrimRight(section, "\n") + "\n" + s[start+j:]), nil
+}
+
+var chartLink = regexp.MustCompile(`\]\(([a-z0-9-]+\.svg)\)`)
+
+// removeStaleCharts deletes the charts the report already in dir linked
+// and the new one will not: a report directory holds one run, not the
+// leftovers of earlier ones. Only a generated RESULTS.md's links count.
+func removeStaleCharts(dir string, charts []Chart) error {
+	old, err := os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	if err != nil || !bytes.HasPrefix(old, []byte(GeneratedMark)) {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, c := range charts {
+		keep[c.File] = true
+	}
+	for _, m := range chartLink.FindAllSubmatch(old, -1) {
+		name := string(m[1])
+		if keep[name] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

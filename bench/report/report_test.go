@@ -255,9 +255,18 @@ func TestWriteDirFresh(t *testing.T) {
 			mdTables(t, string(b))
 		}
 	}
-	// A second run overwrites its own report.
-	if _, err := WriteDir(dir, sample()); err != nil {
+	// A second run overwrites its own report and removes the charts the
+	// first linked and it does not; other files stay.
+	os.WriteFile(filepath.Join(dir, "mine.svg"), []byte("<svg/>"), 0o644)
+	d := sample()
+	d.Benchmarks[0].Series = d.Benchmarks[0].Series[:2]
+	if _, err := WriteDir(dir, d); err != nil {
 		t.Fatalf("rewriting a generated report: %v", err)
+	}
+	for name, want := range map[string]bool{"classify-ns-per-header.svg": true, "classify-memory.svg": false, "mine.svg": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
+		}
 	}
 }
 
