@@ -41,27 +41,49 @@ var benchMinTime = 200 * time.Millisecond
 // benchSink keeps the timed Match calls observable.
 var benchSink int
 
-func newBenchClassifyCmd() *cobra.Command {
+// newBenchClassifyCmd is `vpclab bench classify`: the suite's classify
+// benchmark, or with --rules FILE the check and timing of one ClassBench
+// rule file. bf holds the flags it shares with `vpclab bench`.
+func newBenchClassifyCmd(bf *benchFlags) *cobra.Command {
 	var (
-		rulesFile, traceFile, output string
-		limit, count                 int
+		rulesFile, traceFile string
+		limit, count         int
 	)
 	cmd := &cobra.Command{
-		Use:   "classify --rules FILE [--trace FILE]",
+		Use:   "classify [--rules FILE [--trace FILE]]",
 		Short: "Compare the compiled firewall matcher with a linear scan on ClassBench rules",
-		Long: `Classify loads a ClassBench rule file, compiles it, checks that the compiled
-matcher and the linear scan pick the same rule for every header (from --trace,
-or drawn around the rules when there is no trace), then times both.
+		Long: `Without --rules, classify runs the suite's classify benchmark, as
+"vpclab bench classify" always did: --quick, --report and -o as for
+"vpclab bench".
 
-Exit status: 0 when they agree on every header, 1 when they do not, 2 on
-invalid input.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return usageError("-o %q: want table or json", output)
-			}
+With --rules FILE it loads that ClassBench rule file, compiles it, checks that
+the compiled matcher and the linear scan pick the same rule for every header
+(from --trace, or drawn around the rules when there is no trace), then times
+both.
+
+Exit status: 0 when they agree on every header (or the benchmark ran), 1 when
+they do not (or it failed), 2 on invalid input, 130 when interrupted.`,
+		// Without --rules, further names run too: "vpclab bench classify
+		// conntrack" means the two benchmarks, as it reads.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			output := bf.output
 			if rulesFile == "" {
-				return usageError("--rules FILE is required")
+				for _, name := range []string{"trace", "limit", "count"} {
+					if cmd.Flags().Changed(name) {
+						return usageError("--%s needs --rules FILE", name)
+					}
+				}
+				return runBench(cmd, append([]string{"classify"}, args...), commandLine(cmd, args), *bf)
+			}
+			if len(args) > 0 {
+				return usageError("unexpected argument %q: with --rules FILE, classify takes no benchmark names", args[0])
+			}
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if bf.quick || bf.report != "" {
+				return usageError("--quick and --report apply to the suite's classify benchmark, not to --rules FILE")
 			}
 			if limit < 0 {
 				return usageError("--limit %d: want 0 (all rules) or more", limit)
@@ -113,11 +135,10 @@ invalid input.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&rulesFile, "rules", "", "ClassBench rule `FILE` (required)")
+	f.StringVar(&rulesFile, "rules", "", "ClassBench rule `FILE` (default: run the suite's classify benchmark)")
 	f.StringVar(&traceFile, "trace", "", "ClassBench trace `FILE` of headers (default: headers drawn around the rules)")
 	f.IntVar(&limit, "limit", 0, "use the first `N` rules only (0: all)")
 	f.IntVar(&count, "count", 0, fmt.Sprintf("use `N` headers: the first N of the trace, or N drawn at random (default: the whole trace, or %d)", defaultRandomHeaders))
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 

@@ -190,7 +190,10 @@ func TestBenchClassifyErrors(t *testing.T) {
 		args []string
 		want []string // in the error
 	}{
-		{"no rules flag", nil, []string{"--rules", "required"}},
+		{"trace without rules", []string{"--trace", trace}, []string{"--trace", "needs --rules"}},
+		{"limit without rules", []string{"--limit", "5"}, []string{"--limit", "needs --rules"}},
+		{"quick with rules", []string{"--rules", rules, "--quick"}, []string{"--quick", "--rules"}},
+		{"report with rules", []string{"--rules", rules, "--report", dir}, []string{"--report", "--rules"}},
 		{"missing rules", []string{"--rules", missing}, []string{"--rules", missing, "no such file"}},
 		{"rules is a directory", []string{"--rules", dir}, []string{"--rules", dir}},
 		{"bad rules", []string{"--rules", badRules}, []string{"--rules", badRules, "line 4", "source"}},
