@@ -1,0 +1,48 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+// Case is one expectation answered by vpclab and by the kernel.
+type Case struct {
+	Label          string
+	Expected       string
+	Ours, Kernel   string
+	OursDetail     string
+	KernelDetail   string
+	Skip           string // why the kernel did not probe it
+	Agree, Correct bool   // Correct: ours matches the file's expectation
+}
+
+// Check builds t both ways — vpclab's lab and namespaces — runs every
+// expectation in both, and returns each answer side by side, with what the
+// namespace build left out.
+func Check(ctx context.Context, t *topology.Topology, timeout time.Duration) ([]Case, []string, error) {
+	lab, err := topology.Build(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vpclab: %w", err)
+	}
+	ours := lab.Run(ctx, topology.RunOptions{Timeout: timeout})
+	lab.Close()
+	tp, err := Build(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespaces: %w", err)
+	}
+	kernel := tp.Run(ctx, timeout)
+	if err := tp.Close(); err != nil {
+		return nil, nil, fmt.Errorf("namespaces: %w", err)
+	}
+	cases := make([]Case, len(ours))
+	for i, o := range ours {
+		k := kernel[i]
+		cases[i] = Case{Label: o.Label(), Expected: o.Expected, Ours: o.Observed, Kernel: k.Observed,
+			OursDetail: o.Detail, KernelDetail: k.Detail, Skip: k.Skip,
+			Agree: k.Skip == "" && o.Observed == k.Observed, Correct: o.Pass}
+	}
+	return cases, tp.Skipped, nil
+}

@@ -1,0 +1,62 @@
+package netns
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func needNamespaces(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skip(err.Error() + "; skipping (run as root with iproute2 and iptables)")
+	}
+}
+
+// TestKernelAgrees builds every example both ways and checks the kernel
+// answers each expectation as vpclab does.
+func TestKernelAgrees(t *testing.T) {
+	needNamespaces(t)
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			topo, err := topology.LoadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAgrees(t, topo)
+		})
+	}
+}
+
+func checkAgrees(t *testing.T, topo *topology.Topology) {
+	t.Helper()
+	cases, skipped, err := Check(context.Background(), topo, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range skipped {
+		t.Log("not translated: " + s)
+	}
+	for _, c := range cases {
+		switch {
+		case c.Skip != "":
+			t.Logf("%s: skipped: %s", c.Label, c.Skip)
+		case !c.Agree:
+			t.Errorf("%s: vpclab %s (%s), kernel %s (%s), expected %s", c.Label, c.Ours, c.OursDetail, c.Kernel, c.KernelDetail, c.Expected)
+		}
+	}
+}
+
