@@ -2,6 +2,9 @@ package netns
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,3 +63,21 @@ func checkAgrees(t *testing.T, topo *topology.Topology) {
 	}
 }
 
+// TestKernelAgreesGenerated runs random scenarios both ways.
+func TestKernelAgreesGenerated(t *testing.T) {
+	needNamespaces(t)
+	seeds, size := uint64(6), 8
+	if n, err := strconv.Atoi(os.Getenv("VPCLAB_NETNS_SEEDS")); err == nil {
+		seeds, size = uint64(n), 16 // a longer hunt: VPCLAB_NETNS_SEEDS=50
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			data := Scenario(seed, size, 5*size)
+			topo, err := topology.Load(fmt.Sprintf("generated-%d.yaml", seed), data)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, data)
+			}
+			checkAgrees(t, topo)
+		})
+	}
+}

@@ -94,6 +94,9 @@ func ping(ctx context.Context, n Node, to netip.Addr) (string, string) {
 	msg := []byte{8, 0, 0, 0, byte(pingID >> 8), byte(pingID), byte(seq >> 8), byte(seq), 'v', 'p', 'c'}
 	binary.BigEndian.PutUint16(msg[2:], checksum(msg))
 	if _, err := pc.WriteTo(msg, &net.IPAddr{IP: to.AsSlice()}); err != nil {
+		if errors.Is(err, syscall.EPERM) {
+			return Block, "dropped on egress (EPERM from OUTPUT)"
+		}
 		return Failed, err.Error()
 	}
 	dl, _ := ctx.Deadline()
