@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,4 +80,23 @@ func TestKernelAgreesGenerated(t *testing.T) {
 			checkAgrees(t, topo)
 		})
 	}
+}
+
+func TestPerfQuick(t *testing.T) {
+	needNamespaces(t)
+	ctx := context.Background()
+	per, bytes, err := Boot(ctx, 10)
+	if err != nil || per <= 0 {
+		t.Fatalf("Boot: %v %v", per, err)
+	}
+	t.Logf("boot %v and %d KiB of kernel memory per namespace", per, bytes>>10)
+	rate, err := ConnRate(ctx, 500, 300*time.Millisecond, 2)
+	if err != nil || rate <= 0 {
+		t.Fatalf("ConnRate: %v %v", rate, err)
+	}
+	bps, err := Bulk(ctx, 500, 300*time.Millisecond)
+	if err != nil || bps <= 0 {
+		t.Fatalf("Bulk: %v %v", bps, err)
+	}
+	t.Logf("%.0f conns/s, %.2f Gbit/s with 500 rules", rate, bps/1e9)
 }
