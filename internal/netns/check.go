@@ -23,20 +23,34 @@ type Case struct {
 // expectation in both, and returns each answer side by side, with what the
 // namespace build left out.
 func Check(ctx context.Context, t *topology.Topology, timeout time.Duration) ([]Case, []string, error) {
+	c, s, _, err := CheckTimed(ctx, t, timeout)
+	return c, s, err
+}
+
+// Times are how long each side took to build and answer every expectation.
+type Times struct{ Ours, Kernel time.Duration }
+
+// CheckTimed is Check, with how long each side took.
+func CheckTimed(ctx context.Context, t *topology.Topology, timeout time.Duration) ([]Case, []string, Times, error) {
+	var times Times
+	start := time.Now()
 	lab, err := topology.Build(t)
 	if err != nil {
-		return nil, nil, fmt.Errorf("vpclab: %w", err)
+		return nil, nil, times, fmt.Errorf("vpclab: %w", err)
 	}
 	ours := lab.Run(ctx, topology.RunOptions{Timeout: timeout})
 	lab.Close()
+	times.Ours = time.Since(start)
+	start = time.Now()
 	tp, err := Build(t)
 	if err != nil {
-		return nil, nil, fmt.Errorf("namespaces: %w", err)
+		return nil, nil, times, fmt.Errorf("namespaces: %w", err)
 	}
 	kernel := tp.Run(ctx, timeout)
 	if err := tp.Close(); err != nil {
-		return nil, nil, fmt.Errorf("namespaces: %w", err)
+		return nil, nil, times, fmt.Errorf("namespaces: %w", err)
 	}
+	times.Kernel = time.Since(start)
 	cases := make([]Case, len(ours))
 	for i, o := range ours {
 		k := kernel[i]
@@ -44,5 +58,5 @@ func Check(ctx context.Context, t *topology.Topology, timeout time.Duration) ([]
 			OursDetail: o.Detail, KernelDetail: k.Detail, Skip: k.Skip,
 			Agree: k.Skip == "" && o.Observed == k.Observed, Correct: o.Pass}
 	}
-	return cases, tp.Skipped, nil
+	return cases, tp.Skipped, times, nil
 }
