@@ -86,7 +86,7 @@ func (p *Policy) Table(in topology.Instance) string {
 		// Step 3: intra-group accept.
 		for _, g := range groups {
 			if inner(p.groups[g]) == "accept" {
-				if addrs := hosts(p.members[g]); addrs != "" {
+				if addrs := hosts(others(p.members[g], in.IP)); addrs != "" {
 					fmt.Fprintf(&b, "-A %s %s %s -j ACCEPT\n", chain, remote, addrs)
 				}
 			}
@@ -126,7 +126,7 @@ func (p *Policy) Table(in topology.Instance) string {
 		if dir == "ingress" {
 			for _, g := range groups {
 				if inner(p.groups[g]) == "drop" {
-					if addrs := hosts(p.members[g]); addrs != "" {
+					if addrs := hosts(others(p.members[g], in.IP)); addrs != "" {
 						fmt.Fprintf(&b, "-A %s %s %s -j DROP\n", chain, remote, addrs)
 					}
 				}
@@ -148,6 +148,17 @@ func inner(g *topology.SecurityGroup) string {
 		return "accept"
 	}
 	return g.InnerAccess
+}
+
+// others is addrs without self: an instance's traffic to itself stays on lo.
+func others(addrs []netip.Addr, self netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a != self {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // hosts writes addresses as iptables takes a list: a,b,c.
