@@ -149,26 +149,32 @@ func (tp *Topo) Run(ctx context.Context, timeout time.Duration) []Result {
 	out := make([]Result, len(tp.t.Expect))
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
-	for i, e := range tp.t.Expect {
-		from, ok := tp.nodes[e.From]
-		if !ok {
-			out[i].Skip = "from " + e.From + ": an internet host"
-			continue
-		}
-		name, ok := tp.target(e.To)
-		if !ok {
-			out[i].Skip = "to " + e.To + ": outside the VPC (EIP, NAT or internet)"
-			continue
-		}
-		to := netip.AddrPortFrom(tp.nodes[name].Addr, uint16(e.Port))
+	for i := range tp.t.Expect {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i].Observed, out[i].Detail = tp.Probe(ctx, from, e.Protocol, to, timeout)
+			out[i] = tp.ProbeExpect(ctx, i, timeout)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// ProbeExpect probes the topology's i-th expectation once.
+func (tp *Topo) ProbeExpect(ctx context.Context, i int, timeout time.Duration) Result {
+	e := tp.t.Expect[i]
+	from, ok := tp.nodes[e.From]
+	if !ok {
+		return Result{Skip: "from " + e.From + ": an internet host"}
+	}
+	name, ok := tp.target(e.To)
+	if !ok {
+		return Result{Skip: "to " + e.To + ": outside the VPC (EIP, NAT or internet)"}
+	}
+	to := netip.AddrPortFrom(tp.nodes[name].Addr, uint16(e.Port))
+	var r Result
+	r.Observed, r.Detail = tp.Probe(ctx, from, e.Protocol, to, timeout)
+	return r
 }
