@@ -124,7 +124,13 @@ func track(l *Lab) {
 	}
 	sig, done := make(chan os.Signal, 1), make(chan struct{})
 	live.sig, live.done = sig, done
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	// A signal the process ignores (SIGINT of a background job) stays
+	// ignored: catching it would end a lab its owner meant to keep.
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !signal.Ignored(s) {
+			signal.Notify(sig, s)
+		}
+	}
 	go func() {
 		defer close(done)
 		s, ok := <-sig
