@@ -22,6 +22,7 @@ func TestKernelCheckQuick(t *testing.T) {
 	}
 	var netnsRows, generated int
 	for _, r := range res.Rows {
+		t.Logf("%s: %.1f vs %+v %s — %s", r.Measure, r.Ours, r.Baselines, r.Unit, r.Note)
 		if strings.HasPrefix(r.Measure, "netns: ") {
 			netnsRows++
 		}

@@ -178,3 +178,21 @@ func (tp *Topo) ProbeExpect(ctx context.Context, i int, timeout time.Duration) R
 	r.Observed, r.Detail = tp.Probe(ctx, from, e.Protocol, to, timeout)
 	return r
 }
+
+// Probeable counts the expectations of t that stay inside the VPC (from an
+// instance to an instance's name or private address): the ones Build's
+// namespaces can answer.
+func Probeable(t *topology.Topology) int {
+	inst := map[string]bool{}
+	for _, in := range t.Instances {
+		inst[in.Name] = true
+		inst[in.IP.String()] = true
+	}
+	n := 0
+	for _, e := range t.Expect {
+		if inst[e.From] && inst[e.To] {
+			n++
+		}
+	}
+	return n
+}

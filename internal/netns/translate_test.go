@@ -85,3 +85,18 @@ func TestSweep(t *testing.T) {
 		t.Errorf("%s of a live process was swept", alive)
 	}
 }
+
+func TestProbeable(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want int
+	}{{"eip", 0}, {"snat", 0}, {"priorities", 5}, {"stateful-udp", 4}} {
+		topo, err := topology.LoadFile("../../examples/" + c.file + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Probeable(topo); got != c.want {
+			t.Errorf("%s: Probeable = %d, want %d", c.file, got, c.want)
+		}
+	}
+}
