@@ -9,9 +9,9 @@ import (
 // Scenario writes a random topology file for the differential check: n
 // instances (2..200) on one vswitch, four basic groups (inner access
 // accept or drop) and one enterprise group, each with a handful of rules
-// drawn so that priorities tie, drops and accepts overlap, and groups
-// reference each other; every instance serves http on 80 and 443, echo on
-// TCP 8080 and UDP 53; and probes pairs of instances over TCP (a port with
+// drawn so that priorities tie, drops and accepts overlap, groups
+// reference each other and some rules restrict the local address; every
+// instance serves http on 80 and 443, echo on TCP 8080 and UDP 53; and probes pairs of instances over TCP (a port with
 // no listener among them), UDP and ICMP. The results written are all allow:
 // the check compares vpclab with the kernel, not with the file.
 func Scenario(seed uint64, n, probes int) []byte {
@@ -45,6 +45,9 @@ func Scenario(seed uint64, n, probes int) []byte {
 			if !enterprise && r.IntN(3) == 0 {
 				other := basic[(gi+1+r.IntN(len(basic)-1))%len(basic)]
 				remote = fmt.Sprintf("%s: %s", groupKey, other)
+			}
+			if r.IntN(5) == 0 { // five-tuple rules: the instance-side address
+				remote += ", local_cidr: " + pick("10.0.1.0/28", "10.0.1.16/28", addr(r.IntN(n)))
 			}
 			fmt.Fprintf(&b, "      - {direction: %s, policy: %s, priority: %d, protocol: %s, port_range: %s, %s}\n",
 				dir, pick("accept", "accept", "drop"), 1+r.IntN(4), proto, ports, remote)
