@@ -13,6 +13,7 @@ vet:
 	$(GO) vet ./...
 
 # Installs the real clients the tests use (ssh, curl, nc, tcpdump, tshark)
+# and the tools of the Linux namespace baseline (ip, iptables: kernel-check)
 # when they are missing; needs root (apt-get). Tests that need a missing tool
 # skip, saying so, unless VPCLAB_REQUIRE_TOOLS=1 (CI sets it) makes them fail.
 setup:
@@ -21,6 +22,8 @@ setup:
 	command -v nc >/dev/null || missing="$$missing netcat-openbsd"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \

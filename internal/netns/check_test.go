@@ -1,0 +1,102 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vpclab/vpclab/topology"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func needNamespaces(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skip(err.Error() + "; skipping (run as root with iproute2 and iptables)")
+	}
+}
+
+// TestKernelAgrees builds every example both ways and checks the kernel
+// answers each expectation as vpclab does.
+func TestKernelAgrees(t *testing.T) {
+	needNamespaces(t)
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			topo, err := topology.LoadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAgrees(t, topo)
+		})
+	}
+}
+
+func checkAgrees(t *testing.T, topo *topology.Topology) {
+	t.Helper()
+	cases, skipped, err := Check(context.Background(), topo, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range skipped {
+		t.Log("not translated: " + s)
+	}
+	for _, c := range cases {
+		switch {
+		case c.Skip != "":
+			t.Logf("%s: skipped: %s", c.Label, c.Skip)
+		case !c.Agree:
+			t.Errorf("%s: vpclab %s (%s), kernel %s (%s), expected %s", c.Label, c.Ours, c.OursDetail, c.Kernel, c.KernelDetail, c.Expected)
+		}
+	}
+}
+
+// TestKernelAgreesGenerated runs random scenarios both ways.
+func TestKernelAgreesGenerated(t *testing.T) {
+	needNamespaces(t)
+	seeds, size := uint64(6), 8
+	if n, err := strconv.Atoi(os.Getenv("VPCLAB_NETNS_SEEDS")); err == nil {
+		seeds, size = uint64(n), 16 // a longer hunt: VPCLAB_NETNS_SEEDS=50
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			data := Scenario(seed, size, 5*size)
+			topo, err := topology.Load(fmt.Sprintf("generated-%d.yaml", seed), data)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, data)
+			}
+			checkAgrees(t, topo)
+		})
+	}
+}
+
+func TestPerfQuick(t *testing.T) {
+	needNamespaces(t)
+	ctx := context.Background()
+	per, bytes, err := Boot(ctx, 10)
+	if err != nil || per <= 0 {
+		t.Fatalf("Boot: %v %v", per, err)
+	}
+	t.Logf("boot %v and %d KiB of kernel memory per namespace", per, bytes>>10)
+	rate, err := ConnRate(ctx, 500, 300*time.Millisecond, 2)
+	if err != nil || rate <= 0 {
+		t.Fatalf("ConnRate: %v %v", rate, err)
+	}
+	bps, err := Bulk(ctx, 500, 300*time.Millisecond)
+	if err != nil || bps <= 0 {
+		t.Fatalf("Bulk: %v %v", bps, err)
+	}
+	t.Logf("%.0f conns/s, %.2f Gbit/s with 500 rules", rate, bps/1e9)
+}
