@@ -45,7 +45,7 @@ var maxFileSize atomic.Int64
 func init() { maxFileSize.Store(DefaultMaxFileSize) }
 
 // SetMaxFileSize sets the size limit, in bytes, of the topology files
-// LoadFile and Load accept (imports included); n ≤ 0 restores
+// LoadFile and Load accept; n ≤ 0 restores
 // DefaultMaxFileSize. It is process-wide: `vpclab --max-file-size`.
 func SetMaxFileSize(n int64) {
 	if n <= 0 {
