@@ -18,7 +18,7 @@ import (
 // few ten thousand nodes; these bounds stop alias bombs and cycles.
 const (
 	maxDepth = 32      // nesting of mappings and sequences, aliases included
-	maxNodes = 500_000 // nodes decoded, aliases expanded each time they are used
+	maxNodes = 500_000 // nodes decoded beyond one per byte of the file, aliases expanded each time they are used
 	maxAlias = 64      // alias → alias chains
 )
 
@@ -34,13 +34,14 @@ type decoder struct {
 	pos     map[string]Position
 	anchors map[string]ast.Node
 	budget  int
+	limit   int               // the budget's start, for its message
 	over    bool              // budget exhausted and reported
 	root    bool              // the document is a mapping (its fields were decoded)
 	merging map[ast.Node]bool // mappings being merged, to catch cycles
 }
 
 func newDecoder(errs *errorList) *decoder {
-	return &decoder{errs: errs, pos: map[string]Position{}, anchors: map[string]ast.Node{}, budget: maxNodes}
+	return &decoder{errs: errs, pos: map[string]Position{}, anchors: map[string]ast.Node{}, budget: maxNodes, limit: maxNodes}
 }
 
 func nodePos(n ast.Node) Position {
@@ -144,7 +145,7 @@ func (d *decoder) spend(n ast.Node, path string) bool {
 	}
 	if !d.over {
 		d.over = true
-		d.errs.addAt(nodePos(n), path, "", fmt.Sprintf("document too large: more than %d values after expanding aliases", maxNodes), "")
+		d.errs.addAt(nodePos(n), path, "", fmt.Sprintf("document too large: more than %d values after expanding aliases", d.limit), "")
 	}
 	return false
 }

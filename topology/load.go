@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -25,16 +26,39 @@ import (
 
 // Input limits, checked before parsing (see prescan).
 const (
-	maxFileSize      = 2 << 20 // bytes: ~2 s of parsing, ~7,000 instances
-	maxFlowDepth     = 32      // [ and { nesting
-	maxLineNesting   = 16      // block indicators (- ? : & ! *) on one line
-	maxIndentLevels  = 64      // block indentation levels
-	maxKeysPerLevel  = 256     // keys of one block mapping
-	maxErrorSnippets = 200     // bytes of a parser message kept
+	maxFlowDepth     = 32  // [ and { nesting
+	maxLineNesting   = 16  // block indicators (- ? : & ! *) on one line
+	maxIndentLevels  = 64  // block indentation levels
+	maxKeysPerLevel  = 256 // keys of one block mapping
+	maxErrorSnippets = 200 // bytes of a parser message kept
 )
 
+// DefaultMaxFileSize is the default size limit of a topology file: 64 MiB
+// holds 10,000 instances with 100,000 expectations (about 9 MiB) several
+// times over. The prescan's limits, not the size, keep a hostile file's
+// parse linear.
+const DefaultMaxFileSize = 64 << 20
+
+// maxFileSize is the size limit of a topology file (SetMaxFileSize).
+var maxFileSize atomic.Int64
+
+func init() { maxFileSize.Store(DefaultMaxFileSize) }
+
+// SetMaxFileSize sets the size limit, in bytes, of the topology files
+// LoadFile and Load accept; n ≤ 0 restores
+// DefaultMaxFileSize. It is process-wide: `vpclab --max-file-size`.
+func SetMaxFileSize(n int64) {
+	if n <= 0 {
+		n = DefaultMaxFileSize
+	}
+	maxFileSize.Store(n)
+}
+
+// MaxFileSize returns the size limit of a topology file in bytes.
+func MaxFileSize() int64 { return maxFileSize.Load() }
+
 // LoadFile reads and loads the topology file at path. It reads at most one
-// byte past the size limit (2 MiB), so a huge file or an endless one
+// byte past the size limit (MaxFileSize), so a huge file or an endless one
 // (/dev/zero, a pipe) is refused at once, without being read.
 func LoadFile(path string) (*Topology, error) {
 	f, err := os.Open(path)
@@ -42,7 +66,7 @@ func LoadFile(path string) (*Topology, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize()+1))
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +94,11 @@ func Load(filename string, data []byte) (*Topology, error) {
 		return nil, errs.errs.sort()
 	}
 	d := newDecoder(errs)
+	// Without aliases a file has fewer nodes than bytes: the budget grows
+	// with the file, so a 9 MiB file of 100,000 expectations decodes while
+	// an alias bomb still expands to at most a constant factor of its size.
+	d.budget += len(data)
+	d.limit = d.budget
 	fillDefaults(reflect.ValueOf(t).Elem())
 	if root != nil {
 		d.collectAnchors(root)
@@ -164,13 +193,13 @@ func bracketHint(data []byte, line int) string {
 }
 
 // prescan rejects, in one linear pass, input the parser would take too long
-// on: files over 2 MiB, flow collections nested deeper than 32, more than 16
+// on: files over MaxFileSize, flow collections nested deeper than 32, more than 16
 // block indicators on one line ("- - - ..." or "a: b: c: ..."), more than 64
 // indentation levels and block mappings with more than 256 keys. A topology
 // comes nowhere near these. It returns the position and the problem, or "".
 func prescan(data []byte) (Position, string) {
-	if len(data) > maxFileSize {
-		return Position{1, 1}, fmt.Sprintf("file is larger than the limit of %d bytes (2 MiB)", maxFileSize)
+	if limit := MaxFileSize(); int64(len(data)) > limit {
+		return Position{1, 1}, fmt.Sprintf("file is larger than the limit of %d bytes (%s)", limit, FormatSize(limit))
 	}
 	type level struct{ col, keys int }
 	var (

@@ -220,6 +220,9 @@ func TestNamedPath(t *testing.T) {
 // reading at most the limit: /dev/zero never ends, and a 3 MiB file is not
 // read whole.
 func TestLoadFileSizeLimit(t *testing.T) {
+	assert.Equal(t, int64(64<<20), MaxFileSize(), "the default limit")
+	SetMaxFileSize(2 << 20)
+	t.Cleanup(func() { SetMaxFileSize(0) })
 	big := filepath.Join(t.TempDir(), "big.yaml")
 	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 300_000), 0o644))
 	files := []string{big}

@@ -14,7 +14,8 @@ import (
 // What a topology costs once built: live heap plus goroutine stacks, per
 // item, as TestBuildMemoryAllocMatchesEstimate measures it (Go 1.26, amd64,
 // idle: no connection open). An instance is a gVisor stack with its NIC and
-// two goroutines; a UDP echo service preallocates its socket's receive
+// one goroutine, its TCP processor, whatever GOMAXPROCS (38 KiB measured by
+// the scale benchmark up to 100,000 instances); a UDP echo service preallocates its socket's receive
 // buffer. Connections in flight (probes, exposed ports) cost more, and the
 // garbage collector lets the heap grow to about twice the live data
 // (GOGC=100), which is why the default budget is half the machine.

@@ -114,7 +114,7 @@ func TestFlowStyleFileMemory(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("version: 1\nvpc: {cidr: 10.0.0.0/8}\nvswitches: [{name: v, cidr: 10.0.0.0/8}]\ninstances: [")
 	n := 0
-	for ; b.Len() < maxFileSize-40; n++ {
+	for ; b.Len() < 2<<20-40; n++ {
 		fmt.Fprintf(&b, "{name: v%d, vswitch: v},", n)
 	}
 	b.WriteString("]\n")

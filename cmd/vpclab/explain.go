@@ -31,6 +31,7 @@ func (f *pathFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Second, "fallback timeout of the real probe")
 	addOutputFlag(cmd, &f.output)
 	addMemoryBudgetFlag(cmd, &f.budget)
+	addMaxFileSizeFlag(cmd)
 }
 
 // pathReport is what explain and diagnose print with -o json.

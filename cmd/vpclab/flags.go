@@ -64,3 +64,41 @@ func (m *memoryBudget) check(t *topology.Topology) error {
 	}
 	return nil
 }
+
+// maxFileSize is the --max-file-size flag of every command that loads a
+// topology file: the largest file it reads (topology.SetMaxFileSize).
+type maxFileSize struct{ bytes int64 }
+
+func (m *maxFileSize) String() string {
+	return strings.ReplaceAll(topology.FormatSize(m.bytes), " ", "")
+}
+
+func (m *maxFileSize) Set(s string) error {
+	n, err := topology.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return fmt.Errorf("%q: must be more than 0", s)
+	}
+	m.bytes = n
+	return nil
+}
+
+func (m *maxFileSize) Type() string { return "size" }
+
+// addMaxFileSizeFlag adds --max-file-size (default 64MiB) to a command
+// that loads topology files; the limit is set when the command runs, so a
+// command run after another in the same process gets its own.
+func addMaxFileSizeFlag(cmd *cobra.Command) {
+	m := &maxFileSize{bytes: topology.DefaultMaxFileSize}
+	cmd.Flags().Var(m, "max-file-size", "refuse topology files larger than this size (64MiB, 1GiB); the parser's other limits still bound deep nesting and alias expansion")
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		topology.SetMaxFileSize(m.bytes)
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
+}

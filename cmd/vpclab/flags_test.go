@@ -67,3 +67,40 @@ func TestMemoryBudgetFlag(t *testing.T) {
 		t.Errorf("--memory-budget '4 gigs': exit %d, %v", code, err)
 	}
 }
+
+// TestMaxFileSizeFlag: every command that loads a topology file refuses
+// one over --max-file-size (exit 2, naming the limit); the next command run
+// in the same process has the default again; a size it cannot read or 0 is
+// a usage error.
+func TestMaxFileSizeFlag(t *testing.T) {
+	file := "../../examples/eip.yaml"
+	want := "file is larger than the limit of 100 bytes (100 B)"
+	for _, args := range [][]string{
+		{"validate", file},
+		{"graph", file},
+		{"test", file},
+		{"up", file, "--duration", "1ms"},
+		{"matrix", file},
+		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			stdout, _, code, err := runVPCLab(t, append(args, "--max-file-size", "100")...)
+			msg := stdout
+			if err != nil {
+				msg += err.Error()
+			}
+			if code != 2 || !strings.Contains(msg, want) {
+				t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
+			}
+		})
+	}
+	if _, _, code, err := runVPCLab(t, "validate", file); code != 0 {
+		t.Errorf("validate after --max-file-size 100: exit %d, %v", code, err)
+	}
+	for _, bad := range []string{"0", "4 gigs"} {
+		if _, _, code, err := runVPCLab(t, "validate", file, "--max-file-size", bad); code != 2 || err == nil {
+			t.Errorf("--max-file-size %q: exit %d, %v; want a usage error", bad, code, err)
+		}
+	}
+}

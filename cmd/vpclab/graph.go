@@ -53,5 +53,6 @@ DNAT entry, and per group reference (a source_group or destination_group rule,
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().StringVar(&format, "format", topology.GraphMermaid, "graph language: mermaid or dot")
+	addMaxFileSizeFlag(cmd)
 	return cmd
 }

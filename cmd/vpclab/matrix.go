@@ -103,6 +103,7 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 	f.DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
 	f.IntVar(&parallel, "parallel", 32, "probes in flight")
 	addMemoryBudgetFlag(cmd, &budget)
+	addMaxFileSizeFlag(cmd)
 	return cmd
 }
 

@@ -89,6 +89,7 @@ is invalid (nothing of that file starts).`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of one probe (blocks are normally known from drop events)")
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
 	addMemoryBudgetFlag(cmd, &budget)
+	addMaxFileSizeFlag(cmd)
 	return cmd
 }
 

@@ -145,6 +145,7 @@ could not be listened on (busy: the error names the port and the instance),
 	cmd.Flags().DurationVar(&udpIdle, "udp-idle-timeout", topology.DefaultUDPIdleTimeout,
 		"end an exposed UDP flow on which no datagram moved either way for this long (0: never)")
 	addMemoryBudgetFlag(cmd, &budget)
+	addMaxFileSizeFlag(cmd)
 	addControlFlags(cmd, &control)
 	metrics.addFlag(cmd)
 	addPcapFlags(cmd, &pcap)

@@ -143,6 +143,7 @@ Exit status: 0 when every file is valid, 2 when one is not.`,
 		},
 	}
 	addOutputFlag(cmd, &output)
+	addMaxFileSizeFlag(cmd)
 	return cmd
 }
 
