@@ -81,11 +81,17 @@ func corners(fw *firewall.Firewall, nics []string) ([]firewall.Tuple, []firewall
 // diffVerdicts counts headers that a and b decide differently on some NIC,
 // in either direction.
 func diffVerdicts(a, b *firewall.Firewall, nics []string, tuples []firewall.Tuple) (int, string) {
+	return diffDirs(a, b, nics, []firewall.Direction{firewall.Ingress, firewall.Egress}, tuples, false)
+}
+
+// diffDirs is diffVerdicts over some directions; with stop it returns at
+// the first difference.
+func diffDirs(a, b *firewall.Firewall, nics []string, dirs []firewall.Direction, tuples []firewall.Tuple, stop bool) (int, string) {
 	n, first := 0, ""
 	for _, id := range nics {
 		na, _ := a.NIC(id)
 		nb, _ := b.NIC(id)
-		for _, dir := range []firewall.Direction{firewall.Ingress, firewall.Egress} {
+		for _, dir := range dirs {
 			pa, pb := na.Policy().Direction(dir), nb.Policy().Direction(dir)
 			for i := range tuples {
 				va, vb := pa.Lookup(&tuples[i]), pb.Lookup(&tuples[i])
@@ -94,6 +100,9 @@ func diffVerdicts(a, b *firewall.Firewall, nics []string, tuples []firewall.Tupl
 						first = id + " " + dir.String() + " " + va.Code.String() + " → " + vb.Code.String()
 					}
 					n++
+					if stop {
+						return n, first
+					}
 				}
 			}
 		}
@@ -109,14 +118,20 @@ func nicNames(topo *topology.Topology) []string {
 	return out
 }
 
+// testHeaders is what the differential tests compare: the corners of every
+// entry of every NIC policy of fw and random headers around them.
+func testHeaders(fw *firewall.Firewall, nics []string, random int) []firewall.Tuple {
+	cs, rules := corners(fw, nics)
+	return append(cs, firewall.RandomTuples(rules, random, 1)...)
+}
+
 // sameVerdicts fails t unless a and b decide every corner header and
 // random headers alike on every NIC.
 func sameVerdicts(t testing.TB, a, b *topology.Topology, random int) {
 	t.Helper()
 	fa, fb := compiled(t, a), compiled(t, b)
 	nics := nicNames(a)
-	cs, rules := corners(fa, nics)
-	cs = append(cs, firewall.RandomTuples(rules, random, 1)...)
+	cs := testHeaders(fa, nics, random)
 	if n, first := diffVerdicts(fa, fb, nics, cs); n > 0 {
 		t.Errorf("%d of %d headers decided differently; first: %s", n, len(cs), first)
 	}
