@@ -122,3 +122,29 @@ func TestFixEdges(t *testing.T) {
 		})
 	}
 }
+
+func TestFixFlowMappingOverLines(t *testing.T) {
+	data := []byte(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: vsw, cidr: 10.0.0.0/24}]
+security_groups:
+  - name: sg-a
+    rules:
+      - {direction: ingress, protocol: tcp,
+  port_range: 22/22, source: 10.0.0.0/8}
+      - {direction: ingress, protocol: udp, port_range: 53/53, source: 0.0.0.0/0}
+instances:
+  - {name: a, vswitch: vsw, security_groups: [sg-a]}
+`)
+	topo, err := topology.Load("lines.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := Fix(data, topo, []Removal{{"sg-a", 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "22/22") || !strings.Contains(string(out), "53/53") {
+		t.Errorf("wrong rule removed:\n%s", out)
+	}
+}

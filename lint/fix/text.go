@@ -17,11 +17,17 @@ import (
 // security_groups by name.
 type text struct {
 	body      []byte
-	lineStart []int                 // byte offset of line i+1
-	firstTok  map[int]*token.Token  // line → its first token
-	used      map[string]bool       // anchor names some alias refers to
-	anchors   map[string]token.Type // unused: kept for symmetry
+	lineStart []int                // byte offset of line i+1
+	firstTok  map[int]*token.Token // line → its first token
+	used      map[string]bool      // anchor names some alias refers to
+	anchorAt  []anchorDef          // every anchor the file defines
 	groups    map[string]*fileGroup
+}
+
+// anchorDef is an anchor's name and the byte offset of its "&".
+type anchorDef struct {
+	off  int
+	name string
 }
 
 // fileGroup is one group of the file's security_groups.
@@ -58,6 +64,11 @@ func parseText(body []byte) (tx *text, err error) {
 		l := tk.Position.Line
 		if cur, ok := tx.firstTok[l]; !ok || tk.Position.Column < cur.Position.Column {
 			tx.firstTok[l] = tk
+		}
+		if tk.Type == token.AnchorType && tk.Next != nil {
+			if off, ok := tx.offset(tk.Position); ok {
+				tx.anchorAt = append(tx.anchorAt, anchorDef{off, tk.Next.Value})
+			}
 		}
 		if tk.Type == token.AliasType {
 			// The alias token is "*"; its name is the next token.
@@ -197,13 +208,9 @@ func (g *fileGroup) removable(tx *text, j int) string {
 // anchorsIn lists the anchor names defined in body[start:end].
 func (tx *text) anchorsIn(start, end int) map[string]bool {
 	out := map[string]bool{}
-	for _, tk := range tx.firstTok { // cheap pre-filter: only lines in range
-		_ = tk
-		break
-	}
-	for _, tk := range lexer.Tokenize(string(tx.body[start:end])) {
-		if tk.Type == token.AnchorType && tk.Next != nil {
-			out[tk.Next.Value] = true
+	for _, a := range tx.anchorAt {
+		if a.off >= start && a.off < end {
+			out[a.name] = true
 		}
 	}
 	return out
@@ -224,14 +231,23 @@ func (g *fileGroup) span(tx *text, j int) (start, end int, ok bool) {
 		return 0, 0, false // the "-" shares its line with something before it
 	}
 	last := dash.Line
+	// A flow mapping may go on at any indentation up to its "}".
+	minLast := dash.Line
+	if m, ok := g.rules[j].(*ast.MappingNode); ok && m.IsFlowStyle && m.End != nil && m.End.Position != nil {
+		minLast = m.End.Position.Line
+	}
 	for l := dash.Line + 1; l <= len(tx.lineStart); l++ {
+		if l <= minLast {
+			last = l
+			continue
+		}
 		tk := tx.firstTok[l]
 		if tk != nil && tk.Type != token.CommentType && tk.Position.Column <= dash.Column {
 			break
 		}
 		last = l
 	}
-	for last > dash.Line {
+	for last > minLast {
 		tk := tx.firstTok[last]
 		blank := tk == nil && len(strings.TrimSpace(string(tx.lineBytes(last)))) == 0
 		if !blank && (tk == nil || tk.Type != token.CommentType) {
@@ -266,13 +282,13 @@ func (g *fileGroup) flowElem(tx *text, j int) (start, end int, ok bool) {
 		}
 		s, ok1 := tx.offset(x.Start.Position)
 		e, ok2 := tx.offset(x.End.Position)
-		if !ok1 || !ok2 || tx.body[s] != '{' || tx.body[e] != '}' {
+		if !ok1 || !ok2 || s >= len(tx.body) || e >= len(tx.body) || tx.body[s] != '{' || tx.body[e] != '}' {
 			return 0, 0, false
 		}
 		return s, e + 1, true
 	case *ast.AliasNode:
 		s, ok1 := tx.offset(x.GetToken().Position)
-		if !ok1 || tx.body[s] != '*' {
+		if !ok1 || s >= len(tx.body) || tx.body[s] != '*' {
 			return 0, 0, false
 		}
 		e := s + 1
@@ -376,6 +392,9 @@ func (g *fileGroup) valueEdit(tx *text, j int, field, value string) (edit, error
 	var raw string
 	switch tk.Type {
 	case token.DoubleQuoteType, token.SingleQuoteType:
+		if s >= len(tx.body) {
+			return fail("position out of the file")
+		}
 		q := tx.body[s]
 		e := s + 1
 		for e < len(tx.body) && tx.body[e] != q && tx.body[e] != '\n' {
@@ -401,9 +420,8 @@ func (g *fileGroup) mergeEditable(tx *text, j int, field string) bool {
 	if m == nil {
 		return false
 	}
-	switch v := own(m, field).(type) {
+	switch own(m, field).(type) {
 	case *ast.StringNode, *ast.IntegerNode:
-		_ = v
 		_, err := g.valueEdit(tx, j, field, "x")
 		return err == nil
 	}
