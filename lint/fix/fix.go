@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/vpclab/vpclab/firewall"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -189,6 +188,3 @@ func sortedKeys(m map[int]bool) []int {
 	slices.Sort(out)
 	return out
 }
-
-// ruleFirewall is a shorthand used by the merge planner.
-type ruleFirewall = firewall.Rule
