@@ -2,6 +2,7 @@ package fix
 
 import (
 	"fmt"
+	"github.com/vpclab/vpclab/lint"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -63,11 +64,34 @@ func without(topo *topology.Topology, gone map[Removal]bool) *topology.Topology 
 	return &c
 }
 
-// checkFix removes what bruteRemovals finds and merges, loads the result
-// and compares every NIC's verdicts with the original's.
+// engineRemovals is what vpclab lint --fix removes: the rules lint's exact
+// analysis reports redundant on every NIC of their group (Report.Redundant).
+func engineRemovals(t testing.TB, topo *topology.Topology) []Removal {
+	t.Helper()
+	rep, err := lint.Run(topo, lint.Options{})
+	if err != nil {
+		t.Fatalf("lint: %v", err)
+	}
+	var rm []Removal
+	for g, idx := range rep.Redundant {
+		for _, i := range idx {
+			rm = append(rm, Removal{Group: g, Index: i})
+		}
+	}
+	return rm
+}
+
+// checkFix removes what lint's engine finds redundant and merges, loads the
+// result and compares every NIC's verdicts with the original's on every
+// corner header and random ones. (bruteRemovals, the engine-free search the
+// rewriter was first tested with, stays as a cross-check in
+// TestEngineFindsBruteRemovals.)
 func checkFix(t *testing.T, path string, data []byte, topo *topology.Topology, random int) *Report {
 	t.Helper()
-	rm := bruteRemovals(t, topo, random)
+	if raceEnabled {
+		random /= 10 // the same corners; fewer random headers under -race
+	}
+	rm := engineRemovals(t, topo)
 	out, rep, err := Fix(data, topo, rm)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -315,4 +339,39 @@ func sibling(p netip.Prefix) netip.Prefix {
 	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 	v ^= 1 << (32 - p.Bits())
 	return netip.PrefixFrom(firewall.U32ToAddr(v), p.Bits())
+}
+
+// TestEngineFindsBruteRemovals: every rule the engine-free search can remove
+// one at a time on a small generated file, lint's exact analysis finds too
+// (lint may find more: it removes rules together, and judges each against
+// the others kept).
+func TestEngineFindsBruteRemovals(t *testing.T) {
+	cb := classBench(t)
+	data := generate(1, cb)
+	topo, err := topology.Load("gen-1.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	random := 20_000
+	if raceEnabled {
+		random = 2_000
+	}
+	engine := map[Removal]bool{}
+	for _, r := range engineRemovals(t, topo) {
+		engine[r] = true
+	}
+	brute := bruteRemovals(t, topo, random)
+	if len(brute) == 0 {
+		t.Fatal("the brute-force search removed nothing: the test checks nothing")
+	}
+	found := 0
+	for _, r := range brute {
+		if engine[r] {
+			found++
+		}
+	}
+	t.Logf("brute force: %d removals, lint: %d, in both: %d", len(brute), len(engine), found)
+	if found == 0 {
+		t.Error("lint found none of the rules the brute-force search removes")
+	}
 }
