@@ -4,23 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vpclab/vpclab/lint"
+	"github.com/vpclab/vpclab/lint/fix"
 	"github.com/vpclab/vpclab/sandbox"
 	"github.com/vpclab/vpclab/topology"
 )
 
 func newLintCmd() *cobra.Command {
 	var (
-		f   sandboxFlags
-		why string
+		f        sandboxFlags
+		why      string
+		fixIt    bool
+		writeFix bool
 	)
 	cmd := &cobra.Command{
-		Use:   "lint FILE... [--why GROUP/INDEX] | lint --sandbox NAME",
+		Use:   "lint FILE... [--why GROUP/INDEX] | lint --fix [-w] FILE | lint --sandbox NAME",
 		Short: "Find redundant, shadowed and risky security-group rules, exactly (exit 0 clean, 1 findings, 2 invalid)",
 		Long: `Lint compiles every instance's decision lists as the cloud does (all its
 groups' rules merged and sorted, intra-group access, the defaults) and finds,
@@ -55,6 +61,14 @@ rules added and removed and groups joined or left through the control API
 included — and adds NEVER_MATCHED: a rule that decided no connection since
 the sandbox started (or since its instances' groups last changed).
 
+--fix prints FILE with the rules redundant on every instance of their group
+removed and the rules of a group that differ in one range only merged
+(22/22 + 23/23, two halves of a CIDR, identical rules), comments, anchors,
+key order and quoting kept; -w writes it back to FILE. What each group saves
+against quotas.rules_per_group goes to stderr, with the rules that came from
+imports: (to change in their own file) and anything left as it was. The
+rewritten file is loaded again first and decides every packet as FILE does.
+
 Every finding names file:line:col, the group and the rule (and the imported
 resource it came from), says what it means and how to fix it.
 
@@ -68,6 +82,15 @@ validate prints it).`,
 				if _, _, err := splitWhy(why); err != nil {
 					return err
 				}
+			}
+			if writeFix && !fixIt {
+				return usageError("lint -w: only with --fix")
+			}
+			if fixIt {
+				if len(args) != 1 || why != "" || cmd.Flags().Changed("sandbox") || f.runDir != "" {
+					return usageError("lint --fix: give exactly one file (no --why, no --sandbox)")
+				}
+				return lintFix(cmd, args[0], writeFix)
 			}
 			if cmd.Flags().Changed("sandbox") || f.runDir != "" {
 				if len(args) > 0 {
@@ -84,6 +107,8 @@ validate prints it).`,
 			return lintFiles(cmd, args, f.output, why)
 		},
 	}
+	cmd.Flags().BoolVar(&fixIt, "fix", false, "print FILE with the redundant rules removed and mergeable rules merged (the same policy, fewer rules)")
+	cmd.Flags().BoolVarP(&writeFix, "write", "w", false, "with --fix: write the result back to FILE")
 	cmd.Flags().StringVar(&why, "why", "", "explain one rule, GROUP/INDEX (INDEX counts the group's rules in the file from 0)")
 	addSandboxFlags(cmd, &f)
 	return cmd
@@ -300,4 +325,43 @@ func printWhy(w io.Writer, x *lint.Why) {
 	fmt.Fprintf(w, "  witness on %s, %s: %s\n", x.NIC, x.Direction, x.Witness)
 	fmt.Fprintf(w, "    with the rule:    %s\n", x.With)
 	fmt.Fprintf(w, "    without the rule: %s\n", x.Without)
+}
+
+// lintFix rewrites one file with fewer rules and the same policy: the rules
+// lint finds redundant on every NIC of their group (Report.Redundant) go,
+// mergeable rules merge (lint/fix); the file goes to stdout or back to FILE
+// (-w), the savings to stderr.
+func lintFix(cmd *cobra.Command, file string, write bool) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	t, err := loadTopology(file, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	rep, err := lint.Run(t, lint.Options{})
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	var removals []fix.Removal
+	for _, g := range slices.Sorted(maps.Keys(rep.Redundant)) {
+		for _, i := range rep.Redundant[g] {
+			removals = append(removals, fix.Removal{Group: g, Index: i})
+		}
+	}
+	out, frep, err := fix.Fix(data, t, removals)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("lint --fix %s: %w", file, err)}
+	}
+	fix.WriteReport(cmd.ErrOrStderr(), frep)
+	if !write {
+		_, err := cmd.OutOrStdout().Write(out)
+		return err
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, out, st.Mode().Perm())
 }

@@ -118,3 +118,42 @@ func TestLintJSON(t *testing.T) {
 	assert.Equal(t, "testdata/lint/invalid.yaml", reps[1].Errors[0].File)
 	assert.Positive(t, reps[1].Errors[0].Line)
 }
+
+// TestLintFix: --fix prints the file with fewer rules and the same policy
+// (the output lints clean of redundancy), reports the savings on stderr,
+// and -w writes it back; misuse is exit 2.
+func TestLintFix(t *testing.T) {
+	data, err := os.ReadFile("../../lint/fix/testdata/commented.yaml")
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(file, data, 0o640))
+
+	stdout, stderr, code, _ := runVPCLab(t, "lint", "--fix", file)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "SAVED")
+	require.Contains(t, stdout, "# the web tier", "comments are kept")
+	fixed := filepath.Join(t.TempDir(), "fixed.yaml")
+	require.NoError(t, os.WriteFile(fixed, []byte(stdout), 0o600))
+	before, _, _, _ := runVPCLab(t, "lint", "-o", "json", file)
+	after, _, _, _ := runVPCLab(t, "lint", "-o", "json", fixed)
+	require.Contains(t, before, `"redundant"`)
+	require.NotContains(t, after, `"redundant"`, "nothing redundant is left")
+
+	_, stderr, code, _ = runVPCLab(t, "lint", "--fix", "-w", file)
+	require.Equal(t, 0, code, stderr)
+	written, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, stdout, string(written))
+	st, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), st.Mode().Perm(), "the file keeps its mode")
+
+	for _, args := range [][]string{
+		{"lint", "-w", file},
+		{"lint", "--fix", file, file},
+		{"lint", "--fix", "--why", "sg-web/0", file},
+	} {
+		_, _, code, _ := runVPCLab(t, args...)
+		require.Equal(t, 2, code, args)
+	}
+}
