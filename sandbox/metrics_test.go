@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vpclab/vpclab/firewall"
+	"github.com/vpclab/vpclab/netstack"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -198,7 +200,18 @@ func TestMetricsCountProbesExactly(t *testing.T) {
 		}
 	}
 
-	// Frames and bytes: what the data plane counted, per direction.
+	// Frames and bytes: what the data plane counted, per direction. The
+	// probes' connections close asynchronously (a last ACK may still be on
+	// its way), so compare a scrape taken while the counters stood still:
+	// the same before and after it.
+	for range 100 {
+		before := nicStats(lab, "client", "web")
+		fams = scrape(t, srv.URL())
+		if reflect.DeepEqual(before, nicStats(lab, "client", "web")) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, nic := range []string{"client", "web"} {
 		st, _ := lab.VPC.NICStats(nic)
 		for _, c := range []struct {
@@ -391,4 +404,13 @@ func TestMetricsSNATAndConntrack(t *testing.T) {
 	if ct.Inserted < 5 || ct.Entries == 0 {
 		t.Errorf("conntrack %+v: want an entry per allowed flow", ct)
 	}
+}
+
+// nicStats reads the data plane's counters of the NICs named.
+func nicStats(lab *topology.Lab, nics ...string) []netstack.NICStats {
+	out := make([]netstack.NICStats, len(nics))
+	for i, n := range nics {
+		out[i], _ = lab.VPC.NICStats(n)
+	}
+	return out
 }
