@@ -233,5 +233,8 @@ func (t *Topology) Target(from, to string) (netip.Addr, error) {
 	if h := t.host(to); h != nil {
 		return h.IP, nil
 	}
-	return netip.Addr{}, fmt.Errorf("no instance or internet host %q", to)
+	if _, pe := t.VPNPeer(to); pe != nil {
+		return pe.Address, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no instance, internet host or VPN peer %q", to)
 }
