@@ -1,0 +1,65 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// TestVPNSegmentsSuperSegments checks that a TCP super-segment (host GSO,
+// partial checksum) leaves for a peer as MTU-sized segments with
+// consecutive sequence numbers, FIN and PSH only on the last, and full
+// IPv4 and TCP checksums; a small UDP frame gets its checksum filled in.
+func TestVPNSegmentsSuperSegments(t *testing.T) {
+	const mtu = 1420
+	tn := newVPNTUN("t", mtu, nil)
+	defer tn.Close()
+	payload := make([]byte, 5000)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	p := make([]byte, 20+32+len(payload))
+	ip := header.IPv4(p)
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(p)), ID: 100, TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4([4]byte{10, 0, 1, 10}), DstAddr: tcpip.AddrFrom4([4]byte{10, 99, 0, 2})})
+	tcp := header.TCP(p[20:])
+	tcp.Encode(&header.TCPFields{SrcPort: 80, DstPort: 40000, SeqNum: 0xfffff000, AckNum: 9, DataOffset: 32,
+		Flags: header.TCPFlagAck | header.TCPFlagPsh | header.TCPFlagFin, WindowSize: 1000, Checksum: 0x1234})
+	copy(p[52:], payload)
+	tn.toPeer(p)
+
+	var got []byte
+	seq := uint32(0xfffff000)
+	for n := 0; len(got) < len(payload); n++ {
+		b := <-tn.out
+		require.LessOrEqual(t, len(b), mtu)
+		ip := header.IPv4(b)
+		require.True(t, ip.IsChecksumValid(), "segment %d: IPv4 checksum", n)
+		require.Equal(t, uint16(100+n), ip.ID())
+		require.Equal(t, int(ip.TotalLength()), len(b))
+		tcp := header.TCP(b[20:])
+		require.Equal(t, seq, tcp.SequenceNumber())
+		pseudo := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(b)-20))
+		require.Equal(t, uint16(0xffff), checksum.Checksum(b[20:], pseudo), "segment %d: TCP checksum", n)
+		last := len(got)+len(b)-52 == len(payload)
+		require.Equal(t, last, tcp.Flags()&header.TCPFlagFin != 0, "segment %d: FIN", n)
+		require.Equal(t, last, tcp.Flags()&header.TCPFlagPsh != 0, "segment %d: PSH", n)
+		got = append(got, b[52:]...)
+		seq += uint32(len(b) - 52)
+	}
+	require.Equal(t, payload, got)
+	require.Empty(t, tn.out)
+
+	u := make([]byte, 20+8+10)
+	header.IPv4(u).Encode(&header.IPv4Fields{TotalLength: uint16(len(u)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4([4]byte{10, 0, 1, 10}), DstAddr: tcpip.AddrFrom4([4]byte{10, 99, 0, 2})})
+	binary.BigEndian.PutUint16(u[24:], uint16(len(u)-20))
+	tn.toPeer(u)
+	b := <-tn.out
+	pseudo := header.PseudoHeaderChecksum(header.UDPProtocolNumber, header.IPv4(b).SourceAddress(), header.IPv4(b).DestinationAddress(), uint16(len(b)-20))
+	require.Equal(t, uint16(0xffff), checksum.Checksum(b[20:], pseudo))
+}
