@@ -133,6 +133,11 @@ type endpoint struct {
 	eip  atomic.Uint32 // 0: none
 
 	drops [firewall.NumCodes]atomic.Uint64
+
+	// VPN peers only: the probe stack standing in for the peer, and the
+	// slot that lets one exist at a time (VPC.VPNProbe).
+	vpnProbe     atomic.Pointer[Instance]
+	vpnProbeSlot chan struct{}
 }
 
 // routeTable is the data path's view of the VPC's internet mapping: an

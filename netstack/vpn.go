@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -129,9 +130,9 @@ func (v *VPC) AddVPNGateway(spec VPNGatewaySpec) (*VPNGateway, error) {
 			return nil, vpcErr(ErrInstanceExists, "vpn gateway %s: peer name %q is taken", spec.Name, p.Name)
 		}
 		key, _ := firewall.AddrToU32(a)
-		ep := &endpoint{name: p.Name, kind: OwnerVPNPeer, vsw: vsw, addr: key}
+		ep := &endpoint{name: p.Name, kind: OwnerVPNPeer, vsw: vsw, addr: key, vpnProbeSlot: make(chan struct{}, 1)}
 		nic := NewVNIC(uint32(mtu), true)
-		nic.Attach(&vpnDispatcher{gw: gw})
+		nic.Attach(&vpnDispatcher{gw: gw, ep: ep})
 		port, err := v.fab.Attach(nic, a, ep)
 		if err != nil {
 			gw.detach()
@@ -191,6 +192,40 @@ func (v *VPC) vpnPeerLocked(name string) (*endpoint, bool) {
 	return nil, false
 }
 
+// VPNProbe returns a stack that stands in for VPN peer name at the
+// gateway, for probes (vpclab test, probe): what it sends enters the VPC
+// exactly as the peer's decrypted packets do (the same fabric port, route
+// and rules), and what the VPC sends to the peer's address reaches it
+// instead of the tunnel until release is called. Only the WireGuard
+// encryption is skipped. One probe stack per peer exists at a time; a
+// second call waits for the first's release or ctx.
+func (v *VPC) VPNProbe(ctx context.Context, name string) (inst *Instance, release func(), err error) {
+	v.mu.Lock()
+	ep, ok := v.vpnPeerLocked(name)
+	v.mu.Unlock()
+	if !ok {
+		return nil, nil, vpcErr(ErrInstanceNotFound, "no VPN peer %q", name)
+	}
+	select {
+	case ep.vpnProbeSlot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	inst, err = NewInstance(Config{Name: name, Addr: u32Addr(ep.addr), MTU: ep.port.nic.MTU()})
+	if err != nil {
+		<-ep.vpnProbeSlot
+		return nil, nil, err
+	}
+	inst.nic.plug(ep.port)
+	ep.vpnProbe.Store(inst)
+	return inst, func() {
+		ep.vpnProbe.Store(nil)
+		inst.nic.unplug() // or Close would detach the peer's port
+		inst.Close()
+		<-ep.vpnProbeSlot
+	}, nil
+}
+
 // Name returns the gateway's name.
 func (g *VPNGateway) Name() string { return g.name }
 
@@ -247,9 +282,16 @@ func (g *VPNGateway) fromPeer(b []byte) {
 
 // vpnDispatcher receives what the fabric delivers to a peer's address and
 // queues it for WireGuard.
-type vpnDispatcher struct{ gw *VPNGateway }
+type vpnDispatcher struct {
+	gw *VPNGateway
+	ep *endpoint
+}
 
 func (d *vpnDispatcher) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	if pr := d.ep.vpnProbe.Load(); pr != nil {
+		pr.nic.deliver(pkt)
+		return
+	}
 	t := d.gw.tun
 	size := pkt.Size()
 	b := t.get(size)

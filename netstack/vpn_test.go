@@ -1,7 +1,12 @@
 package netstack
 
 import (
+	"context"
+	"net/netip"
+	"time"
+
 	"encoding/binary"
+	"github.com/vpclab/vpclab/firewall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,4 +67,28 @@ func TestVPNSegmentsSuperSegments(t *testing.T) {
 	b := <-tn.out
 	pseudo := header.PseudoHeaderChecksum(header.UDPProtocolNumber, header.IPv4(b).SourceAddress(), header.IPv4(b).DestinationAddress(), uint16(len(b)-20))
 	require.Equal(t, uint16(0xffff), checksum.Checksum(b[20:], pseudo))
+}
+
+func TestVPNProbeStandsInForPeer(t *testing.T) {
+	v := newTestVPC(t)
+	require.NoError(t, v.Firewall().CreateGroup(firewall.Group{Name: "sg", Rules: []firewall.Rule{allowIn("tcp", "80/80", "10.99.0.0/24")}}))
+	web := addInstance(t, v, InstanceSpec{Name: "web", Groups: []string{"sg"}})
+	serve(t, web, ServiceSpec{Kind: ServiceHTTP, Port: 80})
+	priv, pub, err := NewVPNKey()
+	require.NoError(t, err)
+	_, err = v.AddVPNGateway(VPNGatewaySpec{Name: "gw", VSwitch: "vsw-a", Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+		ClientCIDR: netip.MustParsePrefix("10.99.0.0/24"), PrivateKey: priv,
+		Peers: []VPNPeerSpec{{Name: "laptop", PublicKey: pub, Addr: netip.MustParseAddr("10.99.0.2")}}})
+	require.NoError(t, err)
+	// Twice: a probe stack's end must leave the peer attached.
+	for range 2 {
+		inst, release, err := v.VPNProbe(context.Background(), "laptop")
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := inst.Dial(ctx, "tcp", netip.AddrPortFrom(web.Addr(), 80))
+		cancel()
+		require.NoError(t, err)
+		c.Close()
+		release()
+	}
 }

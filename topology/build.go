@@ -165,7 +165,35 @@ func (l *Lab) build(pr *progress) error {
 		}
 		pr.step(1)
 	}
+	for i := range t.VPNGateways {
+		g := &t.VPNGateways[i]
+		if err := l.addVPNGateway(g); err != nil {
+			return fmt.Errorf("vpn gateway %s: %w", g.Name, err)
+		}
+	}
 	return nil
+}
+
+// addVPNGateway starts gateway g's WireGuard device with its peers.
+func (l *Lab) addVPNGateway(g *VPNGateway) error {
+	priv, err := l.Topology.VPNPrivateKey(g)
+	if err != nil {
+		return err
+	}
+	listen, err := ParseListen(g.Listen)
+	if err != nil {
+		return err
+	}
+	spec := netstack.VPNGatewaySpec{Name: g.Name, VSwitch: g.VSwitch, Listen: listen, ClientCIDR: g.ClientCIDR, PrivateKey: priv}
+	for _, p := range g.Peers {
+		pub, err := ParseWGKey(p.PublicKey)
+		if err != nil {
+			return fmt.Errorf("peer %s: %v", p.Name, err)
+		}
+		spec.Peers = append(spec.Peers, netstack.VPNPeerSpec{Name: p.Name, PublicKey: pub, Addr: p.Address})
+	}
+	_, err = l.VPC.AddVPNGateway(spec)
+	return err
 }
 
 func serve(inst *netstack.Instance, services []Service) error {
