@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestVPNKeygenAndConfig(t *testing.T) {
+	dir := t.TempDir()
+	gwKey := filepath.Join(dir, "gw.key")
+	gwPub, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", gwKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+	_, _, code, _ = runVPCLab(t, "vpn", "keygen", "--private-key-file", gwKey)
+	require.Equal(t, 2, code, "keygen must not overwrite a key")
+	st, err := os.Stat(gwKey)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	pair, _, code, err := runVPCLab(t, "vpn", "keygen")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	var peerPriv, peerPub string
+	_, err = fmt.Sscanf(pair, "private_key: %s\npublic_key: %s\n", &peerPriv, &peerPub)
+	require.NoError(t, err)
+	require.Len(t, peerPriv, 44)
+	require.Len(t, peerPub, 44)
+
+	file := filepath.Join(dir, "vpn.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+vpn_gateways:
+  - {name: office, vswitch: web, listen: "127.0.0.1:51820", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
+     peers: [{name: laptop, public_key: %s, address: 10.99.0.2}]}
+`, peerPub)), 0o644))
+
+	want := func(priv string) string {
+		return fmt.Sprintf(`# wg-quick configuration of VPN peer laptop, gateway office (%s)
+[Interface]
+Address = 10.99.0.2/32
+PrivateKey = %s
+MTU = 1420
+
+[Peer]
+PublicKey = %s
+Endpoint = 127.0.0.1:51820
+AllowedIPs = 10.0.0.0/16
+PersistentKeepalive = 25
+`, file, priv, strings.TrimSpace(gwPub))
+	}
+	out, _, code, err := runVPCLab(t, "vpn", "config", file, "laptop")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	require.Equal(t, want("<the private key of laptop, whose public key is "+peerPub+">"), out)
+
+	peerKey := filepath.Join(dir, "laptop.key")
+	require.NoError(t, os.WriteFile(peerKey, []byte(peerPriv+"\n"), 0o600))
+	out, _, code, err = runVPCLab(t, "vpn", "config", file, "laptop", "--private-key-file", peerKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+	require.Equal(t, want(peerPriv), out)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"unknown peer", []string{"vpn", "config", file, "phone"}, `no VPN peer "phone" (peers: laptop)`},
+		{"foreign key", []string{"vpn", "config", file, "laptop", "--private-key-file", gwKey}, "is not laptop's key"},
+		{"bad file", []string{"vpn", "config", filepath.Join(dir, "none.yaml"), "laptop"}, "none.yaml"},
+		{"keygen args", []string{"vpn", "keygen", "x"}, "want no arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, code, err := runVPCLab(t, tc.args...)
+			require.Equal(t, 2, code)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+}
