@@ -35,6 +35,7 @@ const (
 	ErrVPNListen         = "InvalidVpnListen"
 	vpnDefaultMTU        = 1420 // wg-quick's default tunnel MTU
 	vpnQueueLen          = 256  // frames waiting for WireGuard to encrypt
+	vpnBufSize           = 2048 // a frame buffer: an MTU-sized frame fits
 	vpnSpoofedLogPrefix4 = "IPv4 packet with disallowed source address"
 	vpnSpoofedLogPrefix6 = "IPv6 packet with disallowed source address"
 )
@@ -315,25 +316,40 @@ type vpnTUN struct {
 	done    chan struct{}
 	events  chan tun.Event
 	once    sync.Once
-	pool    sync.Pool
+	free    chan []byte
 	dropped atomic.Uint64
 }
 
 func newVPNTUN(name string, mtu int, gw *VPNGateway) *vpnTUN {
 	t := &vpnTUN{name: name, mtu: mtu, gw: gw, out: make(chan []byte, vpnQueueLen),
-		done: make(chan struct{}), events: make(chan tun.Event, 1)}
+		done: make(chan struct{}), events: make(chan tun.Event, 1), free: make(chan []byte, 2*vpnQueueLen)}
 	t.events <- tun.EventUp
 	return t
 }
 
+// get returns a buffer of n bytes, from the free list when one is big
+// enough; put returns it. A channel rather than a sync.Pool: putting a slice
+// into a Pool allocates its header.
 func (t *vpnTUN) get(n int) []byte {
-	if p, ok := t.pool.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:n]
+	select {
+	case b := <-t.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
 	}
-	return make([]byte, n, max(n, 2048))
+	return make([]byte, n, max(n, vpnBufSize))
 }
 
-func (t *vpnTUN) put(b []byte) { t.pool.Put(&b) }
+func (t *vpnTUN) put(b []byte) {
+	if cap(b) > 0xffff {
+		return
+	}
+	select {
+	case t.free <- b[:0]:
+	default:
+	}
+}
 
 // toPeer queues frame p (which it does not keep) for WireGuard: a TCP
 // super-segment (host GSO) is cut to the tunnel MTU, and every checksum the
@@ -508,13 +524,21 @@ func (b *loopBind) Open(uint16) ([]wgconn.ReceiveFunc, uint16, error) {
 	}
 	b.conn = c
 	b.bound = c.LocalAddr().(*net.UDPAddr).AddrPort()
+	// WireGuard runs one goroutine per receive function, so last needs
+	// no lock: it spares an endpoint allocation per datagram from the same
+	// peer address.
+	var last *wgconn.StdNetEndpoint
 	recv := func(packets [][]byte, sizes []int, eps []wgconn.Endpoint) (int, error) {
 		n, ap, err := c.ReadFromUDPAddrPort(packets[0])
 		if err != nil {
 			return 0, err
 		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if last == nil || last.AddrPort != ap {
+			last = &wgconn.StdNetEndpoint{AddrPort: ap}
+		}
 		sizes[0] = n
-		eps[0] = &wgconn.StdNetEndpoint{AddrPort: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+		eps[0] = last
 		return 1, nil
 	}
 	return []wgconn.ReceiveFunc{recv}, b.bound.Port(), nil

@@ -124,7 +124,7 @@ type vpnFixture struct {
 
 // newVPNFixture builds a VPC with instance web (HTTP on 80, in group
 // groups) and a VPN gateway with one peer, laptop at 10.99.0.2.
-func newVPNFixture(t *testing.T, groups ...firewall.Group) *vpnFixture {
+func newVPNFixture(t testing.TB, groups ...firewall.Group) *vpnFixture {
 	t.Helper()
 	v := newTestVPC(t)
 	names := []string{}
