@@ -92,3 +92,45 @@ func TestVPNProbeStandsInForPeer(t *testing.T) {
 		release()
 	}
 }
+
+// TestVPNGatewayRefused checks the refusals of AddVPNGateway: a client CIDR
+// overlapping the VPC, a non-loopback listen address, a peer outside the
+// client CIDR, a listen address in use — and that a refused gateway leaves
+// no peer attached.
+func TestVPNGatewayRefused(t *testing.T) {
+	v := newTestVPC(t)
+	priv, pub, err := NewVPNKey()
+	require.NoError(t, err)
+	ok := VPNGatewaySpec{Name: "gw", VSwitch: "vsw-a", Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+		ClientCIDR: netip.MustParsePrefix("10.99.0.0/24"), PrivateKey: priv,
+		Peers: []VPNPeerSpec{{Name: "laptop", PublicKey: pub, Addr: netip.MustParseAddr("10.99.0.2")}}}
+	gw, err := v.AddVPNGateway(ok)
+	require.NoError(t, err)
+	ports := v.Fabric().Ports()
+	for _, tc := range []struct {
+		name string
+		edit func(*VPNGatewaySpec)
+		code string
+	}{
+		{"overlaps VPC", func(s *VPNGatewaySpec) { s.ClientCIDR = netip.MustParsePrefix("10.0.200.0/24") }, ErrVPNClientCIDR},
+		{"not loopback", func(s *VPNGatewaySpec) { s.Listen = netip.MustParseAddrPort("0.0.0.0:51820") }, ErrVPNListen},
+		{"peer outside", func(s *VPNGatewaySpec) { s.Peers[0].Addr = netip.MustParseAddr("10.98.0.2") }, ErrVPNPeerAddress},
+		{"listen in use", func(s *VPNGatewaySpec) { s.Listen = gw.Addr(); s.Peers[0].Addr = netip.MustParseAddr("10.99.0.3") }, ErrVPNListen},
+		{"name taken", func(s *VPNGatewaySpec) { s.Name = "gw" }, ErrVPNGatewayExists},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := ok
+			s.Name = "gw2"
+			s.Peers = []VPNPeerSpec{ok.Peers[0]}
+			s.Peers[0].Name = "phone"
+			s.Peers[0].Addr = netip.MustParseAddr("10.99.0.9")
+			tc.edit(&s)
+			_, err := v.AddVPNGateway(s)
+			var ve *Error
+			require.ErrorAs(t, err, &ve)
+			require.Equal(t, tc.code, ve.Code, err.Error())
+			require.Equal(t, ports, v.Fabric().Ports(), "a refused gateway left ports attached")
+			require.Nil(t, v.VPNGateway("gw2"))
+		})
+	}
+}
