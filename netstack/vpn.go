@@ -56,6 +56,10 @@ type VPNGatewaySpec struct {
 	PrivateKey [32]byte
 	Peers      []VPNPeerSpec
 	MTU        int // tunnel MTU; 0: 1420
+	// Offline attaches the peers without starting WireGuard (no socket):
+	// for explanations and probes from a stand-in (VPNProbe), beside a
+	// running lab that holds the listen address.
+	Offline bool
 }
 
 // VPNGateway is a WireGuard endpoint through which peers join the VPC. Each
@@ -149,6 +153,9 @@ func (v *VPC) AddVPNGateway(spec VPNGatewaySpec) (*VPNGateway, error) {
 
 	gw.tun = newVPNTUN(spec.Name, mtu, gw)
 	gw.bind = &loopBind{listen: spec.Listen}
+	if spec.Offline {
+		return gw, nil
+	}
 	logger := &device.Logger{
 		Verbosef: func(format string, _ ...any) {
 			if strings.HasPrefix(format, vpnSpoofedLogPrefix4) || strings.HasPrefix(format, vpnSpoofedLogPrefix6) {
@@ -244,6 +251,8 @@ func (g *VPNGateway) Close() error {
 	g.closed.Do(func() {
 		if g.dev != nil {
 			g.dev.Close()
+		} else {
+			g.tun.Close()
 		}
 		v := g.vpc
 		v.mu.Lock()

@@ -14,12 +14,15 @@ import (
 type Lab struct {
 	Topology *Topology
 	VPC      *netstack.VPC
+
+	vpnOffline bool
 }
 
 // BuildOption tunes Build.
 type BuildOption func(*buildOptions)
 
 type buildOptions struct {
+	vpnOffline   bool
 	memoryBudget int64
 	progress     func(done, total int)
 }
@@ -29,6 +32,14 @@ type buildOptions struct {
 // is no limit (the default). DefaultMemoryBudget is half the machine.
 func MemoryBudget(bytes int64) BuildOption {
 	return func(o *buildOptions) { o.memoryBudget = bytes }
+}
+
+// VPNOffline makes Build attach VPN peers without starting WireGuard:
+// explanations and probes from a peer (a stand-in at its gateway) work,
+// real peers cannot connect, and no listen address is taken, so such a
+// lab runs beside one that holds it.
+func VPNOffline() BuildOption {
+	return func(o *buildOptions) { o.vpnOffline = true }
 }
 
 // OnProgress makes Build report how far it got: fn(done, total) is called
@@ -98,6 +109,7 @@ func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
 	if o.progress != nil {
 		pr = newProgress(o.progress, 2*len(t.Instances)+len(t.Internet.Hosts)+len(t.NATGateways))
 	}
+	lab.vpnOffline = o.vpnOffline
 	if err := lab.build(pr); err != nil {
 		vpc.Close()
 		return nil, fmt.Errorf("%s: %w", t.File, err)
@@ -184,7 +196,7 @@ func (l *Lab) addVPNGateway(g *VPNGateway) error {
 	if err != nil {
 		return err
 	}
-	spec := netstack.VPNGatewaySpec{Name: g.Name, VSwitch: g.VSwitch, Listen: listen, ClientCIDR: g.ClientCIDR, PrivateKey: priv}
+	spec := netstack.VPNGatewaySpec{Name: g.Name, VSwitch: g.VSwitch, Listen: listen, ClientCIDR: g.ClientCIDR, PrivateKey: priv, Offline: l.vpnOffline}
 	for _, p := range g.Peers {
 		pub, err := ParseWGKey(p.PublicKey)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,4 +83,34 @@ PersistentKeepalive = 25
 			require.ErrorContains(t, err, tc.msg)
 		})
 	}
+}
+
+// TestVPNExplainFromPeer explains a connection from a VPN peer while
+// something else holds the gateway's listen address (a running lab would):
+// explain attaches the peers without starting WireGuard.
+func TestVPNExplainFromPeer(t *testing.T) {
+	held, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer held.Close()
+	dir := t.TempDir()
+	gwKey := filepath.Join(dir, "gw.key")
+	_, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", gwKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+	file := filepath.Join(dir, "vpn.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+security_groups:
+  - {name: sg-web, rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source: 10.99.0.0/24}]}
+instances: [{name: web, vswitch: web, security_groups: [sg-web], services: [{kind: http, port: 80}]}]
+vpn_gateways:
+  - {name: office, vswitch: web, listen: "%s", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
+     peers: [{name: laptop, public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=, address: 10.99.0.2}]}
+`, held.LocalAddr())), 0o644))
+	out, _, code, err := runVPCLab(t, "explain", file, "--from", "laptop", "--to", "web", "--port", "80")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	require.Contains(t, out, "VPN peer laptop reaches instance web")
+	require.Contains(t, out, "sg-web")
 }
