@@ -1,8 +1,18 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	wgnetstack "golang.zx2c4.com/wireguard/tun/netstack"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,4 +123,75 @@ vpn_gateways:
 	require.Zero(t, code)
 	require.Contains(t, out, "VPN peer laptop reaches instance web")
 	require.Contains(t, out, "sg-web")
+}
+
+// TestVPNUpWithWGQuickConfig is the tour: keys from vpn keygen, a
+// topology with a VPN gateway, vpclab up, the peer's configuration from
+// vpn config, and a real WireGuard peer (wireguard-go with a netstack TUN,
+// configured from that wg-quick text) fetching the instance's page.
+func TestVPNUpWithWGQuickConfig(t *testing.T) {
+	dir := t.TempDir()
+	gwKey, peerKey := filepath.Join(dir, "gw.key"), filepath.Join(dir, "laptop.key")
+	_, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", gwKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+	peerPub, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", peerKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+	held, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	listen := held.LocalAddr().String()
+	held.Close()
+	file := filepath.Join(dir, "vpn.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
+name: vpn-tour
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+security_groups:
+  - {name: sg-web, rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source: 10.99.0.0/24}]}
+instances: [{name: web, vswitch: web, ip: 10.0.1.10, security_groups: [sg-web], services: [{kind: http, port: 80}]}]
+vpn_gateways:
+  - {name: office, vswitch: web, listen: "%s", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
+     peers: [{name: laptop, public_key: %s, address: 10.99.0.2}]}
+expect:
+  - {from: laptop, to: web, port: 80, result: allow}
+`, listen, strings.TrimSpace(peerPub))), 0o644))
+
+	wait, _ := runningUp(t, file)
+	cfg, _, code, err := runVPCLab(t, "vpn", "config", file, "laptop", "--private-key-file", peerKey)
+	require.NoError(t, err)
+	require.Zero(t, code)
+
+	// wg-quick text to wireguard-go's UAPI: keys in hex.
+	kv := map[string]string{}
+	for _, line := range strings.Split(cfg, "\n") {
+		if k, v, ok := strings.Cut(line, " = "); ok {
+			kv[k] = v
+		}
+	}
+	hexKey := func(s string) string {
+		b, err := base64.StdEncoding.DecodeString(s)
+		require.NoError(t, err)
+		return hex.EncodeToString(b)
+	}
+	addr := netip.MustParsePrefix(kv["Address"]).Addr()
+	tdev, tnet, err := wgnetstack.CreateNetTUN([]netip.Addr{addr}, nil, 1420)
+	require.NoError(t, err)
+	dev := device.NewDevice(tdev, conn.NewStdNetBind(), device.NewLogger(device.LogLevelSilent, ""))
+	defer dev.Close()
+	require.NoError(t, dev.IpcSet(fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=%s\nallowed_ip=%s\npersistent_keepalive_interval=%s\n",
+		hexKey(kv["PrivateKey"]), hexKey(kv["PublicKey"]), kv["Endpoint"], kv["AllowedIPs"], kv["PersistentKeepalive"])))
+	require.NoError(t, dev.Up())
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: tnet.DialContext, DisableKeepAlives: true}}
+	resp, err := cl.Get("http://10.0.1.10/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "web")
+
+	out, _, code := wait()
+	require.Zero(t, code, out)
+	require.Contains(t, out, "VPN GATEWAY")
+	require.Contains(t, out, "laptop 10.99.0.2")
+	require.Contains(t, out, "1 passed, 0 failed")
 }
