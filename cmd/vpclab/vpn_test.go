@@ -195,3 +195,34 @@ expect:
 	require.Contains(t, out, "laptop 10.99.0.2")
 	require.Contains(t, out, "1 passed, 0 failed")
 }
+
+// TestVPNTestBesideUp runs vpclab test on a file whose VPN gateway's listen
+// address is taken (as by a running vpclab up of the same file): the
+// expectations from the peer still run.
+func TestVPNTestBesideUp(t *testing.T) {
+	held, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer held.Close()
+	dir := t.TempDir()
+	_, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", filepath.Join(dir, "gw.key"))
+	require.NoError(t, err)
+	require.Zero(t, code)
+	file := filepath.Join(dir, "vpn.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: web, cidr: 10.0.1.0/24}]
+security_groups:
+  - {name: sg-web, rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source: 10.99.0.0/24}]}
+instances: [{name: web, vswitch: web, security_groups: [sg-web], services: [{kind: http, port: 80}]}]
+vpn_gateways:
+  - {name: office, vswitch: web, listen: "%s", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
+     peers: [{name: laptop, public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=, address: 10.99.0.2}]}
+expect:
+  - {from: laptop, to: web, port: 80, result: allow}
+  - {from: laptop, to: web, port: 22, result: block}
+`, held.LocalAddr())), 0o644))
+	out, _, code, err := runVPCLab(t, "test", file)
+	require.NoError(t, err, out)
+	require.Zero(t, code, out)
+	require.Contains(t, out, "2 passed")
+}
