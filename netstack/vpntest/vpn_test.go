@@ -259,3 +259,15 @@ func TestVPNInstanceEgressToPeer(t *testing.T) {
 	_, err = f.web.Dial(ctx2, "tcp", netip.MustParseAddrPort("10.99.0.2:8080"))
 	require.Error(t, err)
 }
+
+// TestVPNSpoofedSourceDropped: a peer with the right key whose packets
+// carry another source address (10.99.0.3, not its 10.99.0.2) gets no
+// answer, and the gateway counts the drops.
+func TestVPNSpoofedSourceDropped(t *testing.T) {
+	f := newVPNFixture(t, firewall.Group{Name: "sg-web", Rules: []firewall.Rule{allowIn("tcp", "80/80", "10.99.0.0/24")}})
+	peer := newWGPeer(t, f.peerKey, netip.MustParseAddr("10.99.0.3"), f.gwPub, f.gw.Addr(), f.v.CIDR())
+	_, err := peer.get("http://10.0.1.10/", 2*time.Second)
+	require.Error(t, err)
+	require.True(t, isTimeout(err), "want a timeout, got %v", err)
+	require.NotZero(t, f.gw.Stats().Spoofed)
+}
