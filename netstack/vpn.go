@@ -299,8 +299,13 @@ type vpnDispatcher struct {
 
 func (d *vpnDispatcher) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
 	if pr := d.ep.vpnProbe.Load(); pr != nil {
-		pr.nic.deliver(pkt)
-		return
+		switch probeOwns(pr, pkt) {
+		case probeOnly:
+			pr.nic.deliver(pkt)
+			return
+		case probeToo:
+			pr.nic.deliver(pkt)
+		}
 	}
 	t := d.gw.tun
 	size := pkt.Size()
@@ -310,6 +315,44 @@ func (d *vpnDispatcher) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt 
 	buf.Release()
 	t.toPeer(b[:n])
 	t.put(b)
+}
+
+const (
+	probeNot = iota
+	probeOnly
+	probeToo
+)
+
+// probeOwns says where a frame for a peer goes while a probe stack stands
+// in for it: a TCP or UDP frame of a connection the probe stack has goes
+// to it alone, one of any other connection to the real peer alone (so
+// neither side resets the other's connections); ICMP goes to both, which
+// ignore what they did not ask for.
+func probeOwns(pr *Instance, pkt *stack.PacketBuffer) int {
+	ip, scratch := frameHeaders(pkt)
+	defer releaseScratch(scratch)
+	if len(ip) < header.IPv4MinimumSize {
+		return probeNot
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	proto := tcpip.TransportProtocolNumber(ip[9])
+	switch {
+	case proto == header.ICMPv4ProtocolNumber:
+		return probeToo
+	case proto != header.TCPProtocolNumber && proto != header.UDPProtocolNumber,
+		binary.BigEndian.Uint16(ip[6:8])&0x1fff != 0, len(ip) < ihl+4:
+		return probeNot
+	}
+	id := stack.TransportEndpointID{
+		LocalAddress:  tcpip.AddrFrom4Slice(ip[16:20]),
+		LocalPort:     binary.BigEndian.Uint16(ip[ihl+2:]),
+		RemoteAddress: tcpip.AddrFrom4Slice(ip[12:16]),
+		RemotePort:    binary.BigEndian.Uint16(ip[ihl:]),
+	}
+	if pr.stack.FindTransportEndpoint(header.IPv4ProtocolNumber, proto, id, nicID) != nil {
+		return probeOnly
+	}
+	return probeNot
 }
 
 func (*vpnDispatcher) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}

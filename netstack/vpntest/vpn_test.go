@@ -271,3 +271,41 @@ func TestVPNSpoofedSourceDropped(t *testing.T) {
 	require.True(t, isTimeout(err), "want a timeout, got %v", err)
 	require.NotZero(t, f.gw.Stats().Spoofed)
 }
+
+// TestVPNProbeBesideRealPeer: a probe from a stand-in for the peer runs
+// while the real peer has a connection open; both work, neither resets the
+// other's connection.
+func TestVPNProbeBesideRealPeer(t *testing.T) {
+	f := newVPNFixture(t, firewall.Group{Name: "sg-web", Rules: []firewall.Rule{allowIn("tcp", "1/100", "10.99.0.0/24")}})
+	peer := newWGPeer(t, f.peerKey, netip.MustParseAddr("10.99.0.2"), f.gwPub, f.gw.Addr(), f.v.CIDR())
+	c, err := peer.tnet.DialContext(context.Background(), "tcp", "10.0.1.10:7")
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	echo := func(msg string) {
+		t.Helper()
+		_, err := c.Write([]byte(msg))
+		require.NoError(t, err)
+		got := make([]byte, len(msg))
+		_, err = io.ReadFull(c, got)
+		require.NoError(t, err)
+		require.Equal(t, msg, string(got))
+	}
+	echo("before")
+	inst, release, err := f.v.VPNProbe(context.Background(), "laptop")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	pc, err := inst.Dial(ctx, "tcp", netip.MustParseAddrPort("10.0.1.10:80"))
+	cancel()
+	require.NoError(t, err)
+	echo("during")
+	_, err = pc.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	require.NoError(t, err)
+	pc.SetDeadline(time.Now().Add(3 * time.Second))
+	b, err := io.ReadAll(pc)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "200 OK")
+	pc.Close()
+	release()
+	echo("after")
+}
