@@ -164,7 +164,9 @@ func (v *validator) vpnGateways() {
 			case ccOK && (a == cc.Masked().Addr() || a == lastAddr(cc) && cc.Bits() < 31):
 				v.add(pp+".address", "", fmt.Sprintf("%s is the network or broadcast address of %s", a, cc), "a host address inside "+cc.String())
 			default:
-				if first, dup := addrs[a]; dup {
+				if owner, used := v.publics[a]; used {
+					v.add(pp+".address", "", fmt.Sprintf("%s is already used by %s", a, t.named(owner)), "an address inside "+cc.String()+" that no host, EIP or NAT gateway has")
+				} else if first, dup := addrs[a]; dup {
 					v.add(pp+".address", netstack.ErrPrivateIPInUse, fmt.Sprintf("%s is already the address of %s", a, t.named(first)), "")
 				} else {
 					addrs[a] = pp
