@@ -35,6 +35,9 @@ const (
 	// (or an ICMP error about one) goes on, which the SNAT table and
 	// conntrack tell (state a Trace of a new flow does not have).
 	pathGatewayReturn
+	// pathToPeer: instance to a VPN peer; the sender's egress rules decide
+	// and the frame leaves through the peer's tunnel.
+	pathToPeer
 )
 
 // noRoute says which case of "no route" a frame met; a drop's
@@ -63,6 +66,10 @@ const (
 	noRouteNoDNAT
 	// A later fragment at a NAT gateway (ours: it reassembles nothing).
 	noRouteGatewayFragment
+	// A VPN peer sent to something other than an instance of the VPC.
+	noRouteVPNOnlyVPC
+	// The internet or another peer sent to a VPN peer's address.
+	noRouteToVPNPeer
 )
 
 // routePlan is the route decision of one frame: the path, the endpoint
@@ -100,6 +107,20 @@ func (v *VPC) plan(rt *routeTable, se *endpoint, h *firewall.Header, p *routePla
 	switch {
 	case de == se:
 		*p = routePlan{kind: pathLocal, to: se}
+	case se.kind == OwnerVPNPeer:
+		// A peer reaches the VPC's instances, as internet traffic reaches
+		// an EIP but untranslated: the instance's ingress rules decide.
+		if de != nil && de.nic != nil {
+			*p = routePlan{kind: pathInbound, to: de}
+		} else {
+			*p = noRoutePlan(firewall.NoRouteToDestination, noRouteVPNOnlyVPC, de, nil, false)
+		}
+	case de != nil && de.kind == OwnerVPNPeer:
+		if se.nic != nil {
+			*p = routePlan{kind: pathToPeer, to: de}
+		} else {
+			*p = noRoutePlan(firewall.NoRouteToDestination, noRouteToVPNPeer, de, nil, false)
+		}
 	case se.nic != nil && de != nil && de.nic != nil:
 		*p = routePlan{kind: pathIntranet, to: de}
 	case se.nic != nil:
@@ -214,6 +235,10 @@ func (v *VPC) noRouteReason(why noRoute, h *firewall.Header, from string) string
 		return fmt.Sprintf("%v is a private address: the internet cannot reach private addresses", dst)
 	case noRouteNoDNAT:
 		return fmt.Sprintf("NAT gateway %s has no DNAT entry for %s %d; only answers to flows its SNAT sent out come back through it", name, firewall.ProtoName(h.Proto), h.DstPort)
+	case noRouteVPNOnlyVPC:
+		return fmt.Sprintf("%s is a VPN peer: it reaches the VPC's instances only, not %v", from, dst)
+	case noRouteToVPNPeer:
+		return fmt.Sprintf("%v is the VPN address of peer %s: only the VPC's instances reach it", dst, name)
 	case noRouteGatewayFragment:
 		return fmt.Sprintf("NAT gateway %s does not reassemble fragments: a later fragment has no ports to forward by (ours)", name)
 	}

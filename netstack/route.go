@@ -40,6 +40,13 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return p.to.port, Rewrite{}
 	case pathToInternet:
 		return v.toInternet(se, &p, &h, ip, size)
+	case pathToPeer:
+		vd := v.fw.Decide(&h, firewall.Path{Src: se.nic})
+		if !vd.Allowed() {
+			v.drop(se, se, p.to, &h, vd, ip, size)
+			return nil, Rewrite{}
+		}
+		return p.to.port, Rewrite{}
 	case pathInternet, pathLocal:
 		return p.to.port, Rewrite{}
 	case pathInbound:

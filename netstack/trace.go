@@ -73,6 +73,9 @@ type Trace struct {
 func (v *VPC) Trace(from string, dst netip.Addr, proto uint8, port uint16) (*Trace, error) {
 	v.mu.Lock()
 	se, ok := v.endpoints[from]
+	if !ok {
+		se, ok = v.vpnPeerLocked(from)
+	}
 	closed := v.closed
 	v.mu.Unlock()
 	if closed {
@@ -105,7 +108,7 @@ func (v *VPC) Trace(from string, dst netip.Addr, proto uint8, port uint16) (*Tra
 		tr.t.Probe.SrcGroups = v.fw.NICGroups(se.name)
 		tr.fromInstance(se)
 	} else {
-		tr.t.Probe.FromInternet = true
+		tr.t.Probe.FromInternet = se.kind == OwnerInternetHost
 		tr.fromInternet(se)
 	}
 	tr.finish()
@@ -179,6 +182,9 @@ func (tr *tracer) fromInstance(se *endpoint) {
 			tr.nat(where, step, before, flowString(h), "")
 		}
 		tr.listener(p.to)
+	case pathToPeer:
+		tr.t.Probe.DstName = p.to.name
+		tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: %v is VPN peer %s: the frame leaves through its WireGuard tunnel; what listens on the peer is not known here", u32Addr(h.Dst), p.to.name), "")
 	default:
 		tr.noRoute(&p, se.name)
 	}
@@ -200,6 +206,12 @@ func (tr *tracer) fromInternet(se *endpoint) {
 		tr.t.Probe.DstName = p.to.name
 		tr.listener(p.to)
 	case pathInbound:
+		if se.kind == OwnerVPNPeer {
+			tr.pass(HopRoute, p.to.name, fmt.Sprintf("route: VPN peer %s reaches instance %s (%v) through its gateway, untranslated", se.name, p.to.name, u32Addr(h.Dst)), "")
+			tr.ingress(p.to)
+			tr.listener(p.to)
+			return
+		}
 		before, pub := flowString(h), h.Dst
 		applyTo(h, &p.rw)
 		if gw := p.gw; gw != nil {

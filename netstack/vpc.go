@@ -78,6 +78,7 @@ type VPC struct {
 	vswitches map[string]*vswitch
 	endpoints map[string]*endpoint // instances and internet hosts by name
 	gateways  map[string]*natGateway
+	vpns      map[string]*VPNGateway
 	routes    atomic.Pointer[routeTable]
 	taps      []*tap                 // captures started with AddCapture
 	nicTaps   map[string]func()      // SetCapture's, by NIC: their removers
@@ -100,6 +101,7 @@ const (
 	OwnerInternetHost
 	OwnerEIP
 	OwnerNATGateway
+	OwnerVPNPeer
 )
 
 func (k OwnerKind) String() string {
@@ -112,6 +114,8 @@ func (k OwnerKind) String() string {
 		return "eip"
 	case OwnerNATGateway:
 		return "nat-gateway"
+	case OwnerVPNPeer:
+		return "vpn-peer"
 	}
 	return "none"
 }
@@ -129,6 +133,11 @@ type endpoint struct {
 	eip  atomic.Uint32 // 0: none
 
 	drops [firewall.NumCodes]atomic.Uint64
+
+	// VPN peers only: the probe stack standing in for the peer, and the
+	// slot that lets one exist at a time (VPC.VPNProbe).
+	vpnProbe     atomic.Pointer[Instance]
+	vpnProbeSlot chan struct{}
 }
 
 // routeTable is the data path's view of the VPC's internet mapping: an
@@ -158,6 +167,7 @@ func NewVPC(cfg VPCConfig) (*VPC, error) {
 		vswitches: map[string]*vswitch{},
 		endpoints: map[string]*endpoint{},
 		gateways:  map[string]*natGateway{},
+		vpns:      map[string]*VPNGateway{},
 	}
 	v.rebuildRoutes()
 	v.fab.SetRouter(vpcRouter{v})
@@ -781,7 +791,14 @@ func (v *VPC) Close() error {
 	for _, ep := range v.endpoints {
 		eps = append(eps, ep)
 	}
+	vpns := make([]*VPNGateway, 0, len(v.vpns))
+	for _, g := range v.vpns {
+		vpns = append(vpns, g)
+	}
 	v.mu.Unlock()
+	for _, g := range vpns {
+		g.Close()
+	}
 	for _, ep := range eps {
 		ep.inst.Close()
 	}

@@ -14,12 +14,15 @@ import (
 type Lab struct {
 	Topology *Topology
 	VPC      *netstack.VPC
+
+	vpnOffline bool
 }
 
 // BuildOption tunes Build.
 type BuildOption func(*buildOptions)
 
 type buildOptions struct {
+	vpnOffline   bool
 	memoryBudget int64
 	progress     func(done, total int)
 }
@@ -29,6 +32,14 @@ type buildOptions struct {
 // is no limit (the default). DefaultMemoryBudget is half the machine.
 func MemoryBudget(bytes int64) BuildOption {
 	return func(o *buildOptions) { o.memoryBudget = bytes }
+}
+
+// VPNOffline makes Build attach VPN peers without starting WireGuard:
+// explanations and probes from a peer (a stand-in at its gateway) work,
+// real peers cannot connect, and no listen address is taken, so such a
+// lab runs beside one that holds it.
+func VPNOffline() BuildOption {
+	return func(o *buildOptions) { o.vpnOffline = true }
 }
 
 // OnProgress makes Build report how far it got: fn(done, total) is called
@@ -98,6 +109,7 @@ func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
 	if o.progress != nil {
 		pr = newProgress(o.progress, 2*len(t.Instances)+len(t.Internet.Hosts)+len(t.NATGateways))
 	}
+	lab.vpnOffline = o.vpnOffline
 	if err := lab.build(pr); err != nil {
 		vpc.Close()
 		return nil, fmt.Errorf("%s: %w", t.File, err)
@@ -165,7 +177,35 @@ func (l *Lab) build(pr *progress) error {
 		}
 		pr.step(1)
 	}
+	for i := range t.VPNGateways {
+		g := &t.VPNGateways[i]
+		if err := l.addVPNGateway(g); err != nil {
+			return fmt.Errorf("vpn gateway %s: %w", g.Name, err)
+		}
+	}
 	return nil
+}
+
+// addVPNGateway starts gateway g's WireGuard device with its peers.
+func (l *Lab) addVPNGateway(g *VPNGateway) error {
+	priv, err := l.Topology.VPNPrivateKey(g)
+	if err != nil {
+		return err
+	}
+	listen, err := ParseListen(g.Listen)
+	if err != nil {
+		return err
+	}
+	spec := netstack.VPNGatewaySpec{Name: g.Name, VSwitch: g.VSwitch, Listen: listen, ClientCIDR: g.ClientCIDR, PrivateKey: priv, Offline: l.vpnOffline}
+	for _, p := range g.Peers {
+		pub, err := ParseWGKey(p.PublicKey)
+		if err != nil {
+			return fmt.Errorf("peer %s: %v", p.Name, err)
+		}
+		spec.Peers = append(spec.Peers, netstack.VPNPeerSpec{Name: p.Name, PublicKey: pub, Addr: p.Address})
+	}
+	_, err = l.VPC.AddVPNGateway(spec)
+	return err
 }
 
 func serve(inst *netstack.Instance, services []Service) error {
@@ -233,5 +273,8 @@ func (t *Topology) Target(from, to string) (netip.Addr, error) {
 	if h := t.host(to); h != nil {
 		return h.IP, nil
 	}
-	return netip.Addr{}, fmt.Errorf("no instance or internet host %q", to)
+	if _, pe := t.VPNPeer(to); pe != nil {
+		return pe.Address, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no instance, internet host or VPN peer %q", to)
 }

@@ -343,6 +343,10 @@ func (t *Topology) entity(path string) string {
 		if in(len(t.NATGateways)) {
 			return t.NATGateways[i].Name
 		}
+	case "vpn_gateways":
+		if in(len(t.VPNGateways)) {
+			return t.VPNGateways[i].Name
+		}
 	case "imports":
 		if in(len(t.Imports)) {
 			return t.Imports[i].Format

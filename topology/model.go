@@ -27,6 +27,7 @@ type Topology struct {
 	Instances      []Instance      `yaml:"instances" doc:"Instances (one NIC each)."`
 	NATGateways    []NATGateway    `yaml:"nat_gateways" doc:"NAT gateways: SNAT for vswitches, DNAT port forwarding."`
 	Internet       Internet        `yaml:"internet" doc:"Hosts outside the VPC, with public addresses."`
+	VPNGateways    []VPNGateway    `yaml:"vpn_gateways" json:",omitempty" doc:"WireGuard VPN gateways: real machines join the VPC as peers with addresses of a client CIDR, and security groups decide their traffic."`
 	Expect         []Expect        `yaml:"expect" doc:"Probes checked by vpclab test."`
 	Imports        []Import        `yaml:"imports" json:",omitempty" doc:"Configurations to import (Terraform, cloud API JSON, ROS, AWS), read afresh on every load and merged into this file."`
 
@@ -214,6 +215,24 @@ type DNAT struct {
 }
 
 // Internet describes the hosts outside the VPC.
+// VPNGateway is a WireGuard endpoint on the host through which peers join
+// the VPC (docs/topology.md).
+type VPNGateway struct {
+	Name           string       `yaml:"name" topo:"required,name" doc:"Unique VPN gateway name."`
+	VSwitch        string       `yaml:"vswitch" topo:"required,name" doc:"The vswitch the gateway sits in."`
+	Listen         string       `yaml:"listen" topo:"required,scalar" doc:"UDP address:port on the host where WireGuard listens, a loopback address (127.0.0.1:51820)."`
+	ClientCIDR     netip.Prefix `yaml:"client_cidr" topo:"required" doc:"IPv4 range of the peers' VPN addresses, outside the VPC CIDR; security-group rules can name it."`
+	PrivateKeyFile string       `yaml:"private_key_file" topo:"required" doc:"File holding the gateway's WireGuard private key (base64, as wg genkey writes it), relative to this file's directory."`
+	Peers          []VPNPeer    `yaml:"peers" doc:"Peers allowed to join; anyone else gets no answer."`
+}
+
+// VPNPeer is a WireGuard peer of a VPN gateway.
+type VPNPeer struct {
+	Name      string     `yaml:"name" topo:"required,name" doc:"Unique among instances, internet hosts and peers; usable as from/to in expect."`
+	PublicKey string     `yaml:"public_key" topo:"required,scalar" doc:"The peer's WireGuard public key (base64 of 32 bytes, as wg pubkey writes it)."`
+	Address   netip.Addr `yaml:"address" topo:"required" doc:"The peer's VPN address, inside client_cidr; the only source address accepted from it."`
+}
+
 type Internet struct {
 	HostClient netip.Addr `yaml:"host_client" topo:"default=198.51.100.1" doc:"Source address of connections entering through expose."`
 	Hosts      []Host     `yaml:"hosts" doc:"Internet hosts."`

@@ -47,6 +47,9 @@ func (t *Topology) CheckName(name string, address bool) error {
 	if t.instance(name) != nil || t.host(name) != nil {
 		return nil
 	}
+	if _, p := t.VPNPeer(name); p != nil {
+		return nil
+	}
 	if _, err := netip.ParseAddr(name); err == nil && address {
 		return nil
 	}

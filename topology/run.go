@@ -125,7 +125,20 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 	r.Target = target.String()
 	inst := l.VPC.Instance(e.From)
 	if inst == nil {
-		r.Observed, r.Detail = Failed, fmt.Sprintf("no instance or internet host %q", e.From)
+		if _, pe := t.VPNPeer(e.From); pe != nil {
+			// A VPN peer probes from a stack standing in for it at its
+			// gateway: the same port, route and rules as its tunnel.
+			pinst, release, err := l.VPC.VPNProbe(ctx, e.From)
+			if err != nil {
+				r.Observed, r.Detail = Failed, err.Error()
+				return r
+			}
+			defer release()
+			inst = pinst
+		}
+	}
+	if inst == nil {
+		r.Observed, r.Detail = Failed, fmt.Sprintf("no instance, internet host or VPN peer %q", e.From)
 		return r
 	}
 	proto := protoNumber(e.Protocol)

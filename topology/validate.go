@@ -24,6 +24,8 @@ type validator struct {
 	groups    map[string]int
 	instances map[string]int
 	hosts     map[string]int
+	peers     map[string]int // VPN peer name → index into peerPaths
+	peerPaths []string
 	publics   map[netip.Addr]string // EIP, NAT EIP or host address → path of its owner
 	private   map[netip.Addr]string // instance address → path
 }
@@ -31,7 +33,7 @@ type validator struct {
 func validate(t *Topology, errs *errorList) {
 	v := &validator{t: t, errs: errs,
 		vswitches: map[string]int{}, groups: map[string]int{},
-		instances: map[string]int{}, hosts: map[string]int{},
+		instances: map[string]int{}, hosts: map[string]int{}, peers: map[string]int{},
 		publics: map[netip.Addr]string{}, private: map[netip.Addr]string{}}
 	v.network()
 	v.securityGroups()
@@ -39,6 +41,7 @@ func validate(t *Topology, errs *errorList) {
 	v.hostList()
 	v.assign()
 	v.natGateways()
+	v.vpnGateways()
 	v.expectations()
 	v.firewall()
 }
@@ -737,7 +740,7 @@ func (v *validator) expectations() {
 		e := &t.Expect[i]
 		p := fmt.Sprintf("expect[%d]", i)
 		if e.From != "" && !v.endpoint(e.From) && !v.bad(p+".from") {
-			v.add(p+".from", "", fmt.Sprintf("no instance or internet host %q", e.From), v.endpointNames())
+			v.add(p+".from", "", fmt.Sprintf("no instance, internet host or VPN peer %q", e.From), v.endpointNames())
 		}
 		if e.To != "" && !v.endpoint(e.To) && !v.bad(p+".to") {
 			if a, err := netip.ParseAddr(e.To); err != nil || !a.Is4() {
@@ -759,7 +762,8 @@ func (v *validator) expectations() {
 func (v *validator) endpoint(name string) bool {
 	_, inst := v.instances[name]
 	_, host := v.hosts[name]
-	return inst || host
+	_, peer := v.peers[name]
+	return inst || host || peer
 }
 
 func (v *validator) endpointNames() string {
@@ -769,6 +773,9 @@ func (v *validator) endpointNames() string {
 	}
 	for k, i := range v.hosts {
 		all[k] = len(v.t.Instances) + i
+	}
+	for k, i := range v.peers {
+		all[k] = len(v.t.Instances) + len(v.t.Internet.Hosts) + i
 	}
 	return names(all)
 }

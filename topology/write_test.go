@@ -58,7 +58,10 @@ func roundTrip(t *testing.T, top *Topology) []byte {
 	if err != nil {
 		t.Fatalf("Marshal: %v", err)
 	}
-	back, err := Load("marshaled.yaml", out)
+	// Beside the original, so that relative paths (a VPN gateway's key
+	// file) resolve alike.
+	dir := filepath.Dir(top.File)
+	back, err := Load(filepath.Join(dir, "marshaled.yaml"), out)
 	if err != nil {
 		t.Fatalf("the written file does not load:\n%v\n--- written\n%s", err, out)
 	}
@@ -76,7 +79,7 @@ func roundTrip(t *testing.T, top *Topology) []byte {
 	if err != nil {
 		t.Fatalf("MarshalJSON: %v", err)
 	}
-	fromJSON, err := Load("marshaled.json", js)
+	fromJSON, err := Load(filepath.Join(dir, "marshaled.json"), js)
 	if err != nil {
 		t.Fatalf("the JSON does not load:\n%v\n--- written\n%s", err, js)
 	}

@@ -111,7 +111,9 @@ func tracePath(ctx context.Context, file string, f *pathFlags, warn io.Writer) (
 	if err := f.budget.check(t); err != nil {
 		return nil, nil, err
 	}
-	lab, err := topology.Build(t)
+	// Offline VPN gateways: an explanation needs the peers, not their
+	// listen addresses, which a running lab may hold.
+	lab, err := topology.Build(t, topology.VPNOffline())
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}

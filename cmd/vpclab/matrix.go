@@ -83,7 +83,7 @@ Exit status: 0 once the matrix is printed, 2 when FILE or a flag is invalid.`,
 					return usageError("%s: no %s service ports; give --ports", t.File, protocol)
 				}
 			}
-			lab, err := topology.Build(t)
+			lab, err := topology.Build(t, topology.VPNOffline())
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

@@ -107,7 +107,10 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 		return r
 	}
 	buildOpts, endProgress := buildProgress(stderr, "vpclab test: "+file, t) // a bar only on a terminal
-	lab, err := topology.Build(t, buildOpts...)
+	// Offline VPN gateways: probes from a peer use a stand-in at its
+	// gateway, and a running lab of the same file may hold the listen
+	// address.
+	lab, err := topology.Build(t, append(buildOpts, topology.VPNOffline())...)
 	endProgress()
 	if err != nil {
 		r.Error = err.Error()

@@ -31,6 +31,7 @@ type upReport struct {
 	Hosts       []upInstance           `json:"internet_hosts"`
 	NATGateways []upNAT                `json:"nat_gateways"`
 	Exposed     []topology.ExposedPort `json:"exposed"`
+	VPNGateways []upVPN                `json:"vpn_gateways,omitempty"`
 	Results     []topology.Result      `json:"results"`
 	Passed      int                    `json:"passed"`
 	Failed      int                    `json:"failed"`
@@ -43,6 +44,19 @@ type upInstance struct {
 	EIP      string   `json:"eip,omitempty"`
 	Groups   []string `json:"security_groups,omitempty"`
 	Services []string `json:"services,omitempty"`
+}
+
+type upVPN struct {
+	Name       string      `json:"name"`
+	VSwitch    string      `json:"vswitch"`
+	Listen     string      `json:"listen"`
+	ClientCIDR string      `json:"client_cidr"`
+	Peers      []upVPNPeer `json:"peers"`
+}
+
+type upVPNPeer struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
 }
 
 type upNAT struct {
@@ -71,8 +85,9 @@ func newUpCmd() *cobra.Command {
 		Short: "Bring a VPC up (no FILE: the embedded default topology) and run until interrupted",
 		Long: `Up builds the VPC of FILE (no FILE: the embedded default topology, a three-tier
 shop with an EIP, SNAT, a DNAT port forward and the port-25 block), prints its
-instances, addresses, services, NAT gateways and exposed host ports, runs every
-expect line and prints the reachability summary, then runs until interrupted
+instances, addresses, services, NAT gateways, VPN gateways and exposed host
+ports, runs every expect line and prints the reachability summary, then runs
+until interrupted
 (SIGINT or SIGTERM) or until --duration has passed, and tears everything down.
 
 Exposed ports listen on 127.0.0.1 of the host. A connection to one is dialled
@@ -320,6 +335,13 @@ func newUpReport(t *topology.Topology, x *topology.Exposure) *upReport {
 		}
 		rep.NATGateways = append(rep.NATGateways, n)
 	}
+	for _, g := range t.VPNGateways {
+		u := upVPN{Name: g.Name, VSwitch: g.VSwitch, Listen: g.Listen, ClientCIDR: g.ClientCIDR.String(), Peers: []upVPNPeer{}}
+		for _, p := range g.Peers {
+			u.Peers = append(u.Peers, upVPNPeer{Name: p.Name, Address: p.Address.String()})
+		}
+		rep.VPNGateways = append(rep.VPNGateways, u)
+	}
 	return rep
 }
 
@@ -370,6 +392,18 @@ func printUpReport(w io.Writer, rep *upReport) {
 		for _, n := range rep.NATGateways {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.VSwitch, n.EIP,
 				upDash(strings.Join(n.SNAT, ",")), upDash(strings.Join(n.DNAT, ", ")))
+		}
+		tw.Flush()
+	}
+	if len(rep.VPNGateways) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "VPN GATEWAY\tVSWITCH\tLISTEN (UDP)\tCLIENT CIDR\tPEERS")
+		for _, g := range rep.VPNGateways {
+			peers := make([]string, len(g.Peers))
+			for i, p := range g.Peers {
+				peers[i] = p.Name + " " + p.Address
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.Name, g.VSwitch, g.Listen, g.ClientCIDR, upDash(strings.Join(peers, ", ")))
 		}
 		tw.Flush()
 	}
