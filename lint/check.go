@@ -300,11 +300,27 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 		}
 		return false
 	}
+	// The first round need not analyse a NIC whose first analysis reported
+	// exactly its entries of the set: kept entries are judged nowhere and
+	// stay in the list, the others go through the same forward and backward
+	// passes, so keeping every entry it did not report gives the same answer
+	// (each entry of the set reported, none needed). Every entry of the set
+	// was reported by every NIC that holds it, so that NIC is one that
+	// reported no entry outside the set.
+	first := func(a *analysis) bool {
+		for _, ea := range a.res {
+			e := &a.p.Entries[ea.Entry]
+			if ea.Cause != firewall.NotRedundant && !fixed(e) && !set[RuleID{e.Group, e.Rule}] {
+				return true
+			}
+		}
+		return false
+	}
 	changed := set
-	for len(set) > 0 {
+	for round := 0; len(set) > 0; round++ {
 		var jobs []*analysis
 		for _, a := range c.nicJobs {
-			if dirty(a, changed) {
+			if round == 0 && first(a) || round > 0 && dirty(a, changed) {
 				jobs = append(jobs, &analysis{p: a.p, addr: a.addr, nic: a.nic})
 			}
 		}
