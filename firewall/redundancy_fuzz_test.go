@@ -97,14 +97,19 @@ func forTiny(p *Policy, local netip.Addr, fn func(*Tuple)) {
 
 // bruteCheck checks Analyze's result on p exhaustively, against the
 // definitions of the causes in Analyze's doc.
-func bruteCheck(t testing.TB, p *Policy, local netip.Addr) {
+func bruteCheck(t testing.TB, p *Policy, local netip.Addr, forced []bool) {
 	t.Helper()
-	as, err := p.Analyze(local, AnalyzeOptions{})
+	as, err := p.Analyze(local, AnalyzeOptions{Keep: forced})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := len(p.Entries)
 	keep := keptBy(as)
+	for i := range forced {
+		if forced[i] && (as[i].Redundant() || as[i].With != 0) {
+			t.Fatalf("entry %d is kept by the caller but judged: %+v", i, as[i])
+		}
+	}
 	// The reduced list decides every packet as p does.
 	forTiny(p, local, func(tp *Tuple) {
 		if got, want := linearDecide(p, keep, tp), linearDecide(p, nil, tp); got.Allows() != want.Allows() {
@@ -187,7 +192,8 @@ func TestAnalyzeBruteForce(t *testing.T) {
 	for seed := range uint64(runs) {
 		n := 1 + int(seed%12)
 		p := tinyPolicy(seed, n, seed%3 == 0)
-		bruteCheck(t, p, tinyLocal(uint8(seed%11)))
+		bruteCheck(t, p, tinyLocal(uint8(seed%11)), nil)
+		bruteCheck(t, p, tinyLocal(uint8(seed%11)), randomKeep(seed, n))
 	}
 }
 
@@ -197,6 +203,17 @@ func FuzzAnalyze(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seed uint64, n uint8, egress bool, local uint8) {
 		p := tinyPolicy(seed, int(n%16), egress)
-		bruteCheck(t, p, tinyLocal(local%12))
+		bruteCheck(t, p, tinyLocal(local%12), nil)
+		bruteCheck(t, p, tinyLocal(local%12), randomKeep(seed, len(p.Entries)))
 	})
+}
+
+// randomKeep returns Keep flags for about one entry in four.
+func randomKeep(seed uint64, n int) []bool {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	k := make([]bool, n)
+	for i := range k {
+		k[i] = rng.IntN(4) == 0
+	}
+	return k
 }

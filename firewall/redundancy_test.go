@@ -218,7 +218,7 @@ func checkAnalysis(t testing.TB, p *Policy, local netip.Addr, as []EntryAnalysis
 	t.Helper()
 	keep := keptBy(as)
 	for i, a := range as {
-		if a.Redundant() {
+		if a.Redundant() || a.With == 0 { // With NONE: kept by the caller, not judged
 			continue
 		}
 		w := a.Witness
@@ -244,9 +244,11 @@ func checkAnalysis(t testing.TB, p *Policy, local netip.Addr, as []EntryAnalysis
 	})
 }
 
-// forCorners calls fn on the corners of every entry's box: each dimension's
-// start, end, start−1 and end+1, combined across dimensions (by a fixed
-// pattern, not every combination), with the local address fixed.
+// forCorners calls fn on the corners of every entry's box: every
+// combination of each dimension's start, end, start−1 and end+1 (for
+// protocols: its own, the two beside it, and tcp for any), with the local
+// address fixed when it is one; an address set of several ranges takes
+// them in turn.
 func forCorners(p *Policy, local netip.Addr, fn func(*Tuple)) {
 	lv, fixed := AddrToU32(local)
 	vals := func(rs []Range32) []uint32 {
@@ -259,30 +261,39 @@ func forCorners(p *Policy, local netip.Addr, fn func(*Tuple)) {
 	for i := range p.Entries {
 		m := &p.Entries[i].Match
 		src, dst := vals(m.Src), vals(m.Dst)
-		protos := []uint32{uint32(m.Proto), uint32(m.Proto) - 1, uint32(m.Proto) + 1, uint32(ProtoTCP), uint32(ProtoUDP), uint32(ProtoICMP)}
-		sp := vals([]Range32{{uint32(m.SrcPort.Lo), uint32(m.SrcPort.Hi)}})
-		dp := vals([]Range32{{uint32(m.DstPort.Lo), uint32(m.DstPort.Hi)}})
 		if len(src) == 0 || len(dst) == 0 {
 			continue
 		}
-		for k := range 4 * 4 * 4 * 6 {
-			t := Tuple{
-				Src: src[k%len(src)], Dst: dst[(k/4)%len(dst)],
-				SrcPort: uint16(sp[(k/16)%4]), DstPort: uint16(dp[k%4]),
-				Proto: uint8(protos[(k/64)%6]),
-			}
-			for s := range 2 {
-				if s == 1 {
-					t.Src, t.Dst = src[(k/4)%len(src)], dst[k%len(dst)]
+		protos := [4]uint8{m.Proto, m.Proto - 1, m.Proto + 1, ProtoTCP}
+		if m.AnyProto {
+			protos = [4]uint8{0, ProtoICMP, ProtoUDP, ProtoTCP}
+		}
+		sp := vals([]Range32{{uint32(m.SrcPort.Lo), uint32(m.SrcPort.Hi)}})
+		dp := vals([]Range32{{uint32(m.DstPort.Lo), uint32(m.DstPort.Hi)}})
+		na, nb := len(src), len(dst)
+		if fixed && p.Dir == Ingress {
+			nb = 1
+		}
+		if fixed && p.Dir == Egress {
+			na = 1
+		}
+		for a := range na {
+			for b := range nb {
+				t := Tuple{Src: src[a], Dst: dst[b]}
+				if fixed && p.Dir == Ingress {
+					t.Dst = lv
 				}
-				if fixed {
-					if p.Dir == Ingress {
-						t.Dst = lv
-					} else {
-						t.Src = lv
+				if fixed && p.Dir == Egress {
+					t.Src = lv
+				}
+				for _, pr := range protos {
+					for _, s := range sp {
+						for _, d := range dp {
+							t.Proto, t.SrcPort, t.DstPort = pr, uint16(s), uint16(d)
+							fn(&t)
+						}
 					}
 				}
-				fn(&t)
 			}
 		}
 	}
@@ -367,4 +378,37 @@ func TestAnalyzeErrorsWrap(t *testing.T) {
 	assert.False(t, errors.Is(err, ErrTooComplex))
 	assert.Equal(t, []string{"", "DUPLICATE", "SHADOWED", "NO_EFFECT", "COVERED_BY_INNER_ACCEPT"},
 		[]string{NotRedundant.String(), Duplicate.String(), Shadowed.String(), NoEffect.String(), CoveredByInnerAccept.String()})
+}
+
+// TestAnalyzeWitness checks the witness is a point a reader recognizes:
+// tcp rather than protocol 0, port 1 rather than 0, not a .0 address.
+func TestAnalyzeWitness(t *testing.T) {
+	local := netip.MustParseAddr("10.0.0.5")
+	p := &Policy{Dir: Ingress, Fallback: SGDefaultDeny, Entries: []Entry{
+		ent(SGRuleDrop, "192.168.1.0/24", "0.0.0.0/0", udpP, 53, 53),
+		ent(SGRuleAccept, "0.0.0.0/0", "0.0.0.0/0", anyP, 0, math.MaxUint16),
+	}}
+	as, err := p.Analyze(local, AnalyzeOptions{})
+	require.NoError(t, err)
+	lv, _ := AddrToU32(local)
+	assert.Equal(t, Tuple{Src: u32("192.168.1.1"), Dst: lv, Proto: ProtoUDP, SrcPort: 1, DstPort: 53}, as[0].Witness)
+	assert.Equal(t, []Code{SGRuleDrop, SGRuleAccept}, []Code{as[0].With, as[0].Without})
+	assert.Equal(t, Tuple{Src: 1, Dst: lv, Proto: ProtoTCP, SrcPort: 1, DstPort: 1}, as[1].Witness)
+	assert.Equal(t, []Code{SGRuleAccept, SGDefaultDeny}, []Code{as[1].With, as[1].Without})
+	checkAnalysis(t, p, local, as)
+}
+
+// TestRemovableRulesSystem checks that a system rule is never removed: the
+// user rule that repeats it goes instead, whichever comes first.
+func TestRemovableRulesSystem(t *testing.T) {
+	local := netip.MustParseAddr("10.0.0.5")
+	user := ent(SGRuleAccept, "0.0.0.0/0", "0.0.0.0/0", tcp, 22, 22)
+	sys := user
+	sys.Group, sys.Rule, sys.R = "default", 0, Rule{system: true}
+	for _, order := range [][]Entry{{user, sys}, {sys, user}} {
+		p := &Policy{Dir: Ingress, Fallback: SGDefaultDeny, Entries: order}
+		got, err := RemovableRules([]PolicyAt{{p, local}}, AnalyzeOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, map[RuleRef]bool{{"g", 0}: true}, got)
+	}
 }

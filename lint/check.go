@@ -355,7 +355,11 @@ func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, with
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for a := range next {
-				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: keep})
+				flags := make([]bool, len(a.p.Entries))
+				for i := range a.p.Entries {
+					flags[i] = keep(&a.p.Entries[i])
+				}
+				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: flags})
 				if withConflicts {
 					a.conflicts = conflicts(a.p, a.addr)
 				}
