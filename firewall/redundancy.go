@@ -338,8 +338,28 @@ func normSet(rs []Range32) iset {
 	return out
 }
 
-// intersectSet returns a ∩ b.
+// intersectSet returns a ∩ b. The result may be a or b itself (sets are
+// never changed once made): most sides of a box are one interval, and one
+// usually holds the other.
 func intersectSet(a, b iset) iset {
+	if len(a) == 1 && len(b) == 1 {
+		lo, hi := max(a[0].Lo, b[0].Lo), min(a[0].Hi, b[0].Hi)
+		switch {
+		case lo > hi:
+			return nil
+		case lo == a[0].Lo && hi == a[0].Hi:
+			return a
+		case lo == b[0].Lo && hi == b[0].Hi:
+			return b
+		}
+		return iset{{lo, hi}}
+	}
+	switch {
+	case subsetOf(a, b):
+		return a
+	case subsetOf(b, a):
+		return b
+	}
 	var out iset
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
@@ -354,6 +374,20 @@ func intersectSet(a, b iset) iset {
 		}
 	}
 	return out
+}
+
+// subsetOf reports whether every value of a is in b.
+func subsetOf(a, b iset) bool {
+	j := 0
+	for _, r := range a {
+		for j < len(b) && b[j].Hi < r.Lo {
+			j++
+		}
+		if j == len(b) || b[j].Lo > r.Lo || b[j].Hi < r.Hi {
+			return false
+		}
+	}
+	return true
 }
 
 // overlapsSet reports whether a ∩ b is not empty.
@@ -372,8 +406,25 @@ func overlapsSet(a, b iset) bool {
 	return false
 }
 
-// subtractSet returns a − b.
+// subtractSet returns a − b; a itself when b does not overlap it.
 func subtractSet(a, b iset) iset {
+	if len(a) == 1 && len(b) == 1 {
+		switch x, y := a[0], b[0]; {
+		case y.Hi < x.Lo || y.Lo > x.Hi:
+			return a
+		case y.Lo <= x.Lo && y.Hi >= x.Hi:
+			return nil
+		case y.Lo <= x.Lo:
+			return iset{{y.Hi + 1, x.Hi}}
+		case y.Hi >= x.Hi:
+			return iset{{x.Lo, y.Lo - 1}}
+		default:
+			return iset{{x.Lo, y.Lo - 1}, {y.Hi + 1, x.Hi}}
+		}
+	}
+	if !overlapsSet(a, b) {
+		return a
+	}
 	var out iset
 	j := 0
 	for _, r := range a {
