@@ -83,6 +83,15 @@ type AnalyzeOptions struct {
 	// the ones every NIC still reports, and repeat until it stops
 	// shrinking — then each NIC reports exactly the candidates.
 	Keep []bool
+	// KeptAsIs, with Keep, puts the kept entries in the list the others
+	// are judged against as they are, without finding first whether
+	// earlier entries shadow them. Which entries are redundant stays the
+	// same (a shadowed entry adds nothing to the boxes before it), but By
+	// may then name a shadowed kept entry, a Duplicate may be reported
+	// where Shadowed was, and a witness may be another packet. For callers
+	// that read only Redundant (a fixpoint over Keep, which keeps most
+	// entries): it saves the subtractions of every kept entry.
+	KeptAsIs bool
 }
 
 // DefaultMaxBoxes is the per-entry bound of AnalyzeOptions.MaxBoxes.
@@ -176,6 +185,12 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 	for i := range n {
 		out[i].Entry = i
 		b := boxes[i]
+		if keep(i) && opts.KeptAsIs {
+			if !b.empty() {
+				prior = append(prior, i)
+			}
+			continue
+		}
 		if b.empty() {
 			if !keep(i) {
 				out[i].Cause, removed[i] = Shadowed, true

@@ -79,3 +79,22 @@ func TestAnalyzeKeepBruteForce(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeKeptAsIs: with KeptAsIs, every entry is redundant or not
+// exactly as without it, for random policies and random kept entries.
+func TestAnalyzeKeptAsIs(t *testing.T) {
+	for seed := range uint64(3000) {
+		p := tinyPolicy(seed, 1+int(seed%14), seed%3 == 0)
+		local := tinyLocal(uint8(seed % 11))
+		keep := randomKeep(seed, len(p.Entries))
+		want, err := p.Analyze(local, AnalyzeOptions{Keep: keep})
+		require.NoError(t, err)
+		got, err := p.Analyze(local, AnalyzeOptions{Keep: keep, KeptAsIs: true})
+		require.NoError(t, err)
+		for i := range want {
+			if got[i].Redundant() != want[i].Redundant() {
+				t.Fatalf("seed %d entry %d: KeptAsIs says %v, without %v", seed, i, got[i].Cause, want[i].Cause)
+			}
+		}
+	}
+}

@@ -348,8 +348,10 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 }
 
 // runAll analyses jobs with one worker per CPU, keep naming the entries
-// that stay, and finds their conflicts if asked; the first error wins.
-func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, withConflicts bool) error {
+// that stay; the first error wins. full asks for what findings need (the
+// conflicts, By and witnesses as the file's order gives them); settle asks
+// only which entries are redundant, which KeptAsIs answers faster.
+func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, full bool) error {
 	next := make(chan *analysis)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
@@ -359,8 +361,8 @@ func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, with
 				for i := range a.p.Entries {
 					flags[i] = keep(&a.p.Entries[i])
 				}
-				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: flags})
-				if withConflicts {
+				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: flags, KeptAsIs: !full})
+				if full {
 					a.conflicts = conflicts(a.p, a.addr)
 				}
 			}
