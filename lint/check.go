@@ -316,11 +316,24 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 		}
 		return false
 	}
+	// Nor need any round analyse a NIC whose rules of the set were all
+	// found redundant by the forward pass (the earlier entries cover them):
+	// that pass gives the same answer whichever entries are kept, as the
+	// boxes before an entry cover the same packets either way.
+	backward := func(a *analysis) bool {
+		for _, ea := range a.res {
+			e := &a.p.Entries[ea.Entry]
+			if set[RuleID{e.Group, e.Rule}] && !fixed(e) && !forward(ea) {
+				return true
+			}
+		}
+		return false
+	}
 	changed := set
 	for round := 0; len(set) > 0; round++ {
 		var jobs []*analysis
 		for _, a := range c.nicJobs {
-			if round == 0 && first(a) || round > 0 && dirty(a, changed) {
+			if backward(a) && (round == 0 && first(a) || round > 0 && dirty(a, changed)) {
 				jobs = append(jobs, &analysis{p: a.p, addr: a.addr, nic: a.nic})
 			}
 		}
@@ -345,6 +358,18 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 		set = next
 	}
 	return set, nil
+}
+
+// forward reports whether Analyze found the entry redundant in its forward
+// pass: the entries before it cover it (By, if any, are earlier entries).
+func forward(ea firewall.EntryAnalysis) bool {
+	switch ea.Cause {
+	case firewall.Shadowed, firewall.Duplicate:
+		return true
+	case firewall.CoveredByInnerAccept:
+		return !ea.ByFallback && len(ea.By) > 0 && ea.By[len(ea.By)-1] < ea.Entry
+	}
+	return false
 }
 
 // runAll analyses jobs with one worker per CPU, keep naming the entries
