@@ -645,7 +645,7 @@ func RemovableRules(pols []PolicyAt, opts AnalyzeOptions) (map[RuleRef]bool, err
 				keep[i] = !cand[RuleRef{e.Group, e.Rule}] || e.Rule < 0
 			}
 			o := opts
-			o.Keep = keep
+			o.Keep, o.KeptAsIs = keep, true // only Redundant is read
 			as, err := p.Analyze(pa.Local, o)
 			if err != nil {
 				return nil, err
