@@ -17,6 +17,12 @@ type Config struct {
 	Conntrack         ConntrackConfig
 	// Now stamps audit records; nil means time.Now.
 	Now func() time.Time
+	// DecisionListsOnly makes a firewall for analysis (lint): every NIC's
+	// policies hold their ordered decision lists, but no packet matcher is
+	// compiled, which is most of the cost of a change. Lookup and Classify
+	// still answer, by a first-match scan of the entries (slow: not for a
+	// data path).
+	DecisionListsOnly bool
 }
 
 // Firewall is the security-group state of one VPC: groups, NICs and their
@@ -33,6 +39,8 @@ type Firewall struct {
 	now     func() time.Time
 	ct      *Conntrack
 	allow25 atomic.Bool
+	// listsOnly: Config.DecisionListsOnly.
+	listsOnly bool
 }
 
 // New returns an empty firewall (no groups, no NICs).
@@ -45,9 +53,10 @@ func New(cfg Config) *Firewall {
 			nics:   map[string]*nicState{},
 			addrs:  map[netip.Addr]string{},
 		},
-		cache: map[string]*NICPolicy{},
-		now:   cfg.Now,
-		ct:    NewConntrack(cfg.Conntrack),
+		cache:     map[string]*NICPolicy{},
+		now:       cfg.Now,
+		ct:        NewConntrack(cfg.Conntrack),
+		listsOnly: cfg.DecisionListsOnly,
 	}
 	if fw.now == nil {
 		fw.now = time.Now

@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"cmp"
 	"math"
 	"net/netip"
 	"runtime"
@@ -80,7 +79,12 @@ func (p *Policy) Classify(t *Tuple) Verdict {
 // Lookup is Classify without the hit counter: the verdict the policy would
 // give t, for explanations of packets that are not sent.
 func (p *Policy) Lookup(t *Tuple) Verdict {
-	i := p.m.Match(t)
+	var i int
+	if p.m != nil {
+		i = p.m.Match(t)
+	} else {
+		i = p.linearMatch(t)
+	}
 	if i < 0 {
 		return Verdict{Code: p.Fallback, Dir: p.Dir, Entry: -1, Policy: p}
 	}
@@ -97,7 +101,8 @@ func (p *Policy) Hits() []uint64 {
 	return out
 }
 
-// Matcher returns the compiled classifier behind the policy.
+// Matcher returns the compiled classifier behind the policy: nil in a
+// firewall of Config.DecisionListsOnly.
 func (p *Policy) Matcher() *Matcher { return p.m }
 
 // groupsKey is the cache key of a NIC's ordered group list.
@@ -130,7 +135,7 @@ func (fw *Firewall) recompile(dirty map[string]bool) {
 	}
 	if len(jobs) > 0 {
 		members := memberSets(fw.st)
-		compileAll(len(jobs), func(i int) { jobs[i].p = compileNICPolicy(fw.st, jobs[i].groups, members) })
+		compileAll(len(jobs), func(i int) { jobs[i].p = compileNICPolicy(fw.st, jobs[i].groups, members, fw.listsOnly) })
 	}
 	for key, j := range used {
 		if j != nil {
@@ -201,7 +206,7 @@ func memberSets(st *state) map[string][]Range32 {
 }
 
 // compileNICPolicy builds both directions' decision lists for a group list.
-func compileNICPolicy(st *state, groups []string, members map[string][]Range32) *NICPolicy {
+func compileNICPolicy(st *state, groups []string, members map[string][]Range32, listsOnly bool) *NICPolicy {
 	p := &NICPolicy{Groups: slices.Clone(groups)}
 	deps := slices.Clone(groups)
 	for _, name := range groups {
@@ -212,90 +217,30 @@ func compileNICPolicy(st *state, groups []string, members map[string][]Range32) 
 		}
 	}
 	p.deps = deps
-	p.Ingress = compilePolicy(st, groups, Ingress, members)
-	p.Egress = compilePolicy(st, groups, Egress, members)
+	p.Ingress = compilePolicy(st, groups, Ingress, members, listsOnly)
+	p.Egress = compilePolicy(st, groups, Egress, members, listsOnly)
 	return p
 }
 
-// compilePolicy assembles the ordered decision list of docs/semantics.md §2 for
-// one direction: intra-group accept (step 3); every group's rules for the
-// direction sorted by priority with drop before accept on ties, stable in
-// group order then rule order (step 4, including the default group's system
-// rules at 110); intra-group drop for ingress (step 5); and the implicit
-// default as the fallback (step 6).
-func compilePolicy(st *state, groups []string, dir Direction, members map[string][]Range32) *Policy {
-	pol := &Policy{Dir: dir, Fallback: SGDefaultDeny}
-	enterprise := false
-	for _, name := range groups {
-		if st.groups[name].Type == Enterprise {
-			enterprise = true
+// compilePolicy builds the decision list of one direction (decisionList)
+// and, unless listsOnly, compiles its matcher.
+func compilePolicy(st *state, groups []string, dir Direction, members map[string][]Range32, listsOnly bool) *Policy {
+	pol := decisionList(st, groups, dir, members)
+	if !listsOnly {
+		rows := make([]MatchRule, len(pol.Entries))
+		for i := range pol.Entries {
+			rows[i] = pol.Entries[i].Match
 		}
-	}
-	if dir == Egress && !enterprise {
-		pol.Fallback = SGDefaultAccept
-	}
-	// Step 3: intra-group accept, both directions.
-	for _, name := range groups {
-		g := st.groups[name]
-		if g.Inner() != InnerAccept {
-			continue
+		m, err := Compile(rows)
+		if err != nil {
+			// Compile fails only on internal limits; a policy that cannot be
+			// compiled must not silently allow: match nothing and deny.
+			m, _ = Compile(nil)
+			pol.Entries = nil
+			pol.Fallback = SGDefaultDeny
 		}
-		pol.Entries = append(pol.Entries, innerEntry(SGInnerAccept, name, dir, members[name]))
+		pol.m = m
 	}
-	// Step 4: user (and system) rules.
-	type ranked struct {
-		e             Entry
-		prio          int
-		drop          int
-		groupIdx, idx int
-	}
-	var rules []ranked
-	for gi, name := range groups {
-		g := st.groups[name]
-		for ri, r := range g.Rules {
-			if r.Direction != dir {
-				continue
-			}
-			code, drop := SGRuleAccept, 1
-			if r.Policy == Drop {
-				code, drop = SGRuleDrop, 0
-			}
-			rules = append(rules, ranked{
-				e:    Entry{Code: code, Group: name, Rule: ri, R: r, Match: ruleMatch(&r, members)},
-				prio: r.Priority, drop: drop, groupIdx: gi, idx: ri,
-			})
-		}
-	}
-	slices.SortStableFunc(rules, func(a, b ranked) int {
-		return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(a.drop, b.drop),
-			cmp.Compare(a.groupIdx, b.groupIdx), cmp.Compare(a.idx, b.idx))
-	})
-	for _, r := range rules {
-		pol.Entries = append(pol.Entries, r.e)
-	}
-	// Step 5: intra-group drop, ingress only, below every rule.
-	if dir == Ingress {
-		for _, name := range groups {
-			g := st.groups[name]
-			if g.Inner() != InnerDrop {
-				continue
-			}
-			pol.Entries = append(pol.Entries, innerEntry(SGInnerDrop, name, dir, members[name]))
-		}
-	}
-	rows := make([]MatchRule, len(pol.Entries))
-	for i := range pol.Entries {
-		rows[i] = pol.Entries[i].Match
-	}
-	m, err := Compile(rows)
-	if err != nil {
-		// Compile fails only on internal limits; a policy that cannot be
-		// compiled must not silently allow: match nothing and deny.
-		m, _ = Compile(nil)
-		pol.Entries = nil
-		pol.Fallback = SGDefaultDeny
-	}
-	pol.m = m
 	pol.hits = make([]atomic.Uint64, len(pol.Entries)+1)
 	return pol
 }

@@ -83,6 +83,15 @@ type AnalyzeOptions struct {
 	// the ones every NIC still reports, and repeat until it stops
 	// shrinking — then each NIC reports exactly the candidates.
 	Keep []bool
+	// KeptAsIs, with Keep, puts the kept entries in the list the others
+	// are judged against as they are, without finding first whether
+	// earlier entries shadow them. Which entries are redundant stays the
+	// same (a shadowed entry adds nothing to the boxes before it), but By
+	// may then name a shadowed kept entry, a Duplicate may be reported
+	// where Shadowed was, and a witness may be another packet. For callers
+	// that read only Redundant (a fixpoint over Keep, which keeps most
+	// entries): it saves the subtractions of every kept entry.
+	KeptAsIs bool
 }
 
 // DefaultMaxBoxes is the per-entry bound of AnalyzeOptions.MaxBoxes.
@@ -176,14 +185,16 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 	for i := range n {
 		out[i].Entry = i
 		b := boxes[i]
-		if keep(i) {
+		if keep(i) && opts.KeptAsIs {
 			if !b.empty() {
 				prior = append(prior, i)
 			}
 			continue
 		}
 		if b.empty() {
-			out[i].Cause, removed[i] = Shadowed, true
+			if !keep(i) {
+				out[i].Cause, removed[i] = Shadowed, true
+			}
 			continue
 		}
 		r := region{b}
@@ -204,6 +215,12 @@ func (p *Policy) Analyze(local netip.Addr, opts AnalyzeOptions) ([]EntryAnalysis
 		if len(r) > 0 {
 			eff[i] = r
 			prior = append(prior, i)
+			continue
+		}
+		if keep(i) {
+			// Kept but shadowed: it adds nothing to the boxes before the
+			// later entries, so it is no entry's By (By names the earlier
+			// entries not themselves shadowed).
 			continue
 		}
 		removed[i] = true
@@ -336,8 +353,28 @@ func normSet(rs []Range32) iset {
 	return out
 }
 
-// intersectSet returns a ∩ b.
+// intersectSet returns a ∩ b. The result may be a or b itself (sets are
+// never changed once made): most sides of a box are one interval, and one
+// usually holds the other.
 func intersectSet(a, b iset) iset {
+	if len(a) == 1 && len(b) == 1 {
+		lo, hi := max(a[0].Lo, b[0].Lo), min(a[0].Hi, b[0].Hi)
+		switch {
+		case lo > hi:
+			return nil
+		case lo == a[0].Lo && hi == a[0].Hi:
+			return a
+		case lo == b[0].Lo && hi == b[0].Hi:
+			return b
+		}
+		return iset{{lo, hi}}
+	}
+	switch {
+	case subsetOf(a, b):
+		return a
+	case subsetOf(b, a):
+		return b
+	}
 	var out iset
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
@@ -352,6 +389,20 @@ func intersectSet(a, b iset) iset {
 		}
 	}
 	return out
+}
+
+// subsetOf reports whether every value of a is in b.
+func subsetOf(a, b iset) bool {
+	j := 0
+	for _, r := range a {
+		for j < len(b) && b[j].Hi < r.Lo {
+			j++
+		}
+		if j == len(b) || b[j].Lo > r.Lo || b[j].Hi < r.Hi {
+			return false
+		}
+	}
+	return true
 }
 
 // overlapsSet reports whether a ∩ b is not empty.
@@ -370,8 +421,25 @@ func overlapsSet(a, b iset) bool {
 	return false
 }
 
-// subtractSet returns a − b.
+// subtractSet returns a − b; a itself when b does not overlap it.
 func subtractSet(a, b iset) iset {
+	if len(a) == 1 && len(b) == 1 {
+		switch x, y := a[0], b[0]; {
+		case y.Hi < x.Lo || y.Lo > x.Hi:
+			return a
+		case y.Lo <= x.Lo && y.Hi >= x.Hi:
+			return nil
+		case y.Lo <= x.Lo:
+			return iset{{y.Hi + 1, x.Hi}}
+		case y.Hi >= x.Hi:
+			return iset{{x.Lo, y.Lo - 1}}
+		default:
+			return iset{{x.Lo, y.Lo - 1}, {y.Hi + 1, x.Hi}}
+		}
+	}
+	if !overlapsSet(a, b) {
+		return a
+	}
 	var out iset
 	j := 0
 	for _, r := range a {
@@ -577,7 +645,7 @@ func RemovableRules(pols []PolicyAt, opts AnalyzeOptions) (map[RuleRef]bool, err
 				keep[i] = !cand[RuleRef{e.Group, e.Rule}] || e.Rule < 0
 			}
 			o := opts
-			o.Keep = keep
+			o.Keep, o.KeptAsIs = keep, true // only Redundant is read
 			as, err := p.Analyze(pa.Local, o)
 			if err != nil {
 				return nil, err
@@ -596,15 +664,4 @@ func RemovableRules(pols []PolicyAt, opts AnalyzeOptions) (map[RuleRef]bool, err
 		}
 	}
 	return cand, nil
-}
-
-// KeepWhere returns the AnalyzeOptions.Keep of p that pins every entry f
-// accepts (lint pins the default group's system rules and the intra-group
-// entries: they are the cloud's, not the user's to remove).
-func KeepWhere(p *Policy, f func(*Entry) bool) []bool {
-	keep := make([]bool, len(p.Entries))
-	for i := range p.Entries {
-		keep[i] = f(&p.Entries[i])
-	}
-	return keep
 }

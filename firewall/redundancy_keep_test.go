@@ -10,6 +10,15 @@ import (
 // isInner is the Keep of these tests: intra-group entries cannot be removed.
 func isInner(e *Entry) bool { return e.Code == SGInnerAccept || e.Code == SGInnerDrop }
 
+// keepFlags is AnalyzeOptions.Keep for the entries of p that keep names.
+func keepFlags(p *Policy, keep func(*Entry) bool) []bool {
+	flags := make([]bool, len(p.Entries))
+	for i := range p.Entries {
+		flags[i] = keep(&p.Entries[i])
+	}
+	return flags
+}
+
 // TestAnalyzeKeepSystemRule: a user drop that hides a system accept is
 // needed (the system rule stays), and a user accept the system rule repeats
 // has no effect — without Keep, the analysis would remove the system rule
@@ -32,7 +41,7 @@ func TestAnalyzeKeepSystemRule(t *testing.T) {
 			as, err := p.Analyze(U32ToAddr(5), AnalyzeOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, tt.without, as[0].Cause, "without Keep")
-			as, err = p.Analyze(U32ToAddr(5), AnalyzeOptions{Keep: KeepWhere(p, keepSystem)})
+			as, err = p.Analyze(U32ToAddr(5), AnalyzeOptions{Keep: keepFlags(p, keepSystem)})
 			require.NoError(t, err)
 			assert.Equal(t, tt.with, as[0].Cause, "with Keep")
 			assert.Equal(t, NotRedundant, as[1].Cause, "a kept entry is never reported")
@@ -55,7 +64,7 @@ func TestAnalyzeKeepBruteForce(t *testing.T) {
 	for seed := range uint64(runs) {
 		p := tinyPolicy(seed, 1+int(seed%12), seed%3 == 0)
 		local := tinyLocal(uint8(seed % 11))
-		as, err := p.Analyze(local, AnalyzeOptions{Keep: KeepWhere(p, isInner)})
+		as, err := p.Analyze(local, AnalyzeOptions{Keep: keepFlags(p, isInner)})
 		require.NoError(t, err)
 		keep := keptBy(as)
 		for i := range p.Entries {
@@ -68,5 +77,24 @@ func TestAnalyzeKeepBruteForce(t *testing.T) {
 				t.Fatalf("seed %d %+v: reduced %v, policy %v (%+v)", seed, *tp, got, want, as)
 			}
 		})
+	}
+}
+
+// TestAnalyzeKeptAsIs: with KeptAsIs, every entry is redundant or not
+// exactly as without it, for random policies and random kept entries.
+func TestAnalyzeKeptAsIs(t *testing.T) {
+	for seed := range uint64(3000) {
+		p := tinyPolicy(seed, 1+int(seed%14), seed%3 == 0)
+		local := tinyLocal(uint8(seed % 11))
+		keep := randomKeep(seed, len(p.Entries))
+		want, err := p.Analyze(local, AnalyzeOptions{Keep: keep})
+		require.NoError(t, err)
+		got, err := p.Analyze(local, AnalyzeOptions{Keep: keep, KeptAsIs: true})
+		require.NoError(t, err)
+		for i := range want {
+			if got[i].Redundant() != want[i].Redundant() {
+				t.Fatalf("seed %d entry %d: KeptAsIs says %v, without %v", seed, i, got[i].Cause, want[i].Cause)
+			}
+		}
 	}
 }

@@ -300,11 +300,40 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 		}
 		return false
 	}
+	// The first round need not analyse a NIC whose first analysis reported
+	// exactly its entries of the set: kept entries are judged nowhere and
+	// stay in the list, the others go through the same forward and backward
+	// passes, so keeping every entry it did not report gives the same answer
+	// (each entry of the set reported, none needed). Every entry of the set
+	// was reported by every NIC that holds it, so that NIC is one that
+	// reported no entry outside the set.
+	first := func(a *analysis) bool {
+		for _, ea := range a.res {
+			e := &a.p.Entries[ea.Entry]
+			if ea.Cause != firewall.NotRedundant && !fixed(e) && !set[RuleID{e.Group, e.Rule}] {
+				return true
+			}
+		}
+		return false
+	}
+	// Nor need any round analyse a NIC whose rules of the set were all
+	// found redundant by the forward pass (the earlier entries cover them):
+	// that pass gives the same answer whichever entries are kept, as the
+	// boxes before an entry cover the same packets either way.
+	backward := func(a *analysis) bool {
+		for _, ea := range a.res {
+			e := &a.p.Entries[ea.Entry]
+			if set[RuleID{e.Group, e.Rule}] && !fixed(e) && !forward(ea) {
+				return true
+			}
+		}
+		return false
+	}
 	changed := set
-	for len(set) > 0 {
+	for round := 0; len(set) > 0; round++ {
 		var jobs []*analysis
 		for _, a := range c.nicJobs {
-			if dirty(a, changed) {
+			if backward(a) && (round == 0 && first(a) || round > 0 && dirty(a, changed)) {
 				jobs = append(jobs, &analysis{p: a.p, addr: a.addr, nic: a.nic})
 			}
 		}
@@ -331,16 +360,34 @@ func (c *checker) settle() (map[RuleID]bool, error) {
 	return set, nil
 }
 
+// forward reports whether Analyze found the entry redundant in its forward
+// pass: the entries before it cover it (By, if any, are earlier entries).
+func forward(ea firewall.EntryAnalysis) bool {
+	switch ea.Cause {
+	case firewall.Shadowed, firewall.Duplicate:
+		return true
+	case firewall.CoveredByInnerAccept:
+		return !ea.ByFallback && len(ea.By) > 0 && ea.By[len(ea.By)-1] < ea.Entry
+	}
+	return false
+}
+
 // runAll analyses jobs with one worker per CPU, keep naming the entries
-// that stay, and finds their conflicts if asked; the first error wins.
-func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, withConflicts bool) error {
+// that stay; the first error wins. full asks for what findings need (the
+// conflicts, By and witnesses as the file's order gives them); settle asks
+// only which entries are redundant, which KeptAsIs answers faster.
+func (c *checker) runAll(jobs []*analysis, keep func(*firewall.Entry) bool, full bool) error {
 	next := make(chan *analysis)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for a := range next {
-				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: firewall.KeepWhere(a.p, keep)})
-				if withConflicts {
+				flags := make([]bool, len(a.p.Entries))
+				for i := range a.p.Entries {
+					flags[i] = keep(&a.p.Entries[i])
+				}
+				a.res, a.err = a.p.Analyze(a.addr, firewall.AnalyzeOptions{Keep: flags, KeptAsIs: !full})
+				if full {
 					a.conflicts = conflicts(a.p, a.addr)
 				}
 			}

@@ -43,3 +43,17 @@ func TestFindingsGolden(t *testing.T) {
 	require.NoError(t, err)
 	golden(t, "findings.json", append(out, '\n'))
 }
+
+// TestReportDeterministic: linting one file twice gives the same report,
+// findings in the same order (conflicts at one rule came in map order).
+func TestReportDeterministic(t *testing.T) {
+	top, err := topology.Load("gen.yaml", []byte(genTopology(3, 60, 6, 30)))
+	require.NoError(t, err)
+	first, err := Run(top, Options{})
+	require.NoError(t, err)
+	for range 5 {
+		again, err := Run(top, Options{})
+		require.NoError(t, err)
+		require.Equal(t, first.Findings, again.Findings)
+	}
+}

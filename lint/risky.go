@@ -1,8 +1,11 @@
 package lint
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vpclab/vpclab/firewall"
@@ -207,8 +210,12 @@ func rangesMeet(a, b []firewall.Range32) bool {
 }
 
 // conflictFindings reports every accept/drop pair that conflicts on some NIC.
+// In the order of the two rules: findings at one rule keep it.
 func (c *checker) conflictFindings() {
-	for _, cf := range c.conflicts {
+	id := func(a, b RuleID) int { return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Rule, b.Rule)) }
+	keys := slices.SortedFunc(maps.Keys(c.conflicts), func(a, b [2]RuleID) int { return cmp.Or(id(a[0], b[0]), id(a[1], b[1])) })
+	for _, k := range keys {
+		cf := c.conflicts[k]
 		ga, gd := c.groups[cf.accept.Group], c.groups[cf.drop.Group]
 		if ga == nil || gd == nil {
 			continue

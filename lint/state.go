@@ -66,9 +66,11 @@ func StateOf(fw *firewall.Firewall, nics []string) State {
 }
 
 // build makes a firewall holding st, plus one NIC per extra entry (a group
-// alone, for groups without members). The caller closes it.
+// alone, for groups without members). It builds the NICs' decision lists
+// only (lint never classifies a packet): no matcher is compiled. The caller
+// closes it.
 func (st *State) build(extra ...NIC) (*firewall.Firewall, error) {
-	fw := firewall.New(firewall.Config{Quotas: st.Quotas})
+	fw := firewall.New(firewall.Config{Quotas: st.Quotas, DecisionListsOnly: true})
 	err := fw.Update(func(tx *firewall.Tx) error {
 		var errs []error
 		for _, g := range st.Groups {
