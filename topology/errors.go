@@ -272,7 +272,7 @@ func suggest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	limit := max(2, len(s)/3)
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), c)
+		d := EditDistance(strings.ToLower(s), c)
 		if len(s) >= 3 && strings.HasPrefix(c, strings.ToLower(s)) {
 			d = 1
 		}
@@ -283,9 +283,10 @@ func suggest(s string, candidates []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance, in bytes. Inputs longer than 64
+// EditDistance is the Levenshtein distance, in bytes (importers use it for
+// "did you mean" too). Inputs longer than 64
 // bytes are never close to a field name, so they are not compared.
-func editDistance(a, b string) int {
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 1 << 30
 	}

@@ -201,6 +201,27 @@ func prescan(data []byte) (Position, string) {
 	if limit := MaxFileSize(); int64(len(data)) > limit {
 		return Position{1, 1}, fmt.Sprintf("file is larger than the limit of %d bytes (%s)", limit, FormatSize(limit))
 	}
+	return PrescanYAML(data, loaderBounds)
+}
+
+// YAMLBounds are the shapes PrescanYAML refuses: the YAML parser takes
+// quadratic time on some (thousands of keys in one mapping, deep nesting
+// on one line).
+type YAMLBounds struct {
+	FlowDepth    int // [ and { nesting
+	LineNesting  int // block indicators (- ? : & ! *) on one line
+	IndentLevels int // block indentation levels
+	KeysPerLevel int // keys of one block mapping
+}
+
+// loaderBounds are a topology file's: nowhere near what a topology needs.
+var loaderBounds = YAMLBounds{FlowDepth: maxFlowDepth, LineNesting: maxLineNesting, IndentLevels: maxIndentLevels, KeysPerLevel: maxKeysPerLevel}
+
+// PrescanYAML checks, in one linear pass before parsing, that data keeps
+// within b; it returns the position of the first excess and what it is,
+// or "". Importers that parse YAML with the same parser (ROS templates)
+// use it with their own bounds.
+func PrescanYAML(data []byte, b YAMLBounds) (Position, string) {
 	type level struct{ col, keys int }
 	var (
 		stack        []level
@@ -249,11 +270,11 @@ func prescan(data []byte) (Position, string) {
 			default:
 				stack = append(stack, level{indent, 1})
 			}
-			if top := stack[len(stack)-1]; top.keys > maxKeysPerLevel {
-				return Position{line, indent + 1}, fmt.Sprintf("more than %d keys in one mapping", maxKeysPerLevel)
+			if top := stack[len(stack)-1]; top.keys > b.KeysPerLevel {
+				return Position{line, indent + 1}, fmt.Sprintf("more than %d keys in one mapping", b.KeysPerLevel)
 			}
-			if len(stack) > maxIndentLevels {
-				return Position{line, indent + 1}, fmt.Sprintf("more than %d levels of indentation", maxIndentLevels)
+			if len(stack) > b.IndentLevels {
+				return Position{line, indent + 1}, fmt.Sprintf("more than %d levels of indentation", b.IndentLevels)
 			}
 		}
 		indicators := 0
@@ -279,8 +300,8 @@ func prescan(data []byte) (Position, string) {
 				inSingle = true
 			case (c == '[' || c == '{') && (tokenStarter(prev) || flow > 0):
 				flow++
-				if flow > maxFlowDepth {
-					return Position{line, i + 1}, fmt.Sprintf("more than %d nested [ ] or { }", maxFlowDepth)
+				if flow > b.FlowDepth {
+					return Position{line, i + 1}, fmt.Sprintf("more than %d nested [ ] or { }", b.FlowDepth)
 				}
 			case (c == ']' || c == '}') && flow > 0:
 				flow--
@@ -294,8 +315,8 @@ func prescan(data []byte) (Position, string) {
 					c == ':' && (next == ' ' || next == '\r' || i+1 == len(l)),
 					(c == '&' || c == '!' || c == '*') && tokenStarter(prev):
 					indicators++
-					if indicators > maxLineNesting {
-						return Position{line, i + 1}, fmt.Sprintf("more than %d nested nodes on one line", maxLineNesting)
+					if indicators > b.LineNesting {
+						return Position{line, i + 1}, fmt.Sprintf("more than %d nested nodes on one line", b.LineNesting)
 					}
 				case (c == '|' || c == '>') && tokenStarter(prev):
 					blockScalar = indent

@@ -85,7 +85,7 @@ func suggest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	limit := max(2, len(s)/4)
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		d := topology.EditDistance(strings.ToLower(s), strings.ToLower(c))
 		if d <= limit && d < bestD {
 			best, bestD = c, d
 		}
@@ -93,25 +93,3 @@ func suggest(s string, candidates []string) string {
 	return best
 }
 
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}

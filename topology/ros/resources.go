@@ -153,7 +153,7 @@ func (b *builder) build() {
 // property that close to one the import reads is taken for a typo of it.
 func closest(s string, candidates []string) string {
 	for _, c := range candidates {
-		if len(s) >= 5 && editDistance(strings.ToLower(s), strings.ToLower(c)) <= 2 {
+		if len(s) >= 5 && topology.EditDistance(strings.ToLower(s), strings.ToLower(c)) <= 2 {
 			return c
 		}
 	}
