@@ -2,12 +2,14 @@ package netstack
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,7 +107,36 @@ type ShardPeer struct {
 	pub    ShardKey
 	link   *ShardLink
 	lastRx atomic.Int64 // unix nanoseconds of the last sign of life
-	rx     uint64       // rx_bytes at the last poll (the poller's)
+	shook  atomic.Bool  // a handshake completed
+	// The poller's state (watch) and, under link.mu, the peer's settings.
+	rx        uint64 // rx_bytes at the last poll
+	keepalive bool   // persistent keepalive set
+	downSince int64  // when the poller last reset the peer
+	endpoint  string
+	allowed   []netip.Addr
+}
+
+// initiator reports whether this side starts handshakes with p: the lower
+// index does. Two sides that both start one at once each consume the
+// other's initiation and refuse the other's response, and WireGuard then
+// waits 5 s (REKEY_TIMEOUT) to retry.
+func (p *ShardPeer) initiator() bool { return p.link.index < p.index }
+
+// config is the UAPI text that (re)creates the peer from scratch.
+func (p *ShardPeer) config() string {
+	var b strings.Builder
+	key := hex.EncodeToString(p.pub[:])
+	fmt.Fprintf(&b, "public_key=%s\nremove=true\npublic_key=%s\n", key, key)
+	if p.endpoint != "" {
+		fmt.Fprintf(&b, "endpoint=%s\n", p.endpoint)
+	}
+	if p.keepalive {
+		b.WriteString("persistent_keepalive_interval=1\n")
+	}
+	for _, a := range p.allowed {
+		fmt.Fprintf(&b, "allowed_ip=%s/32\n", a)
+	}
+	return b.String()
 }
 
 // Index returns the shard's index.
@@ -127,6 +158,8 @@ type ShardLink struct {
 	dev       *device.Device
 	tun       *shardTun
 	bind      conn.Bind
+	index     int
+	mu        sync.Mutex // serializes peer changes
 	peers     map[int]*ShardPeer
 	downAfter time.Duration
 	port      uint16
@@ -143,7 +176,7 @@ type ShardLink struct {
 // a persistent keepalive of one second. Instances join it with
 // AddShardedInstances.
 func (v *VPC) StartShardLink(cfg ShardLinkConfig) (*ShardLink, error) {
-	l := &ShardLink{v: v, peers: map[int]*ShardPeer{}, downAfter: cfg.DownAfter, stop: make(chan struct{})}
+	l := &ShardLink{v: v, index: cfg.Index, peers: map[int]*ShardPeer{}, downAfter: cfg.DownAfter, stop: make(chan struct{})}
 	if l.downAfter <= 0 {
 		l.downAfter = DefaultShardDownAfter
 	}
@@ -166,13 +199,14 @@ func (v *VPC) StartShardLink(cfg ShardLinkConfig) (*ShardLink, error) {
 			l.dev.Close()
 			return nil, fmt.Errorf("shard %d: peer shard %d given twice", cfg.Index, p.Index)
 		}
-		sp := &ShardPeer{index: p.Index, pub: p.PublicKey, link: l}
+		sp := &ShardPeer{index: p.Index, pub: p.PublicKey, link: l, endpoint: p.Endpoint}
 		sp.lastRx.Store(now) // a grace period for the first handshake
 		l.peers[p.Index] = sp
-		fmt.Fprintf(&b, "public_key=%s\npersistent_keepalive_interval=1\n", hex.EncodeToString(p.PublicKey[:]))
-		if p.Endpoint != "" {
-			fmt.Fprintf(&b, "endpoint=%s\n", p.Endpoint)
-		}
+		// The initiator keeps the link alive from the start, once it knows
+		// where the peer is (a handshake tried without an endpoint holds the
+		// next back for 5 s); the other side once a handshake completed.
+		sp.keepalive = sp.initiator() && sp.endpoint != ""
+		b.WriteString(sp.config())
 	}
 	if err := l.dev.IpcSet(b.String()); err != nil {
 		l.dev.Close()
@@ -201,6 +235,30 @@ func (l *ShardLink) listenPort() uint16 {
 		}
 	}
 	return 0
+}
+
+// WaitReady waits until a handshake with every peer completed, or ctx
+// ends. Frames sent before may wait for WireGuard's handshake retry.
+func (l *ShardLink) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(l.downAfter / 20)
+	defer t.Stop()
+	for {
+		var waiting []int
+		for _, p := range l.peers {
+			if !p.shook.Load() {
+				waiting = append(waiting, p.index)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			slices.Sort(waiting)
+			return fmt.Errorf("shard %d: no WireGuard handshake with shard(s) %v: %w", l.index, waiting, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // Port returns the UDP port the link listens on.
@@ -243,6 +301,13 @@ func (l *ShardLink) watch() {
 			switch k {
 			case "public_key":
 				cur = byKey[val]
+			case "last_handshake_time_sec":
+				if cur != nil && val != "0" {
+					cur.shook.Store(true)
+					if !cur.keepalive {
+						l.setKeepalive(cur)
+					}
+				}
 			case "rx_bytes":
 				if cur == nil {
 					continue
@@ -254,7 +319,28 @@ func (l *ShardLink) watch() {
 				}
 			}
 		}
+		// A peer silent for DownAfter may have restarted and lost our
+		// session, which our stale keys cannot reach: the initiator starts
+		// afresh, once per DownAfter while it stays silent.
+		for _, p := range l.peers {
+			if p.initiator() && !p.Up() && now-max(p.downSince, p.lastRx.Load()) >= int64(l.downAfter) {
+				p.downSince = now
+				l.mu.Lock()
+				if p.endpoint != "" {
+					p.rx = 0
+					l.dev.IpcSet(p.config())
+				}
+				l.mu.Unlock()
+			}
+		}
 	}
+}
+
+func (l *ShardLink) setKeepalive(p *ShardPeer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p.keepalive = true
+	l.dev.IpcSet(fmt.Sprintf("public_key=%s\nupdate_only=true\npersistent_keepalive_interval=1\n", hex.EncodeToString(p.pub[:])))
 }
 
 // Close takes the device down and waits for its goroutines.
@@ -297,13 +383,17 @@ func (v *VPC) AddShardedInstances(specs []InstanceSpec, shard func(i int) *Shard
 	}
 	for l, m := range by {
 		var b strings.Builder
+		l.mu.Lock()
 		for sp, addrs := range m {
-			fmt.Fprintf(&b, "public_key=%s\n", hex.EncodeToString(sp.pub[:]))
+			sp.allowed = append(sp.allowed, addrs...)
+			fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\n", hex.EncodeToString(sp.pub[:]))
 			for _, a := range addrs {
 				fmt.Fprintf(&b, "allowed_ip=%s/32\n", a)
 			}
 		}
-		if err := l.dev.IpcSet(b.String()); err != nil {
+		err := l.dev.IpcSet(b.String())
+		l.mu.Unlock()
+		if err != nil {
 			return nil, fmt.Errorf("shard link: allowed IPs: %w", err)
 		}
 	}
@@ -489,4 +579,21 @@ func (t *shardTun) Close() error {
 		close(t.events)
 	})
 	return nil
+}
+
+// SetEndpoint sets (or changes) where shard i's UDP socket is, host:port.
+func (l *ShardLink) SetEndpoint(i int, endpoint string) error {
+	p := l.peers[i]
+	if p == nil {
+		return fmt.Errorf("shard link: no peer shard %d", i)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p.endpoint = endpoint
+	p.keepalive = p.keepalive || p.initiator()
+	conf := fmt.Sprintf("public_key=%s\nupdate_only=true\nendpoint=%s\n", hex.EncodeToString(p.pub[:]), endpoint)
+	if p.keepalive {
+		conf += "persistent_keepalive_interval=1\n"
+	}
+	return l.dev.IpcSet(conf)
 }
