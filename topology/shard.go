@@ -158,3 +158,24 @@ func RunShards(ctx context.Context, labs []*Lab, opts RunOptions) []Result {
 	}
 	return results
 }
+
+// RunLocal runs the expectations whose from this shard runs (all of them
+// in an unsharded lab), each Result's Index that of t.Expect.
+func (l *Lab) RunLocal(ctx context.Context, opts RunOptions) []Result {
+	if l.shard == nil {
+		return l.Run(ctx, opts)
+	}
+	var idx []int
+	var expects []Expect
+	for i, e := range l.Topology.Expect {
+		if l.Local(e.From) {
+			idx = append(idx, i)
+			expects = append(expects, e)
+		}
+	}
+	res := l.RunExpects(ctx, expects, opts)
+	for k := range res {
+		res[k].Index = idx[k]
+	}
+	return res
+}
