@@ -281,7 +281,7 @@ func (l *ShardLink) watch() {
 	for _, p := range l.peers {
 		byKey[hex.EncodeToString(p.pub[:])] = p
 	}
-	t := time.NewTicker(l.downAfter / 10)
+	t := time.NewTicker(l.downAfter / 20)
 	defer t.Stop()
 	for {
 		select {

@@ -53,19 +53,20 @@ func (t *Topology) checkShard(c *ShardConfig) error {
 	}
 	errs := &errorList{file: t.File, pos: t.Pos}
 	const why = "a sharded VPC carries intranet traffic only for now; %s are not supported (run it unsharded)"
-	for i, h := range t.Internet.Hosts {
-		errs.add(fmt.Sprintf("internet.hosts[%d]", i), "", fmt.Sprintf(why, "internet hosts")+" ("+h.Name+")", "")
+	for i := range t.Internet.Hosts {
+		errs.add(fmt.Sprintf("internet.hosts[%d]", i), "", fmt.Sprintf(why, "internet hosts"), "")
 	}
-	for i, gw := range t.NATGateways {
-		errs.add(fmt.Sprintf("nat_gateways[%d]", i), "", fmt.Sprintf(why, "NAT gateways")+" ("+gw.Name+")", "")
+	for i := range t.NATGateways {
+		errs.add(fmt.Sprintf("nat_gateways[%d]", i), "", fmt.Sprintf(why, "NAT gateways"), "")
 	}
 	for i, in := range t.Instances {
 		if in.EIP.IsValid() || len(in.Expose) > 0 {
-			errs.add(fmt.Sprintf("instances[%d].eip", i), "", fmt.Sprintf(why, "EIPs and expose")+" ("+in.Name+")", "")
+			errs.add(fmt.Sprintf("instances[%d].eip", i), "", fmt.Sprintf(why, "EIPs and expose"), "")
 		}
 	}
 	if len(errs.errs) > 0 {
-		return errs.errs.sort()
+		errs.nameEntities(t)
+		return errs.all()
 	}
 	return nil
 }
