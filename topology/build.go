@@ -18,6 +18,7 @@ type Lab struct {
 	// (Sharded), else nil.
 	Shard *netstack.ShardLink
 	shard *ShardConfig
+	local map[string]bool // a shard's own instances
 }
 
 // BuildOption tunes Build.

@@ -90,9 +90,11 @@ func (l *Lab) addInstances(specs []netstack.InstanceSpec, plugged func(int)) ([]
 			return nil, fmt.Errorf("shard %d/%d: no peer for shard %d", c.Index, c.Count, j)
 		}
 	}
+	l.local = map[string]bool{}
 	return l.VPC.AddShardedInstances(specs, func(i int) *netstack.ShardPeer {
 		s := l.Topology.Shard(i, c.Count)
 		if s == c.Index {
+			l.local[specs[i].Name] = true
 			return nil
 		}
 		return link.Peer(s)
@@ -105,12 +107,7 @@ func (l *Lab) Local(name string) bool {
 	if l.shard == nil {
 		return true
 	}
-	for i := range l.Topology.Instances {
-		if l.Topology.Instances[i].Name == name {
-			return l.Topology.Shard(i, l.shard.Count) == l.shard.Index
-		}
-	}
-	return false
+	return l.local[name]
 }
 
 // RunShards runs t's expectations across the labs of its shards (labs[i]
