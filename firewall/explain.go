@@ -41,6 +41,8 @@ func Explain(v Verdict) Explanation {
 		e.Step = "connection tracking: a later fragment whose first fragment was not accepted"
 	case MalformedFrame:
 		e.Step = "frame: malformed (" + ParseError(v.Detail).String() + ")"
+	case PeerShardDown:
+		e.Step = "route: the destination's shard is unreachable (no WireGuard handshake or keepalive for 2 s)"
 	case IPv6NotSupported:
 		e.Step = "frame: IPv6 is not supported yet"
 	case NoRouteToDestination:

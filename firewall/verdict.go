@@ -22,6 +22,7 @@ const (
 	MalformedFrame    // ours: the frame could not be parsed (Verdict.Detail says why)
 	IPv6NotSupported  // ours: IPv6 frames are recognised and dropped until IPv6 is built
 	FragmentUntracked // ours: a later fragment whose first fragment was not accepted
+	PeerShardDown     // ours: the destination lives on a shard whose link is down
 	numCodes
 )
 
@@ -42,6 +43,7 @@ var codeNames = [numCodes]string{
 	MalformedFrame:       "MALFORMED_FRAME",
 	IPv6NotSupported:     "IPV6_NOT_SUPPORTED",
 	FragmentUntracked:    "FRAGMENT_UNTRACKED",
+	PeerShardDown:        "PEER_SHARD_DOWN",
 }
 
 // String returns the code's name as the spec writes it (SG_RULE_ACCEPT, ...).

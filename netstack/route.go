@@ -32,6 +32,11 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 	v.plan(rt, se, &h, &p)
 	switch p.kind {
 	case pathIntranet:
+		if p.to.shard != nil || se.shard != nil {
+			if !v.crossShard(se, p.to, &h, ip, size) {
+				return nil, Rewrite{}
+			}
+		}
 		vd := v.fw.Decide(&h, firewall.Path{Src: se.nic, Dst: p.to.nic})
 		if !vd.Allowed() {
 			v.drop(nil, se, p.to, &h, vd, ip, size)

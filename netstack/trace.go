@@ -275,6 +275,10 @@ func (tr *tracer) listener(de *endpoint) {
 		return
 	case firewall.ProtoTCP, firewall.ProtoUDP:
 		name := firewall.ProtoName(h.Proto)
+		if de.inst == nil {
+			tr.pass(HopListener, de.name, fmt.Sprintf("listener: %s runs on shard %d, which answers for its listeners", de.name, de.shard.Index()), "")
+			return
+		}
 		if de.inst.Listening(name, h.DstPort) {
 			tr.pass(HopListener, de.name, fmt.Sprintf("listener: %s listens on %s %d", de.name, name, h.DstPort), "")
 			return

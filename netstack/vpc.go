@@ -131,6 +131,9 @@ type endpoint struct {
 	vsw  *vswitch      // nil for internet hosts
 	addr uint32
 	eip  atomic.Uint32 // 0: none
+	// shard is the link to the shard that runs this instance when it runs
+	// in another process (inst is then nil); nil for local ones.
+	shard *ShardPeer
 
 	drops [firewall.NumCodes]atomic.Uint64
 
@@ -263,6 +266,13 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 // instances' stacks is nearly all of a batch's time). It is called on the
 // caller's goroutine with the VPC locked: it must not call the VPC.
 func (v *VPC) AddInstancesProgress(specs []InstanceSpec, progress func(done int)) ([]*Instance, error) {
+	return v.addInstances(specs, progress, nil)
+}
+
+// addInstances is AddInstancesProgress; remote, when not nil, names the
+// shard running spec i (nil: this process), and the result holds nil for
+// the instances other shards run.
+func (v *VPC) addInstances(specs []InstanceSpec, progress func(done int), remote func(i int) *ShardPeer) ([]*Instance, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
@@ -347,7 +357,13 @@ func (v *VPC) AddInstancesProgress(specs []InstanceSpec, progress func(done int)
 	}
 	insts := make([]*Instance, 0, len(specs))
 	for i, spec := range specs {
-		ep, err := v.plug(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw)
+		var ep *endpoint
+		var err error
+		if sp := remoteOf(remote, i); sp != nil {
+			ep, err = v.plugRemote(spec.Name, plan[i].addr, nics[i], plan[i].vsw, sp)
+		} else {
+			ep, err = v.plug(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw)
+		}
 		if err != nil {
 			// Undo the batch: nothing of it stays.
 			for _, done := range specs[:i] {
@@ -376,7 +392,7 @@ func (v *VPC) AddInstancesProgress(specs []InstanceSpec, progress func(done int)
 func (v *VPC) unplug(name string) {
 	if ep, ok := v.endpoints[name]; ok {
 		delete(v.endpoints, name)
-		ep.inst.Close()
+		ep.close()
 	}
 }
 
@@ -443,7 +459,7 @@ func (v *VPC) RemoveInstance(name string) error {
 	delete(v.endpoints, name)
 	ep.eip.Store(0)
 	v.rebuildRoutes()
-	ep.inst.Close()
+	ep.close()
 	if ep.nic != nil {
 		if err := v.fw.RemoveNIC(name); err != nil {
 			return fmt.Errorf("instance %s: %w", name, err)
@@ -800,7 +816,7 @@ func (v *VPC) Close() error {
 		g.Close()
 	}
 	for _, ep := range eps {
-		ep.inst.Close()
+		ep.close()
 	}
 	v.fab.Close()
 	v.fw.Close()

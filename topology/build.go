@@ -16,6 +16,11 @@ type Lab struct {
 	VPC      *netstack.VPC
 
 	vpnOffline bool
+	// Shard is this process's link to the other shards of a sharded VPC
+	// (Sharded), else nil.
+	Shard *netstack.ShardLink
+	shard *ShardConfig
+	local map[string]bool // a shard's own instances
 }
 
 // BuildOption tunes Build.
@@ -25,6 +30,7 @@ type buildOptions struct {
 	vpnOffline   bool
 	memoryBudget int64
 	progress     func(done, total int)
+	shard        *ShardConfig
 }
 
 // MemoryBudget makes Build refuse, before building anything, a topology
@@ -92,6 +98,9 @@ func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
 	if err := t.CheckMemory(o.memoryBudget); err != nil {
 		return nil, err
 	}
+	if err := t.checkShard(o.shard); err != nil {
+		return nil, err
+	}
 	vpc, err := netstack.NewVPC(netstack.VPCConfig{
 		Name: t.VPC.Name,
 		CIDR: t.VPC.CIDR,
@@ -100,18 +109,20 @@ func Build(t *Topology, opts ...BuildOption) (*Lab, error) {
 			AllowOutboundSMTP: !t.Platform.BlockOutboundSMTP,
 			Conntrack:         t.Conntrack.Firewall(),
 		},
+		// A frame between shards crosses WireGuard whole: no super-segments.
+		NoOffload: o.shard != nil,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: vpc: %w", t.File, err)
 	}
-	lab := &Lab{Topology: t, VPC: vpc}
+	lab := &Lab{Topology: t, VPC: vpc, shard: o.shard}
 	var pr *progress
 	if o.progress != nil {
 		pr = newProgress(o.progress, 2*len(t.Instances)+len(t.Internet.Hosts)+len(t.NATGateways))
 	}
 	lab.vpnOffline = o.vpnOffline
 	if err := lab.build(pr); err != nil {
-		vpc.Close()
+		lab.Close()
 		return nil, fmt.Errorf("%s: %w", t.File, err)
 	}
 	return lab, nil
@@ -145,11 +156,15 @@ func (l *Lab) build(pr *progress) error {
 	if pr != nil {
 		plugged = func(int) { pr.step(1) }
 	}
-	insts, err := vpc.AddInstancesProgress(specs, plugged)
+	insts, err := l.addInstances(specs, plugged)
 	if err != nil {
 		return fmt.Errorf("instances: %w", err)
 	}
 	for i, in := range t.Instances {
+		if insts[i] == nil { // another shard runs it
+			pr.step(1)
+			continue
+		}
 		if err := serve(insts[i], in.Services); err != nil {
 			return fmt.Errorf("instance %s: %w", in.Name, err)
 		}
@@ -225,7 +240,12 @@ func serve(inst *netstack.Instance, services []Service) error {
 }
 
 // Close stops every instance and goroutine of the lab.
-func (l *Lab) Close() error { return l.VPC.Close() }
+func (l *Lab) Close() error {
+	if l.Shard != nil {
+		l.Shard.Close()
+	}
+	return l.VPC.Close()
+}
 
 // Endpoint is one side of a probe, resolved.
 type Endpoint struct {

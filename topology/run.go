@@ -337,6 +337,9 @@ func probeTCP(ctx context.Context, inst *netstack.Instance, to netip.AddrPort, s
 
 // probeUDP sends one datagram and waits for the echo (or banner) or an ICMP
 // port unreachable.
+// udpErrorPoll is how often a UDP probe looks for an ICMP error.
+const udpErrorPoll = 20 * time.Millisecond
+
 func probeUDP(ctx context.Context, inst *netstack.Instance, to netip.AddrPort, svc *Service) (string, string) {
 	c, err := inst.Dial(ctx, "udp", to)
 	if err != nil {
@@ -355,14 +358,28 @@ func probeUDP(ctx context.Context, inst *netstack.Instance, to netip.AddrPort, s
 		return Block, err.Error()
 	}
 	buf := make([]byte, 2048)
-	n, err := c.Read(buf)
-	if err != nil {
-		if isRefused(err) {
+	// A blocked Read is not woken by an ICMP error that arrives after
+	// Write returned (gVisor's UDP endpoint reports it to the next call
+	// only): one process delivers it during Write, a shard link later. So
+	// read in short slices up to the deadline.
+	dl, hasDL := ctx.Deadline()
+	for {
+		slice := time.Now().Add(udpErrorPoll)
+		if hasDL && dl.Before(slice) {
+			slice = dl
+		}
+		c.SetReadDeadline(slice)
+		n, err := c.Read(buf)
+		switch {
+		case err == nil:
+			return Allow, fmt.Sprintf("reply %q", string(buf[:n]))
+		case isRefused(err):
 			return Refuse, "ICMP port unreachable"
+		case ctx.Err() == nil && (!hasDL || time.Now().Before(dl)) && isTimeout(err):
+			continue
 		}
 		return Block, err.Error()
 	}
-	return Allow, fmt.Sprintf("reply %q", string(buf[:n]))
 }
 
 func probeICMP(ctx context.Context, inst *netstack.Instance, to netip.Addr, seq uint16) (string, string) {

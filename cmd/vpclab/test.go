@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,6 +34,7 @@ func newTestCmd() *cobra.Command {
 		timeout  time.Duration
 		parallel int
 		budget   memoryBudget
+		shards   int
 	)
 	cmd := &cobra.Command{
 		Use:   "test FILE...",
@@ -55,10 +57,13 @@ is invalid (nothing of that file starts).`,
 			if err := cmp.Or(checkTimeout(timeout), checkParallel(parallel)); err != nil {
 				return err
 			}
+			if shards < 1 || shards > maxTestShards {
+				return usageError("--shards %d: out of range (allowed: 1..%d)", shards, maxTestShards)
+			}
 			var reports []testFileReport
 			invalid, failed := 0, 0
 			for _, f := range args {
-				r := testFile(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr())
+				r := testFileShards(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr(), shards)
 				printWarnings(cmd.ErrOrStderr(), r.Warnings)
 				if !r.Valid || r.Error != "" {
 					invalid++
@@ -90,10 +95,18 @@ is invalid (nothing of that file starts).`,
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
 	addMemoryBudgetFlag(cmd, &budget)
 	addMaxFileSizeFlag(cmd)
+	cmd.Flags().IntVar(&shards, "shards", 1, "spread the VPC over N shards joined by WireGuard on loopback (each with its own keys and UDP port), each probe run on the shard of its from; the report is the same as unsharded")
 	return cmd
 }
 
 func testFile(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer) testFileReport {
+	return testFileShards(ctx, file, opts, budget, stderr, 1)
+}
+
+// maxTestShards bounds test --shards.
+const maxTestShards = 64
+
+func testFileShards(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer, shards int) testFileReport {
 	r := testFileReport{File: file}
 	t, err := topology.LoadFile(file)
 	if err != nil {
@@ -104,6 +117,24 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 	r.Warnings = loadWarnings(t)
 	if err := budget.check(t); err != nil {
 		r.Error = err.Error()
+		return r
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if shards > 1 {
+		res, err := runShardsInProcess(ctx, t, shards, opts)
+		var list topology.Errors
+		if errors.As(err, &list) { // what a sharded VPC cannot run, placed in the file
+			r.Valid, r.Errors = false, loadErrors(file, err)
+			return r
+		}
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		r.Results = res
+		r.count()
 		return r
 	}
 	buildOpts, endProgress := buildProgress(stderr, "vpclab test: "+file, t) // a bar only on a terminal
@@ -121,6 +152,11 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 		ctx = context.Background()
 	}
 	r.Results = lab.Run(ctx, opts)
+	r.count()
+	return r
+}
+
+func (r *testFileReport) count() {
 	for _, res := range r.Results {
 		if res.Pass {
 			r.Passed++
@@ -128,7 +164,6 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 			r.Failed++
 		}
 	}
-	return r
 }
 
 func printTestReport(w io.Writer, r testFileReport) {

@@ -79,6 +79,7 @@ func newUpCmd() *cobra.Command {
 		control  controlFlags
 		metrics  upMetrics
 		pcap     pcapFlags
+		shard    shardFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up [FILE]",
@@ -133,6 +134,10 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := pcap.check(); err != nil {
 				return err
 			}
+			sc, err := shard.config()
+			if err != nil {
+				return err
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
@@ -147,10 +152,11 @@ could not be listened on (busy: the error names the port and the instance),
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runUp(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, upOptions{output: output, duration: duration,
-				timeout: timeout, expose: xo, control: control, metrics: &metrics, pcap: &pcap})
+				timeout: timeout, expose: xo, control: control, metrics: &metrics, pcap: &pcap, shard: sc})
 		},
 	}
 	addOutputFlag(cmd, &output)
+	addShardFlags(cmd, &shard)
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (for tests and CI); 0 runs until interrupted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "fallback timeout of a probe that meets no drop event")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-port", topology.DefaultMaxConnsPerPort,
@@ -206,8 +212,9 @@ type upOptions struct {
 	duration, timeout time.Duration
 	expose            topology.ExposeOptions
 	control           controlFlags
-	metrics           *upMetrics // nil or no address: no metrics
-	pcap              *pcapFlags // nil or no file: no capture
+	metrics           *upMetrics            // nil or no address: no metrics
+	pcap              *pcapFlags            // nil or no file: no capture
+	shard             *topology.ShardConfig // nil: not sharded
 }
 
 // up runs runUp with the default expose options, no metrics and no capture.
@@ -220,6 +227,9 @@ func up(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, out
 func runUp(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, o upOptions) error {
 	output, duration, timeout, xo, cf, mx, pc := o.output, o.duration, o.timeout, o.expose, o.control, o.metrics, o.pcap
 	buildOpts, endProgress := buildProgress(stderr, "vpclab up", t) // a bar only on a terminal
+	if o.shard != nil {
+		buildOpts = append(buildOpts, topology.Sharded(*o.shard))
+	}
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lab, err := topology.Build(t, buildOpts...)
@@ -255,7 +265,8 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, 
 	defer mx.close()
 
 	rep := newUpReport(t, x)
-	rep.Results = lab.Run(ctx, topology.RunOptions{Timeout: timeout})
+	waitShards(ctx, lab, stderr)
+	rep.Results = lab.RunLocal(ctx, topology.RunOptions{Timeout: timeout})
 	mx.record(rep.Results...)
 	for _, r := range rep.Results {
 		if r.Pass {

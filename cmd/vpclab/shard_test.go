@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpclab/vpclab/netstack"
+	"github.com/vpclab/vpclab/topology"
+)
+
+func TestShardFlagErrors(t *testing.T) {
+	k, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	key, pub := k.String(), k.Public().String()
+	file := writeTopology(t, shardTopology)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--shard", "3/3"}, "--shard 3/3: index 3 is out of range (allowed: 0..2)"},
+		{[]string{"--shard", "-1/3"}, "index -1 is out of range"},
+		{[]string{"--shard", "1"}, `--shard "1": want I/N with N ≥ 1`},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000"}, "--shard-key: required with --shard"},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", "not-a-key"}, `--shard-key: malformed WireGuard key "not-a-key"`},
+		{[]string{"--shard", "0/2", "--shard-key", key}, "--shard-listen 0: want a UDP port"},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key}, "no --shard-peer for shard 1"},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key, "--shard-peer", "1=" + pub[:10] + "@127.0.0.1:5001"}, "malformed WireGuard key"},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key, "--shard-peer", "2=" + pub + "@127.0.0.1:5001"}, "shard 2 is out of range or this shard (allowed: 0..1 except 0)"},
+		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key, "--shard-peer", "1=" + pub}, "want J=PUBLIC_KEY@HOST:PORT"},
+		{[]string{"--shard-key", key}, "need --shard I/N"},
+	} {
+		_, stderr, code := vpclab(append([]string{"up", file}, c.args...)...)
+		require.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, "%v", c.args)
+	}
+	_, stderr, code := vpclab("test", file, "--shards", "0")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--shards 0: out of range (allowed: 1..64)")
+}
+
+// shardTopology: with 2 shards, "a" is on shard 0 and "web-1" on shard 1
+// (FNV-1a mod 2); a's group may reach web-1's http by group reference.
+const shardTopology = `version: 1
+name: shards
+vpc: {cidr: 10.0.0.0/16}
+vswitches: [{name: vsw, cidr: 10.0.1.0/24}]
+security_groups:
+  - {name: sg-a}
+  - name: sg-web
+    rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source_group: sg-a}]
+instances:
+  - {name: a, vswitch: vsw, security_groups: [sg-a]}
+  - {name: web-1, vswitch: vsw, security_groups: [sg-web], services: [{kind: http, port: 80}]}
+expect:
+  - {from: a, to: web-1, protocol: tcp, port: 80, result: allow}
+  - {from: web-1, to: a, protocol: tcp, port: 80, result: block}
+`
+
+// TestTestShardsSameReport: vpclab test --shards 3 prints, for every
+// example it can shard, the report it prints unsharded (timings aside).
+func TestTestShardsSameReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("brings examples up twice")
+	}
+	durations := regexp.MustCompile(`[0-9.]+(ms|µs|s)\b`)
+	for _, f := range []string{"conntrack.yaml", "group-isolation.yaml", "stateful-udp.yaml", "priorities.yaml"} {
+		path := filepath.Join("..", "..", "examples", f)
+		out1, _, code1 := vpclab("test", path)
+		out3, stderr, code3 := vpclab("test", path, "--shards", "3")
+		require.Equal(t, code1, code3, "%s: %s", f, stderr)
+		require.Equal(t, durations.ReplaceAllString(out1, "T"), durations.ReplaceAllString(out3, "T"), f)
+	}
+	// What a shard cannot run yet is named, in the file, exit 2.
+	out, _, code := vpclab("test", filepath.Join("..", "..", "examples", "eip.yaml"), "--shards", "3")
+	require.Equal(t, 2, code)
+	require.Contains(t, out, "eip.yaml:20:10: instances[0] (web-1).eip: a sharded VPC carries intranet traffic only for now")
+}
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestShardProcessKilled runs shard 1 as a real `vpclab up --shard 1/2`
+// process and shard 0 here: a's probe to web-1 crosses WireGuard; once the
+// process is killed, the probe reports PEER_SHARD_DOWN within about 2 s;
+// a restarted process serves it again.
+func TestShardProcessKilled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("re-executes the test binary with signals")
+	}
+	file := writeTopology(t, shardTopology)
+	topo, err := topology.LoadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, 0, topology.ShardOf("a", 2))
+	require.Equal(t, 1, topology.ShardOf("web-1", 2))
+	k0, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	k1, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	p0, p1 := freeUDPPort(t), freeUDPPort(t)
+
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(os.Args[0], "up", file, "--shard", "1/2", "--shard-key", k1.String(),
+			"--shard-listen", fmt.Sprint(p1), "--shard-peer", fmt.Sprintf("0=%s@127.0.0.1:%d", k0.Public(), p0),
+			"--run-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), runMainEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+		out := &lockedWriter{w: &bytes.Buffer{}}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-done
+		})
+		return cmd, done
+	}
+	child, done := start()
+
+	lab, err := topology.Build(topo, topology.Sharded(topology.ShardConfig{Index: 0, Count: 2, PrivateKey: k0, ListenPort: p0,
+		Peers: []netstack.ShardLinkPeer{{Index: 1, PublicKey: k1.Public(), Endpoint: fmt.Sprintf("127.0.0.1:%d", p1)}}}))
+	require.NoError(t, err)
+	defer lab.Close()
+	ctx := context.Background()
+	// A short fallback: until the link is known down, a probe waits for
+	// it; this bounds how late the loop sees the change.
+	probe := func() topology.Result {
+		return lab.RunExpects(ctx, topo.Expect[:1], topology.RunOptions{Timeout: 200 * time.Millisecond})[0]
+	}
+	until := func(what string, d time.Duration, ok func(topology.Result) bool) (topology.Result, time.Duration) {
+		t.Helper()
+		begin := time.Now()
+		for {
+			r := probe()
+			if ok(r) {
+				return r, time.Since(begin)
+			}
+			if time.Since(begin) > d {
+				t.Fatalf("%s: not within %v; last: %s %s", what, d, r.Observed, r.Detail)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	pass := func(r topology.Result) bool { return r.Pass }
+	until("the child shard serves web-1", 30*time.Second, pass)
+
+	require.NoError(t, child.Process.Kill())
+	<-done
+	r, took := until("PEER_SHARD_DOWN", 3*time.Second, func(r topology.Result) bool {
+		return strings.Contains(r.Detail, "PEER_SHARD_DOWN")
+	})
+	t.Logf("PEER_SHARD_DOWN %v after the kill: %s", took, r.Detail)
+	// Down means 2 s without a byte from the shard, counted from the last
+	// one it sent (a reply just before the kill): 2 s, plus the link's
+	// 100 ms poll and a probe in flight (200 ms).
+	require.Less(t, took, 2500*time.Millisecond)
+
+	start()
+	until("web-1 back after the restart", 30*time.Second, pass)
+}
