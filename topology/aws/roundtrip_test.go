@@ -340,33 +340,40 @@ func TestRoundTrip(t *testing.T) {
 		paths := writeWorld(t, t.TempDir(), &w)
 		frag, err := Import(paths, topology.ImportOptions{})
 		require.NoError(t, err, "seed %d", seed)
-		fw, nics := vpclabFirewall(t, frag)
+		checkAgainstAWS(t, &w, frag, fmt.Sprintf("seed %d", seed), func() string { return dump(paths) })
+	}
+}
 
-		var ends []netip.Addr
-		for a := range nics {
-			ends = append(ends, a)
-		}
-		slices.SortFunc(ends, netip.Addr.Compare)
-		ends = append(ends, w.Hosts...)
-		ports := []uint16{1, 22, 23, 80, 443, 444, 1000, 1100, 8080, 65535}
-		for _, src := range ends {
-			for _, dst := range ends {
-				if src == dst || nics[src] == nil && nics[dst] == nil {
-					continue
+// checkAgainstAWS compares, on every first packet (tcp and udp to a set of
+// ports, icmp, gre) between the world's instances and hosts, vpclab's verdict
+// on the imported fragment with a direct model of AWS semantics (awsAllows).
+func checkAgainstAWS(t *testing.T, w *awsWorld, frag *topology.Fragment, what string, input func() string) {
+	t.Helper()
+	fw, nics := vpclabFirewall(t, frag)
+	var ends []netip.Addr
+	for a := range nics {
+		ends = append(ends, a)
+	}
+	slices.SortFunc(ends, netip.Addr.Compare)
+	ends = append(ends, w.Hosts...)
+	ports := []uint16{1, 22, 23, 80, 443, 444, 1000, 1100, 8080, 65535}
+	for _, src := range ends {
+		for _, dst := range ends {
+			if src == dst || nics[src] == nil && nics[dst] == nil {
+				continue
+			}
+			for _, proto := range []uint8{firewall.ProtoTCP, firewall.ProtoUDP, firewall.ProtoICMP, firewall.ProtoGRE} {
+				pp := ports
+				if proto == firewall.ProtoICMP || proto == firewall.ProtoGRE {
+					pp = []uint16{0}
 				}
-				for _, proto := range []uint8{firewall.ProtoTCP, firewall.ProtoUDP, firewall.ProtoICMP, firewall.ProtoGRE} {
-					pp := ports
-					if proto == firewall.ProtoICMP || proto == firewall.ProtoGRE {
-						pp = []uint16{0}
-					}
-					for _, port := range pp {
-						p := awsPacket{src: src, dst: dst, proto: proto, dport: port}
-						h := header(p)
-						v := fw.Evaluate(&h, firewall.Path{Src: nics[src], Dst: nics[dst]})
-						if want := awsAllows(&w, p); v.Allowed() != want {
-							t.Fatalf("seed %d: %s -> %s proto %d port %d: vpclab %v (%s), AWS allows=%v\ninput:\n%s\ntopology:\n%s",
-								seed, src, dst, proto, port, v.Allowed(), firewall.Explain(v), want, dump(paths), fragmentYAML(frag))
-						}
+				for _, port := range pp {
+					p := awsPacket{src: src, dst: dst, proto: proto, dport: port}
+					h := header(p)
+					v := fw.Evaluate(&h, firewall.Path{Src: nics[src], Dst: nics[dst]})
+					if want := awsAllows(w, p); v.Allowed() != want {
+						t.Fatalf("%s: %s -> %s proto %d port %d: vpclab %v (%s), AWS allows=%v\ninput:\n%s\ntopology:\n%s",
+							what, src, dst, proto, port, v.Allowed(), firewall.Explain(v), want, input(), fragmentYAML(frag))
 					}
 				}
 			}

@@ -1117,4 +1117,3 @@ func suggest(s string, names []string) string {
 	}
 	return best
 }
-

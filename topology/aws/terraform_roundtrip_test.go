@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vpclab/vpclab/firewall"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -184,40 +182,7 @@ func TestTerraformRoundTrip(t *testing.T) {
 			frag, err := Import([]string{path}, topology.ImportOptions{})
 			require.NoError(t, err, "seed %d %s:\n%s", seed, form, dump([]string{path}))
 			require.Len(t, frag.Instances, len(w.Instances))
-			fw, nics := vpclabFirewall(t, frag)
-			ips := map[netip.Addr]string{}
-			for _, in := range frag.Instances {
-				ips[in.IP] = in.Name
-			}
-			var ends []netip.Addr
-			for a := range nics {
-				ends = append(ends, a)
-			}
-			slices.SortFunc(ends, netip.Addr.Compare)
-			ends = append(ends, w.Hosts...)
-			ports := []uint16{1, 22, 23, 80, 443, 444, 1000, 1100, 8080, 65535}
-			for _, src := range ends {
-				for _, dst := range ends {
-					if src == dst || nics[src] == nil && nics[dst] == nil {
-						continue
-					}
-					for _, proto := range []uint8{firewall.ProtoTCP, firewall.ProtoUDP, firewall.ProtoICMP, firewall.ProtoGRE} {
-						pp := ports
-						if proto == firewall.ProtoICMP || proto == firewall.ProtoGRE {
-							pp = []uint16{0}
-						}
-						for _, port := range pp {
-							p := awsPacket{src: src, dst: dst, proto: proto, dport: port}
-							h := header(p)
-							v := fw.Evaluate(&h, firewall.Path{Src: nics[src], Dst: nics[dst]})
-							if want := awsAllows(&w, p); v.Allowed() != want {
-								t.Fatalf("seed %d %s: %s -> %s proto %d port %d: vpclab %v (%s), AWS allows=%v\ninput:\n%s\ntopology:\n%s",
-									seed, form, src, dst, proto, port, v.Allowed(), firewall.Explain(v), want, dump([]string{path}), fragmentYAML(frag))
-							}
-						}
-					}
-				}
-			}
+			checkAgainstAWS(t, &w, frag, fmt.Sprintf("seed %d %s", seed, form), func() string { return dump([]string{path}) })
 		}
 	}
 }
