@@ -92,4 +92,3 @@ func suggest(s string, candidates []string) string {
 	}
 	return best
 }
-
