@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,8 +88,9 @@ func (sf *shardFlags) config() (*topology.ShardConfig, error) {
 		if err != nil {
 			return nil, usageError("--shard-peer %q: %v", p, err)
 		}
-		if _, _, err := net.SplitHostPort(ep); err != nil {
-			return nil, usageError("--shard-peer %q: endpoint %q: %v", p, ep, err)
+		ep, err = resolveEndpoint(ep)
+		if err != nil {
+			return nil, usageError("--shard-peer %q: %v", p, err)
 		}
 		c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: k, Endpoint: ep})
 	}
@@ -152,4 +156,39 @@ func waitShards(ctx context.Context, lab *topology.Lab, stderr io.Writer) {
 	if err := lab.Shard.WaitReady(ctx); err != nil {
 		fmt.Fprintf(stderr, "vpclab up: %v; probes to their instances drop with PEER_SHARD_DOWN until they answer\n", err)
 	}
+}
+
+// resolveEndpoint returns HOST:PORT with HOST an address: wireguard-go
+// takes only addresses as endpoints, so a name (a Kubernetes headless
+// Service's pod name) is looked up here, once, at start — an IPv4 address
+// first. A name that does not resolve is an error naming it.
+func resolveEndpoint(ep string) (string, error) {
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return "", fmt.Errorf("endpoint %q: %v", ep, err)
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || pn == 0 {
+		return "", fmt.Errorf("endpoint %q: port %q: want 1..65535", ep, port)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), uint16(pn)).String(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return "", fmt.Errorf("endpoint %q: host %q does not resolve (%v); give an address or a name this machine can look up", ep, host, err)
+	}
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { // IPv4 first
+		return cmp.Compare(boolInt(!a.Unmap().Is4()), boolInt(!b.Unmap().Is4()))
+	})
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(pn)).String(), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

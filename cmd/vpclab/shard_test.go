@@ -173,3 +173,25 @@ func TestShardProcessKilled(t *testing.T) {
 	start()
 	until("web-1 back after the restart", 30*time.Second, pass)
 }
+
+// TestResolveEndpoint: a --shard-peer host name is looked up once at start
+// (wireguard-go takes only addresses; a Kubernetes example names pods), and
+// a name that does not resolve is an error naming it.
+func TestResolveEndpoint(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{"127.0.0.1:5001", "127.0.0.1:5001", ""},
+		{"[::ffff:10.0.0.1]:5001", "10.0.0.1:5001", ""},
+		{"localhost:5001", "127.0.0.1:5001", ""},
+		{"no-such-shard.invalid:5001", "", `host "no-such-shard.invalid" does not resolve`},
+		{"localhost:0", "", "want 1..65535"},
+		{"localhost", "", "missing port"},
+	} {
+		got, err := resolveEndpoint(c.in)
+		if c.err != "" {
+			require.ErrorContains(t, err, c.err, c.in)
+			continue
+		}
+		require.NoError(t, err, c.in)
+		require.Equal(t, c.want, got, c.in)
+	}
+}
