@@ -11,9 +11,16 @@ import (
 func TestConnrateQuick(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	res, err := runConnrate(context.Background(), Options{Quick: true})
+	requireOnePathRow(t, res, err, "connrate")
+}
+
+// requireOnePathRow checks the shape fabric and connrate share: one row,
+// ours and both baselines measured, one chart series per path.
+func requireOnePathRow(t *testing.T, res *Result, err error, name string) {
+	t.Helper()
 	require.NoError(t, err)
 	logResult(t, res)
-	require.Equal(t, "connrate", res.Benchmark)
+	require.Equal(t, name, res.Benchmark)
 	require.Len(t, res.Rows, 1)
 	r := res.Rows[0]
 	require.Greater(t, r.Ours, 0.0)

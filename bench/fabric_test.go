@@ -13,17 +13,7 @@ import (
 func TestFabricQuick(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	res, err := runFabric(context.Background(), Options{Quick: true})
-	require.NoError(t, err)
-	logResult(t, res)
-	require.Equal(t, "fabric", res.Benchmark)
-	require.Len(t, res.Rows, 1)
-	r := res.Rows[0]
-	require.Greater(t, r.Ours, 0.0)
-	require.Len(t, r.Baselines, 2)
-	for _, b := range r.Baselines {
-		require.Greater(t, b.Value, 0.0, b.Name)
-	}
-	require.Len(t, res.Series, 3)
+	requireOnePathRow(t, res, err, "fabric")
 }
 
 // TestPolicyEnforced checks that the policy is really in force on the VPC
