@@ -164,7 +164,8 @@ type ShardLink struct {
 	downAfter time.Duration
 	port      uint16
 
-	dropped  atomic.Uint64 // frames the link could not carry
+	ctl      atomic.Pointer[ShardControl] // see shard_ctl.go
+	dropped  atomic.Uint64                // frames the link could not carry
 	injected atomic.Uint64
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -346,7 +347,12 @@ func (l *ShardLink) setKeepalive(p *ShardPeer) {
 // Close takes the device down and waits for its goroutines.
 func (l *ShardLink) Close() error {
 	l.once.Do(func() {
+		l.mu.Lock()
 		close(l.stop)
+		l.mu.Unlock()
+		if c := l.ctl.Load(); c != nil {
+			c.Close()
+		}
 		l.wg.Wait()
 		l.dev.Close()
 	})
@@ -455,6 +461,9 @@ func (l *ShardLink) inject(b []byte) {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		l.dropped.Add(1)
 		return
+	}
+	if c := l.ctl.Load(); c != nil && c.deliver(b) {
+		return // for the control endpoint (shard_ctl.go)
 	}
 	src := uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
 	p := l.v.fab.lookup(src)
