@@ -46,6 +46,7 @@ type RuleResponse struct {
 type GroupRequest struct {
 	Instance string `json:"instance"`
 	Group    string `json:"group"`
+	Actor    string `json:"actor,omitempty"` // for the audit log; "" is "user"
 }
 
 // GroupResponse lists the instance's groups after the change.
@@ -150,14 +151,19 @@ type RuleHits struct {
 	Hits        uint64 `json:"hits"`
 }
 
-// AuditRecord is one rule change.
+// AuditRecord is one rule change (authorize, revoke) or membership change
+// (join, leave: Instance is set, Rule is empty).
 type AuditRecord struct {
 	Time        time.Time `json:"time"`
 	Actor       string    `json:"actor"`
 	Action      string    `json:"action"`
 	Group       string    `json:"group"`
-	Rule        string    `json:"rule"`
+	Rule        string    `json:"rule,omitempty"`
+	Instance    string    `json:"instance,omitempty"`
 	Description string    `json:"description,omitempty"`
+	// Shard is the shard whose control API received the change, in a
+	// sharded VPC (absent: unsharded, or the topology file's rules).
+	Shard *int `json:"shard,omitempty"`
 }
 
 // APIError is the body of every refused request: the firewall's (or the

@@ -53,6 +53,24 @@ type Server struct {
 	mu      sync.Mutex // serializes changes, so a change's audit records are its own
 	closed  sync.Once
 	log     *slog.Logger
+
+	// slot is held by the one change being applied (or, on a sharded lab,
+	// prepared for another shard): see shard.go.
+	slot  chan struct{}
+	peers *peerSet // nil unless the lab is a shard
+	// Under mu: the shard each rule change of the firewall's audit log came
+	// from (by index; -1 or absent: this unsharded sandbox or the file),
+	// and the membership changes, which the firewall does not log.
+	origins map[int]int
+	members []memberRecord
+}
+
+// memberRecord is one group join or leave for the audit log; at is the
+// firewall's audit length when it happened, to order it among rule changes.
+type memberRecord struct {
+	time                           time.Time
+	actor, action, group, instance string
+	origin, at                     int
 }
 
 type peerKey struct{}
@@ -72,11 +90,17 @@ func Start(lab *topology.Lab, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{lab: lab, rd: rd, served: make(chan struct{}), uid: os.Getuid(), onDown: opts.OnDown, onProbe: opts.OnProbe, log: opts.Logger}
+	s := &Server{lab: lab, rd: rd, served: make(chan struct{}), uid: os.Getuid(), onDown: opts.OnDown, onProbe: opts.OnProbe, log: opts.Logger,
+		slot: make(chan struct{}, 1), origins: map[int]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.startPeers(); err != nil {
+		s.cancel()
+		rd.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	s.mux = mux
 	mux.HandleFunc("GET "+PathInfo, s.info)
@@ -131,6 +155,9 @@ func (s *Server) Close() error {
 			s.srv.Close()
 		}
 		<-s.served
+		if s.peers != nil {
+			s.peers.close()
+		}
 		s.rd.Close()
 	})
 	return nil
@@ -269,6 +296,15 @@ func (s *Server) withAlternatives(err error) error {
 	return err
 }
 
+func (s *Server) isInstance(name string) bool {
+	for _, in := range s.lab.Topology.Instances {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) instanceNames() []string {
 	names := make([]string, len(s.lab.Topology.Instances))
 	for i, in := range s.lab.Topology.Instances {
@@ -277,71 +313,50 @@ func (s *Server) instanceNames() []string {
 	return names
 }
 
-// rule adds (authorize) or removes (revoke) one rule.
+// rule adds (authorize) or removes (revoke) one rule: on every shard of a
+// sharded lab, or on none.
 func (s *Server) rule(add bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req RuleRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		rule, err := topology.ParseRule(req.Rule)
+		c := change{Op: "rule-add", Rule: &req}
+		if !add {
+			c.Op = "rule-remove"
+		}
+		a, err := s.applyChange(r.Context(), c)
 		if err != nil {
 			refuse(w, err)
 			return
 		}
-		actor := req.Actor
-		if actor == "" {
-			actor = rule.ManagedBy
-		}
-		if actor == "" {
-			actor = "user"
-		}
-		fw := s.lab.VPC.Firewall()
-		s.mu.Lock()
-		before := fw.AuditLen()
-		action := "authorize"
-		if add {
-			err = fw.AuthorizeRules(req.Group, actor, rule)
-		} else {
-			action = "revoke"
-			err = fw.RevokeRules(req.Group, actor, rule)
-		}
-		changes := fw.AuditSince(before)
-		s.mu.Unlock()
-		if err != nil {
-			refuse(w, s.withAlternatives(err))
-			return
-		}
-		resp := RuleResponse{Action: action, Group: req.Group, Actor: actor, Rule: rule.String(), Changed: len(changes) > 0}
+		resp := RuleResponse{Action: a.action, Group: req.Group, Actor: a.actor, Rule: a.rule.String(), Changed: len(a.audit) > 0}
 		if resp.Changed {
-			last := changes[len(changes)-1]
+			last := a.audit[len(a.audit)-1]
 			resp.Actor, resp.Rule = last.Actor, last.Rule.String()
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
 }
 
-// group makes an instance join or leave a group.
+// group makes an instance join or leave a group: on every shard of a
+// sharded lab, or on none.
 func (s *Server) group(join bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req GroupRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		fw := s.lab.VPC.Firewall()
-		var err error
-		action := "join"
-		if join {
-			err = fw.JoinGroup(req.Instance, req.Group)
-		} else {
-			action = "leave"
-			err = fw.LeaveGroup(req.Instance, req.Group)
+		c := change{Op: "group-join", Group: &req}
+		if !join {
+			c.Op = "group-leave"
 		}
+		a, err := s.applyChange(r.Context(), c)
 		if err != nil {
-			refuse(w, s.withAlternatives(err))
+			refuse(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, GroupResponse{Instance: req.Instance, Action: action, Group: req.Group, Groups: fw.NICGroups(req.Instance)})
+		writeJSON(w, http.StatusOK, GroupResponse{Instance: req.Instance, Action: a.action, Group: req.Group, Groups: a.groups})
 	}
 }
 
@@ -352,6 +367,20 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
+	res, err := s.runProbe(r.Context(), req)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	if s.onProbe != nil {
+		s.onProbe(res)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// runProbe checks a probe request and runs it here, or on the shard that
+// runs its from.
+func (s *Server) runProbe(ctx context.Context, req ProbeRequest) (topology.Result, error) {
 	var errs []error
 	bad := func(code, field, value, msg, allowed string) {
 		errs = append(errs, &firewall.Error{Code: code, Rule: -1, Field: field, Value: value, Msg: msg, Allowed: allowed})
@@ -401,10 +430,12 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
 	}
 	if len(errs) > 0 {
-		refuse(w, errors.Join(errs...))
-		return
+		return topology.Result{}, errors.Join(errs...)
 	}
-	res := s.lab.RunExpects(r.Context(), []topology.Expect{{From: req.From, To: req.To, Protocol: proto, Port: req.Port, Result: req.Expect}},
+	if s.peers != nil && s.isInstance(req.From) && !s.lab.Local(req.From) {
+		return s.peers.forwardProbe(ctx, req)
+	}
+	res := s.lab.RunExpects(ctx, []topology.Expect{{From: req.From, To: req.To, Protocol: proto, Port: req.Port, Result: req.Expect}},
 		topology.RunOptions{Timeout: timeout, Parallel: 1})[0]
 	if req.Expect == "" {
 		res.Pass = res.Observed != topology.Failed
@@ -412,10 +443,7 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 			res.Why = nil // the static analysis is for a surprise; nothing was expected
 		}
 	}
-	if s.onProbe != nil {
-		s.onProbe(res)
-	}
-	writeJSON(w, http.StatusOK, res)
+	return res, nil
 }
 
 // instanceAddr returns an instance's private address, or writes a 404.
@@ -500,10 +528,38 @@ func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) audit(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.auditLog())
+}
+
+// auditLog is the firewall's rule changes with the shard each came from,
+// and the membership changes in the order they happened.
+func (s *Server) auditLog() []AuditRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	log := s.lab.VPC.Firewall().AuditLog()
-	out := make([]AuditRecord, len(log))
-	for i, a := range log {
-		out[i] = AuditRecord{Time: a.Time, Actor: a.Actor, Action: a.Action, Group: a.Group, Rule: a.Rule.String(), Description: a.Rule.Description}
+	out := make([]AuditRecord, 0, len(log)+len(s.members))
+	shard := func(o int) *int {
+		if o < 0 {
+			return nil
+		}
+		return &o
 	}
-	writeJSON(w, http.StatusOK, out)
+	m := 0
+	for i := 0; i <= len(log); i++ {
+		for ; m < len(s.members) && s.members[m].at <= i; m++ {
+			r := s.members[m]
+			out = append(out, AuditRecord{Time: r.time, Actor: r.actor, Action: r.action, Group: r.group, Instance: r.instance, Shard: shard(r.origin)})
+		}
+		if i == len(log) {
+			break
+		}
+		a := log[i]
+		o, ok := s.origins[i]
+		if !ok {
+			o = -1
+		}
+		out = append(out, AuditRecord{Time: a.Time, Actor: a.Actor, Action: a.Action, Group: a.Group, Rule: a.Rule.String(),
+			Description: a.Rule.Description, Shard: shard(o)})
+	}
+	return out
 }
