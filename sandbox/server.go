@@ -266,6 +266,10 @@ func refuse(w http.ResponseWriter, err error) {
 
 func statusOf(code string) int {
 	switch {
+	case code == ErrShardUnavailable:
+		return http.StatusServiceUnavailable
+	case code == ErrShardBusy:
+		return http.StatusConflict
 	case strings.HasSuffix(code, ".NotFound"):
 		return http.StatusNotFound
 	case strings.Contains(code, "LimitExceed"), strings.HasSuffix(code, ".Conflict"), strings.HasSuffix(code, "AlreadyExists"),

@@ -77,7 +77,8 @@ func ask[T any](cmd *cobra.Command, f *sandboxFlags, call func(context.Context, 
 // controlError turns a failed request into the house's exit status: a
 // refusal of the sandbox (a bad group, instance, port, a quota) is invalid
 // input, exit 2, with the firewall's error lines (under -o json also the
-// refusal as JSON on stdout); an unreachable sandbox is a failure, exit 1.
+// refusal as JSON on stdout); an unreachable sandbox, or a change a sharded
+// sandbox refused because a shard was down or busy, is a failure, exit 1.
 func (f *sandboxFlags) controlError(cmd *cobra.Command, err error) error {
 	var ae *sandbox.APIError
 	if errors.As(err, &ae) {
@@ -85,6 +86,9 @@ func (f *sandboxFlags) controlError(cmd *cobra.Command, err error) error {
 			if werr := writeJSON(cmd.OutOrStdout(), ae); werr != nil {
 				return werr
 			}
+		}
+		if len(ae.Errors) > 0 && (ae.Errors[0].Code == sandbox.ErrShardUnavailable || ae.Errors[0].Code == sandbox.ErrShardBusy) {
+			return &exitError{code: 1, err: err}
 		}
 		return &exitError{code: 2, err: err}
 	}
