@@ -43,6 +43,8 @@ func Explain(v Verdict) Explanation {
 		e.Step = "frame: malformed (" + ParseError(v.Detail).String() + ")"
 	case PeerShardDown:
 		e.Step = "route: the destination's shard is unreachable (no WireGuard handshake or keepalive for 2 s)"
+	case SourceSpoofed:
+		e.Step = "vpn: the peer's packet carries a source other than the peer's address"
 	case IPv6NotSupported:
 		e.Step = "frame: IPv6 is not supported yet"
 	case NoRouteToDestination:

@@ -23,6 +23,7 @@ const (
 	IPv6NotSupported  // ours: IPv6 frames are recognised and dropped until IPv6 is built
 	FragmentUntracked // ours: a later fragment whose first fragment was not accepted
 	PeerShardDown     // ours: the destination lives on a shard whose link is down
+	SourceSpoofed     // ours: a VPN peer's packet whose source is not the peer's address
 	numCodes
 )
 
@@ -44,6 +45,7 @@ var codeNames = [numCodes]string{
 	IPv6NotSupported:     "IPV6_NOT_SUPPORTED",
 	FragmentUntracked:    "FRAGMENT_UNTRACKED",
 	PeerShardDown:        "PEER_SHARD_DOWN",
+	SourceSpoofed:        "SOURCE_SPOOFED",
 }
 
 // String returns the code's name as the spec writes it (SG_RULE_ACCEPT, ...).

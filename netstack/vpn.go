@@ -3,6 +3,7 @@ package netstack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -156,10 +158,24 @@ func (v *VPC) AddVPNGateway(spec VPNGatewaySpec) (*VPNGateway, error) {
 	if spec.Offline {
 		return gw, nil
 	}
+	// WireGuard names a peer in its log by an abbreviation of its key.
+	byKey := map[string][]*endpoint{}
+	for i, p := range spec.Peers {
+		k := wgAbbrev(p.PublicKey)
+		byKey[k] = append(byKey[k], gw.peers[i])
+	}
 	logger := &device.Logger{
-		Verbosef: func(format string, _ ...any) {
+		Verbosef: func(format string, args ...any) {
 			if strings.HasPrefix(format, vpnSpoofedLogPrefix4) || strings.HasPrefix(format, vpnSpoofedLogPrefix6) {
-				gw.spoofed.Add(1)
+				var eps []*endpoint
+				if len(args) > 0 {
+					eps = byKey[fmt.Sprint(args[0])]
+				}
+				var ep *endpoint
+				if len(eps) == 1 {
+					ep = eps[0]
+				}
+				gw.dropSpoofed(ep, nil)
 			}
 		},
 		Errorf: func(string, ...any) {},
@@ -168,7 +184,16 @@ func (v *VPC) AddVPNGateway(spec VPNGatewaySpec) (*VPNGateway, error) {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "private_key=%s\n", hex.EncodeToString(spec.PrivateKey[:]))
 	for _, p := range spec.Peers {
-		fmt.Fprintf(&cfg, "public_key=%s\nallowed_ip=%s/32\n", hex.EncodeToString(p.PublicKey[:]), p.Addr.Unmap())
+		// A gateway of one peer routes every IPv4 address to it, so that
+		// WireGuard hands over what the peer sends from any source and
+		// fromPeer, which knows the claimed source, drops a spoofed one.
+		// With several peers each owns its address: WireGuard's own check
+		// drops a packet from another source, before vpclab sees it.
+		allowed := p.Addr.Unmap().String() + "/32"
+		if len(spec.Peers) == 1 {
+			allowed = "0.0.0.0/0"
+		}
+		fmt.Fprintf(&cfg, "public_key=%s\nallowed_ip=%s\n", hex.EncodeToString(p.PublicKey[:]), allowed)
 	}
 	err := gw.dev.IpcSet(cfg.String())
 	if err == nil {
@@ -282,12 +307,66 @@ func (g *VPNGateway) fromPeer(b []byte) {
 	}
 	ep := g.byAddr[binary.BigEndian.Uint32(b[12:16])]
 	if ep == nil {
-		g.spoofed.Add(1)
+		// Only a gateway of one peer lets WireGuard pass another source.
+		var from *endpoint
+		if len(g.peers) == 1 {
+			from = g.peers[0]
+		}
+		g.dropSpoofed(from, b)
 		return
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	ep.port.transmit(pkt)
 	pkt.DecRef()
+}
+
+// dropSpoofed counts a packet from peer ep (nil: not known) whose source
+// is not ep's address and, if anyone subscribes, publishes a
+// SOURCE_SPOOFED drop event naming the gateway, the peer and, when ip (the
+// packet) is known, the claimed source and the destination.
+func (g *VPNGateway) dropSpoofed(ep *endpoint, ip []byte) {
+	g.spoofed.Add(1)
+	vd := firewall.Verdict{Code: firewall.SourceSpoofed, Entry: -1}
+	if ep != nil {
+		ep.drops[vd.Code].Add(1)
+	}
+	v := g.vpc
+	captured := ep != nil && ip != nil && v.captures(ep)
+	if !captured && !v.drops.active() {
+		return
+	}
+	ev := DropEvent{Time: time.Now(), Verdict: vd, Explanation: firewall.Explain(vd)}
+	var h firewall.Header
+	peer := "an unknown peer"
+	if ep != nil {
+		ev.From = ep.name
+		peer = fmt.Sprintf("peer %s (%s)", ep.name, u32Addr(ep.addr))
+	}
+	if ip != nil {
+		firewall.Parse(ip, &h)
+		ev.Flow = h.Tuple
+		if name, kind := v.owner(h.Dst); kind != OwnerNone {
+			ev.To = name
+		} else {
+			ev.To = u32Addr(h.Dst).String()
+		}
+		ev.Explanation.Step = fmt.Sprintf("vpn gateway %s: %s sent a packet with source %s; only its own address may be a source",
+			g.name, peer, u32Addr(h.Src))
+	} else {
+		ev.Explanation.Step = fmt.Sprintf("vpn gateway %s: %s sent a packet whose source is not its address; "+
+			"WireGuard's allowed-IPs check dropped it, so the claimed source is not known", g.name, peer)
+	}
+	v.drops.publish(&ev)
+	if captured {
+		v.captureDrop(ep, ip, len(ip), &ev)
+	}
+}
+
+// wgAbbrev is how wireguard-go's log names a peer: peer(abcd…wxyz), the
+// first 4 and characters 39..42 of its key in base64.
+func wgAbbrev(pub [32]byte) string {
+	k := base64.StdEncoding.EncodeToString(pub[:])
+	return "peer(" + k[0:4] + "…" + k[39:43] + ")"
 }
 
 // vpnDispatcher receives what the fabric delivers to a peer's address and
