@@ -116,6 +116,13 @@ func (c *ShardControl) PeerUp(i int) bool {
 	return p != nil && p.Up()
 }
 
+// PeerReady reports whether shard i is up and a WireGuard handshake with
+// it completed (so a connection to it need not wait for one).
+func (c *ShardControl) PeerReady(i int) bool {
+	p := c.link.Peer(i)
+	return p != nil && p.Up() && p.shook.Load()
+}
+
 // Listen accepts the other shards' connections on ShardControlPort.
 func (c *ShardControl) Listen() (net.Listener, error) { return c.inst.Listen(ShardControlPort) }
 

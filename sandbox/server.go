@@ -63,6 +63,7 @@ type Server struct {
 	// and the membership changes, which the firewall does not log.
 	origins map[int]int
 	members []memberRecord
+	journal []journalEntry // the changes applied through the API, when sharded
 }
 
 // memberRecord is one group join or leave for the audit log; at is the

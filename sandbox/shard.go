@@ -13,9 +13,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vpclab/vpclab/firewall"
@@ -48,6 +50,7 @@ const (
 	peerPathCommit  = "/shard/v1/commit"
 	peerPathAbort   = "/shard/v1/abort"
 	peerPathProbe   = "/shard/v1/probe"
+	peerPathJournal = "/shard/v1/journal"
 )
 
 // Error codes of a refused sharded change (ours).
@@ -67,6 +70,7 @@ const (
 	slotWait      = 5 * time.Second        // how long a request waits for its own shard's slot
 	doneKeep      = 256                    // committed transactions remembered, for re-sent commits
 	commitBackoff = 200 * time.Millisecond // between commit re-sends
+	catchUpWait   = 30 * time.Second       // how long a starting shard waits for another to catch up from
 )
 
 // change is one state-changing control request, as the shards exchange it.
@@ -158,6 +162,9 @@ func (s *Server) applyLocal(c change, fn func(*firewall.Tx) error, a applied, or
 	for i := range a.audit {
 		s.origins[before+i] = origin
 	}
+	if origin >= 0 {
+		s.journal = append(s.journal, journalEntry{Change: c, Origin: origin})
+	}
 	if c.Group != nil {
 		a.groups = fw.NICGroups(c.Group.Instance)
 		s.members = append(s.members, memberRecord{time: time.Now(), actor: a.actor, action: a.action,
@@ -206,8 +213,13 @@ func (s *Server) applyChange(ctx context.Context, c change) (applied, error) {
 	deadline := time.Now().Add(busyRetryFor)
 	for {
 		res, err, busy := s.coordinate(ctx, c, fn, a)
-		if !busy || time.Now().After(deadline) || ctx.Err() != nil {
+		if !busy {
 			return res, err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.releaseSlot()
+			return a, &firewall.Error{Code: ErrShardBusy, Rule: -1,
+				Msg: fmt.Sprintf("the other shards stayed busy with other changes for %s; nothing changed; try again", busyRetryFor)}
 		}
 		// Another shard is applying its own change: step back (our slot
 		// too, so that its change can prepare here) and try again.
@@ -237,14 +249,17 @@ func (s *Server) coordinate(ctx context.Context, c change, fn func(*firewall.Tx)
 	errs := make([]error, len(peers))
 	var wg sync.WaitGroup
 	for k, p := range peers {
-		if !s.peers.ctl.PeerUp(p) {
-			errs[k] = shardDown(p)
-			continue
-		}
+		// A shard the link thinks down is asked all the same (a loaded
+		// machine may delay keepalives); if it does not answer either, the
+		// refusal says it is down.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs[k] = s.peers.call(ctx, p, peerPathPrepare, body, nil)
+			var ae *APIError
+			if errs[k] != nil && !errors.As(errs[k], &ae) && !s.peers.ctl.PeerUp(p) {
+				errs[k] = shardDown(p)
+			}
 		}()
 	}
 	wg.Wait()
@@ -363,9 +378,119 @@ type peerSet struct {
 	client *http.Client
 	served chan struct{}
 
+	wg    sync.WaitGroup // catchUp
+	ready atomic.Bool    // caught up with the other shards' changes
+
 	mu      sync.Mutex
 	pending *pendingTx
 	done    []string // committed transactions, newest last
+}
+
+// journalEntry is one change applied through the control API, as a shard
+// that starts later replays it.
+type journalEntry struct {
+	Change change `json:"change"`
+	Origin int    `json:"origin"`
+}
+
+type journalResponse struct {
+	Ready   bool           `json:"ready"` // the shard has caught up itself
+	Entries []journalEntry `json:"entries"`
+}
+
+// journal answers a starting shard with every change applied here.
+func (ps *peerSet) journal(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !decode(w, r, &req) {
+		return
+	}
+	ps.s.mu.Lock()
+	resp := journalResponse{Ready: ps.ready.Load(), Entries: slices.Clone(ps.s.journal)}
+	ps.s.mu.Unlock()
+	if resp.Entries == nil {
+		resp.Entries = []journalEntry{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// catchUp replays, on a shard that starts, the changes the other shards
+// applied through the control API since they started (a restarted shard
+// starts from the file). It holds the change slot meanwhile, so no change
+// commits anywhere until it is done: any change needs this shard's
+// prepare. It takes the longest journal of the shards that are caught up
+// themselves or, when every other shard answers and none is (they all
+// start), the longest of theirs.
+func (ps *peerSet) catchUp() {
+	defer ps.wg.Done()
+	s := ps.s
+	defer func() {
+		ps.ready.Store(true)
+		s.releaseSlot()
+	}()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(catchUpWait)
+	for {
+		var best *journalResponse
+		answered := 0
+		peers := ps.ctl.Peers()
+		got := make([]*journalResponse, len(peers))
+		var wg sync.WaitGroup
+		for k, p := range peers {
+			if !ps.ctl.PeerReady(p) {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var j journalResponse
+				if ps.callWithin(s.ctx, time.Second, p, peerPathJournal, []byte("{}"), &j) == nil {
+					got[k] = &j
+				}
+			}()
+		}
+		wg.Wait()
+		for _, j := range got {
+			if j == nil {
+				continue
+			}
+			answered++
+			if best == nil || j.Ready && !best.Ready || j.Ready == best.Ready && len(j.Entries) > len(best.Entries) {
+				best = j
+			}
+		}
+		late := time.Now().After(deadline)
+		s.log.Debug("control: catching up", "answered", answered, "peers", len(peers), "best", best)
+		if best != nil && (best.Ready || answered == len(peers) || late) {
+			ps.replay(best.Entries)
+			return
+		}
+		if late {
+			s.log.Warn("control: no other shard answered; starting from the file's state")
+			return
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (ps *peerSet) replay(entries []journalEntry) {
+	s := ps.s
+	for _, e := range entries {
+		fn, a, err := s.plan(e.Change)
+		if err == nil {
+			_, err = s.applyLocal(e.Change, fn, a, e.Origin)
+		}
+		if err != nil {
+			s.log.Error("control: a change the other shards applied failed to replay here", "shard", e.Origin, "err", err)
+		}
+	}
+	if len(entries) > 0 {
+		s.log.Info("control: caught up with the other shards", "changes", len(entries))
+	}
 }
 
 // pendingTx is a change this shard prepared for another shard.
@@ -412,6 +537,7 @@ func (s *Server) startPeers() error {
 	mux.HandleFunc("POST "+peerPathCommit, ps.commit)
 	mux.HandleFunc("POST "+peerPathAbort, ps.abort)
 	mux.HandleFunc("POST "+peerPathProbe, ps.probe)
+	mux.HandleFunc("POST "+peerPathJournal, ps.journal)
 	ps.srv = &http.Server{
 		Handler:           ps.onlyPeers(mux),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -426,10 +552,14 @@ func (s *Server) startPeers() error {
 		ps.srv.Serve(ln)
 	}()
 	s.peers = ps
+	s.slot <- struct{}{} // held until caught up
+	ps.wg.Add(1)
+	go ps.catchUp()
 	return nil
 }
 
 func (ps *peerSet) close() {
+	ps.wg.Wait() // catchUp ends with the server's context
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := ps.srv.Shutdown(ctx); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -47,6 +49,7 @@ type testShard struct {
 	lab *topology.Lab
 	srv *Server
 	c   *Client
+	cfg topology.ShardConfig
 }
 
 func (s *testShard) close() {
@@ -79,17 +82,10 @@ func startShards(t *testing.T) []*testShard {
 				c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: keys[j].Public()})
 			}
 		}
-		lab, err := topology.Build(topo, topology.Sharded(c))
-		require.NoError(t, err)
-		srv, err := Start(lab, Options{Name: fmt.Sprintf("shard%d", i), Dir: filepath.Join(t.TempDir(), "run")})
-		if err != nil {
-			lab.Close()
-		}
-		require.NoError(t, err)
-		shards[i] = &testShard{lab: lab, srv: srv, c: NewClient(srv.Info())}
-		t.Cleanup(shards[i].close)
+		shards[i] = startShard(t, topo, c)
 	}
 	for i, s := range shards {
+		s.cfg.ListenPort = int(s.lab.Shard.Port())
 		for j, o := range shards {
 			if i != j {
 				require.NoError(t, s.lab.Shard.SetEndpoint(j, fmt.Sprintf("127.0.0.1:%d", o.lab.Shard.Port())))
@@ -101,14 +97,64 @@ func startShards(t *testing.T) []*testShard {
 	for _, s := range shards {
 		require.NoError(t, s.lab.Shard.WaitReady(ctx))
 	}
+	waitCaughtUp(t, shards...)
 	return shards
+}
+
+// waitCaughtUp waits until each shard has caught up with the others (its
+// change slot is free for changes).
+func waitCaughtUp(t *testing.T, shards ...*testShard) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ready := true
+		for _, s := range shards {
+			ready = ready && s.srv.peers.ready.Load()
+		}
+		if ready {
+			return
+		}
+		require.False(t, time.Now().After(deadline), "the shards did not catch up")
+	}
+}
+
+func startShard(t *testing.T, topo *topology.Topology, c topology.ShardConfig) *testShard {
+	t.Helper()
+	lab, err := topology.Build(topo, topology.Sharded(c))
+	require.NoError(t, err)
+	srv, err := Start(lab, Options{Name: fmt.Sprintf("shard%d", c.Index), Dir: filepath.Join(t.TempDir(), "run"),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("shard", c.Index)})
+	if err != nil {
+		lab.Close()
+	}
+	require.NoError(t, err)
+	s := &testShard{lab: lab, srv: srv, c: NewClient(srv.Info()), cfg: c}
+	t.Cleanup(s.close)
+	return s
+}
+
+// restartShard brings shard i back on its port with its key, as a
+// restarted process: from the file.
+func restartShard(t *testing.T, shards []*testShard, i int) {
+	t.Helper()
+	s := startShard(t, shards[0].lab.Topology, shards[i].cfg)
+	for j, o := range shards {
+		if j != i {
+			require.NoError(t, s.lab.Shard.SetEndpoint(j, fmt.Sprintf("127.0.0.1:%d", o.cfg.ListenPort)))
+		}
+	}
+	shards[i] = s
 }
 
 // observe probes from → to on TCP 7 through shard s's control API.
 func observe(t *testing.T, s *testShard, from, to string) string {
 	t.Helper()
-	res, err := s.c.Probe(context.Background(), ProbeRequest{From: from, To: to, Port: 7, TimeoutMs: 1500})
+	// A blocked probe ends with its drop event; the timeout only bounds an
+	// allowed one on a loaded machine.
+	res, err := s.c.Probe(context.Background(), ProbeRequest{From: from, To: to, Port: 7, TimeoutMs: 8000})
 	require.NoError(t, err)
+	if res.Observed != topology.Allow {
+		t.Logf("probe %s → %s on shard %d: %s (%s)", from, to, s.cfg.Index, res.Observed, res.Detail)
+	}
 	return res.Observed
 }
 
@@ -260,4 +306,27 @@ func TestShardedChanges(t *testing.T) {
 	require.Equal(t, topology.Block, res.Observed)
 	require.NotNil(t, res.Why, res.Detail)
 	require.Equal(t, firewall.PeerShardDown.String(), res.Why.Code)
+
+	// Shard 2 comes back from the file: it replays the changes the others
+	// applied, and takes part in the next change.
+	restartShard(t, shards, 2)
+	for deadline := time.Now().Add(20 * time.Second); policyText(shards[2]) != agreed; {
+		require.False(t, time.Now().After(deadline), "shard 2 did not catch up:\n%s\nwant:\n%s", policyText(shards[2]), agreed)
+		time.Sleep(50 * time.Millisecond)
+	}
+	recs, err := shards[2].c.Audit(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "alice", recs[len(recs)-3].Actor, "the replayed changes keep their actor")
+	require.Equal(t, 1, *recs[len(recs)-3].Shard, "and their shard")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err = shards[2].c.RemoveRule(ctx, RuleRequest{Group: "sg-srv", Rule: rule})
+		if err == nil {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "no change through the restarted shard: %v", err)
+		time.Sleep(100 * time.Millisecond)
+	}
+	requireAgree(t, shards)
+	require.Equal(t, topology.Block, observe(t, shards[2], shardCli[2], shardSrv[0]))
+	require.Equal(t, topology.Block, observe(t, shards[0], shardCli[0], shardSrv[2]))
 }
