@@ -41,7 +41,9 @@ import (
 //     unreachable shard refuses the request, naming the shard.
 //
 // Each shard's audit log records the change with its actor and the shard
-// that received it.
+// that received it. A shard that starts replays the other shards' journal
+// of applied changes before it takes part (catchUp), so a restarted shard,
+// built from the file, does not diverge.
 
 // Paths of the shard-to-shard API, served only on the control endpoint
 // inside the tunnel.
