@@ -223,14 +223,19 @@ func (g *ruleGen) edgeTuples(rules []MatchRule) []Tuple {
 }
 
 // scans runs f once for every word scan Match can use here: the Go scan,
-// and and8 where it runs (AVX-512 on amd64). It restores the default.
+// and8 where it runs (AVX-512 on amd64) and match5 where it runs (the
+// same, or its Go model elsewhere). It restores the default.
 func scans(f func(scan string)) {
-	defer func(v bool) { vectorScan = v }(vectorScan)
-	vectorScan = false
+	defer func(v, w bool) { vectorScan, vectorSearch = v, w }(vectorScan, vectorSearch)
+	vectorScan, vectorSearch = false, false
 	f("go")
 	if canVectorScan {
 		vectorScan = true
 		f("and8")
+	}
+	if canVectorSearch {
+		vectorSearch = true
+		f("match5")
 	}
 }
 
@@ -262,6 +267,11 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 				got, scan = g, s
 			}
 		})
+		if m.kern.ok {
+			if g := match5Go(&m.kern, tp); g != want && got == want {
+				got, scan = g, "match5Go"
+			}
+		}
 		if got == want && lin == want {
 			continue
 		}
@@ -569,5 +579,66 @@ func TestAnd8(t *testing.T) {
 				t.Fatalf("nw=%d trial %d: and8 = %d, want %d (rows %x)", nw, trial, got, want, rows)
 			}
 		}
+	}
+}
+
+// TestKernelLayout checks the offsets match5's assembly reads the kernel
+// and the tuple at.
+func TestKernelLayout(t *testing.T) {
+	var k kernel
+	var tp Tuple
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"words", unsafe.Offsetof(k.words), 0},
+		{"proto", unsafe.Offsetof(k.proto), 8},
+		{"nwMask", unsafe.Offsetof(k.nwMask), 16},
+		{"d", unsafe.Offsetof(k.d), 24},
+		{"kdim size", unsafe.Sizeof(k.d[0]), 32},
+		{"first", unsafe.Offsetof(k.d[0].first), 0},
+		{"starts", unsafe.Offsetof(k.d[0].starts), 8},
+		{"rows", unsafe.Offsetof(k.d[0].rows), 16},
+		{"shift", unsafe.Offsetof(k.d[0].shift), 24},
+		{"Tuple.Src", unsafe.Offsetof(tp.Src), 0},
+		{"Tuple.Dst", unsafe.Offsetof(tp.Dst), 4},
+		{"Tuple.SrcPort", unsafe.Offsetof(tp.SrcPort), 8},
+		{"Tuple.DstPort", unsafe.Offsetof(tp.DstPort), 10},
+		{"Tuple.Proto", unsafe.Offsetof(tp.Proto), 12},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s at %d, match5 reads it at %d", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestMatcherKernelApplies checks that match5 serves the ClassBench fixture
+// at 100 to 500 rules (so that the differential tests exercise it) and not
+// a set whose intervals crowd one bucket beyond searchWidth, nor one of
+// more than scanWords words.
+func TestMatcherKernelApplies(t *testing.T) {
+	all, _ := loadFixture(t)
+	for _, n := range []int{1, 100, 250, 500} {
+		if m, err := Compile(all[:n]); err != nil || !m.kern.ok {
+			t.Errorf("fw1 fixture, %d rules: kernel ok = %v (err %v), want true", n, m.kern.ok, err)
+		}
+	}
+	// 200 single addresses 0..199: one bucket of 201 intervals.
+	var crowded []MatchRule
+	for i := range uint32(200) {
+		crowded = append(crowded, MatchRule{Src: []Range32{{i, i}}, Dst: []Range32{{0, math.MaxUint32}},
+			SrcPort: PortRange{0, 65535}, DstPort: PortRange{0, 65535}, AnyProto: true})
+	}
+	m, err := Compile(crowded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.kern.ok {
+		t.Errorf("200 crowded addresses: kernel ok, want not (src half %d)", m.src.half)
+	}
+	checkSame(t, crowded, []Tuple{{Src: 0}, {Src: 150}, {Src: 199}, {Src: 200}, {Src: math.MaxUint32}})
+	big := slices.Concat(all, all) // 1,000 rules: 16 words
+	if m, err := Compile(big); err != nil || m.kern.ok {
+		t.Errorf("%d rules: kernel ok = %v (err %v), want not (more than %d words)", len(big), m.kern.ok, err, scanWords)
 	}
 }

@@ -35,3 +35,72 @@ TEXT ·and8(SB), NOSPLIT|NOFRAME, $0-56
 	VZEROUPPER
 	MOVQ AX, ret+48(FP)
 	RET
+
+// SEARCH finds the row of one dimension. x is in AX (zero-extended); off
+// is the offset of the dimension's kdim in kernel; the row's address ends
+// in dst. Clobbers BX, R8, R9, R10, Z0, K1-K4.
+#define SEARCH(off, dst) \
+	VPBROADCASTD AX, Z0; \
+	MOVQ (off+24)(DI), R8; \
+	SHRXQ R8, AX, BX; \
+	MOVQ (off)(DI), R8; \
+	MOVL (R8)(BX*4), BX; \
+	MOVQ (off+8)(DI), R9; \
+	LEAQ (R9)(BX*4), R9; \
+	VPCMPUD $5, (R9), Z0, K1; \
+	VPCMPUD $5, 64(R9), Z0, K2; \
+	VPCMPUD $5, 128(R9), Z0, K3; \
+	VPCMPUD $5, 192(R9), Z0, K4; \
+	KUNPCKWD K1, K2, K1; \
+	KUNPCKWD K3, K4, K3; \
+	KUNPCKDQ K1, K3, K1; \
+	KMOVQ K1, R10; \
+	POPCNTQ R10, R10; \
+	ADDQ R10, BX; \
+	MOVQ (off+16)(DI), R8; \
+	MOVL -4(R8)(BX*4), dst; \
+	SHLQ $3, dst; \
+	ADDQ R11, dst
+
+// func match5(k *kernel, t *Tuple) int
+TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
+	MOVQ k+0(FP), DI
+	MOVQ t+8(FP), SI
+	MOVQ 0(DI), R11 // words
+	// K7 selects the nw rule words of a row.
+	MOVQ 16(DI), R8
+	KMOVW R8, K7
+	// The protocol's row first: it is ready soonest.
+	MOVBLZX 12(SI), AX
+	MOVQ 8(DI), R8
+	MOVL (R8)(AX*4), R12
+	SHLQ $3, R12
+	ADDQ R11, R12
+	MOVWLZX 8(SI), AX
+	SEARCH(88, R13)
+	MOVWLZX 10(SI), AX
+	SEARCH(120, DX)
+	MOVL 0(SI), AX
+	SEARCH(24, CX)
+	MOVL 4(SI), AX
+	SEARCH(56, SI)
+	// The AND, in the order the rows are likely ready.
+	VMOVDQU64.Z (R12), K7, Z1
+	VPANDQ.Z (R13), Z1, K7, Z1
+	VPANDQ.Z (DX), Z1, K7, Z1
+	VPANDQ.Z (CX), Z1, K7, Z1
+	VPANDQ.Z (SI), Z1, K7, Z1
+	VPTESTMQ Z1, Z1, K2
+	KMOVW K2, R9
+	VPCOMPRESSQ Z1, K2, Z2
+	VMOVQ X2, R10
+	TZCNTL R9, R9
+	TZCNTQ R10, R10
+	SHLQ $6, R9
+	ADDQ R10, R9
+	MOVQ $-1, AX
+	KORTESTW K2, K2
+	CMOVQNE R9, AX
+	VZEROUPPER
+	MOVQ AX, ret+16(FP)
+	RET
