@@ -37,8 +37,11 @@ TEXT ·and8(SB), NOSPLIT|NOFRAME, $0-56
 	RET
 
 // SEARCH finds the row of one dimension. x is in AX (zero-extended); off
-// is the offset of the dimension's kdim in kernel; the row's address ends
-// in dst. Clobbers BX, R8, R9, R10, Z0, K1-K4.
+// is the offset of the dimension's kdim in kernel; the row's offset in
+// words (from R11) ends in dst. Clobbers BX, R8, R9, R10, Z0, K1-K4. The
+// addresses that do not wait for the count (the starts, the row offsets
+// before the first candidate) are formed beside the compare, so that the
+// chain is: bucket, compare, count, row offset.
 #define SEARCH(off, dst) \
 	VPBROADCASTD AX, Z0; \
 	MOVQ (off+24)(DI), R8; \
@@ -46,21 +49,18 @@ TEXT ·and8(SB), NOSPLIT|NOFRAME, $0-56
 	MOVQ (off)(DI), R8; \
 	MOVL (R8)(BX*4), BX; \
 	MOVQ (off+8)(DI), R9; \
-	LEAQ (R9)(BX*4), R9; \
-	VPCMPUD $5, (R9), Z0, K1; \
-	VPCMPUD $5, 64(R9), Z0, K2; \
-	VPCMPUD $5, 128(R9), Z0, K3; \
-	VPCMPUD $5, 192(R9), Z0, K4; \
+	VPCMPUD $5, (R9)(BX*4), Z0, K1; \
+	VPCMPUD $5, 64(R9)(BX*4), Z0, K2; \
+	VPCMPUD $5, 128(R9)(BX*4), Z0, K3; \
+	VPCMPUD $5, 192(R9)(BX*4), Z0, K4; \
+	MOVQ (off+16)(DI), R8; \
+	LEAQ -4(R8)(BX*4), R8; \
 	KUNPCKWD K1, K2, K1; \
 	KUNPCKWD K3, K4, K3; \
 	KUNPCKDQ K1, K3, K1; \
 	KMOVQ K1, R10; \
 	POPCNTQ R10, R10; \
-	ADDQ R10, BX; \
-	MOVQ (off+16)(DI), R8; \
-	MOVL -4(R8)(BX*4), dst; \
-	SHLQ $3, dst; \
-	ADDQ R11, dst
+	MOVL (R8)(R10*4), dst
 
 // func match5(k *kernel, t *Tuple) int
 TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
@@ -74,8 +74,6 @@ TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	MOVBLZX 12(SI), AX
 	MOVQ 8(DI), R8
 	MOVL (R8)(AX*4), R12
-	SHLQ $3, R12
-	ADDQ R11, R12
 	MOVWLZX 8(SI), AX
 	SEARCH(88, R13)
 	MOVWLZX 10(SI), AX
@@ -85,11 +83,11 @@ TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	MOVL 4(SI), AX
 	SEARCH(56, SI)
 	// The AND, in the order the rows are likely ready.
-	VMOVDQU64.Z (R12), K7, Z1
-	VPANDQ.Z (R13), Z1, K7, Z1
-	VPANDQ.Z (DX), Z1, K7, Z1
-	VPANDQ.Z (CX), Z1, K7, Z1
-	VPANDQ.Z (SI), Z1, K7, Z1
+	VMOVDQU64.Z (R11)(R12*8), K7, Z1
+	VPANDQ.Z (R11)(R13*8), Z1, K7, Z1
+	VPANDQ.Z (R11)(DX*8), Z1, K7, Z1
+	VPANDQ.Z (R11)(CX*8), Z1, K7, Z1
+	VPANDQ.Z (R11)(SI*8), Z1, K7, Z1
 	VPTESTMQ Z1, Z1, K2
 	KMOVW K2, R9
 	VPCOMPRESSQ Z1, K2, Z2
