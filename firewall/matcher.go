@@ -51,7 +51,7 @@ type kernel struct {
 	proto  unsafe.Pointer // &proto[0]
 	nwMask uint64         // (1<<nw)-1: the rule words of a row
 	d      [4]kdim        // src, dst, sport, dport
-	ok     bool           // at most scanWords words, every search within searchWidth
+	ok     bool           // at most kernelWords words, every search within searchWidth
 }
 
 type kdim struct {
@@ -64,10 +64,14 @@ type kdim struct {
 // and rows are padded so that the compare stays in bounds.
 const searchWidth = 64
 
+// kernelWords is the most rule words (1,024 rules) match5 ANDs: two
+// 64-byte vectors a row.
+const kernelWords = 16
+
 // setKernel fills m.kern from the compiled matcher.
 func (m *Matcher) setKernel() {
 	k := &m.kern
-	*k = kernel{ok: m.nw <= scanWords}
+	*k = kernel{ok: m.nw <= kernelWords}
 	if len(m.words) > 0 {
 		k.words = unsafe.Pointer(&m.words[m.sum])
 	}
@@ -101,7 +105,15 @@ func match5Go(k *kernel, t *Tuple) int {
 		row[i] = unsafe.Add(k.words, 8*uintptr(off))
 	}
 	row[4] = unsafe.Add(k.words, 8*uintptr(*(*uint32)(unsafe.Add(k.proto, 4*uintptr(t.Proto)))))
-	return and8(row[0], row[1], row[2], row[3], row[4], bits.Len64(k.nwMask))
+	for w := range uintptr(bits.Len64(k.nwMask)) {
+		x := *(*uint64)(unsafe.Add(row[0], 8*w)) & *(*uint64)(unsafe.Add(row[1], 8*w)) &
+			*(*uint64)(unsafe.Add(row[2], 8*w)) & *(*uint64)(unsafe.Add(row[3], 8*w)) &
+			*(*uint64)(unsafe.Add(row[4], 8*w))
+		if x != 0 {
+			return int(w)<<6 + bits.TrailingZeros64(x)
+		}
+	}
+	return -1
 }
 
 // dim is one dimension's elementary intervals.

@@ -613,9 +613,9 @@ func TestKernelLayout(t *testing.T) {
 }
 
 // TestMatcherKernelApplies checks that match5 serves the ClassBench fixture
-// at 100 to 500 rules (so that the differential tests exercise it) and not
+// at 1 to 1,000 rules (so that the differential tests exercise it) and not
 // a set whose intervals crowd one bucket beyond searchWidth, nor one of
-// more than scanWords words.
+// more than kernelWords words.
 func TestMatcherKernelApplies(t *testing.T) {
 	all, _ := loadFixture(t)
 	for _, n := range []int{1, 100, 250, 500} {
@@ -638,7 +638,11 @@ func TestMatcherKernelApplies(t *testing.T) {
 	}
 	checkSame(t, crowded, []Tuple{{Src: 0}, {Src: 150}, {Src: 199}, {Src: 200}, {Src: math.MaxUint32}})
 	big := slices.Concat(all, all) // 1,000 rules: 16 words
+	if m, err := Compile(big); err != nil || !m.kern.ok {
+		t.Errorf("%d rules: kernel ok = %v (err %v), want true", len(big), m.kern.ok, err)
+	}
+	big = slices.Concat(big, all[:25]) // 1,025 rules: 17 words
 	if m, err := Compile(big); err != nil || m.kern.ok {
-		t.Errorf("%d rules: kernel ok = %v (err %v), want not (more than %d words)", len(big), m.kern.ok, err, scanWords)
+		t.Errorf("%d rules: kernel ok = %v (err %v), want not (more than %d words)", len(big), m.kern.ok, err, kernelWords)
 	}
 }

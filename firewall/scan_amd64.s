@@ -89,6 +89,11 @@ TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	VPANDQ.Z (R11)(CX*8), Z1, K7, Z1
 	VPANDQ.Z (R11)(SI*8), Z1, K7, Z1
 	VPTESTMQ Z1, Z1, K2
+	// Rows of more than 8 words (more than 512 rules): a branch that
+	// goes the same way on every match of one matcher.
+	MOVQ 16(DI), R8
+	SHRQ $8, R8
+	JNZ wide
 	KMOVW K2, R9
 	VPCOMPRESSQ Z1, K2, Z2
 	VMOVQ X2, R10
@@ -98,6 +103,38 @@ TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	ADDQ R10, R9
 	MOVQ $-1, AX
 	KORTESTW K2, K2
+	CMOVQNE R9, AX
+	VZEROUPPER
+	MOVQ AX, ret+16(FP)
+	RET
+
+wide:
+	// Words 8 to 15 in Z3, their non-zero words in K3; the answer is in
+	// Z1's first non-zero word if it has one, else in Z3's.
+	KMOVW R8, K6
+	VMOVDQU64.Z 64(R11)(R12*8), K6, Z3
+	VPANDQ.Z 64(R11)(R13*8), Z3, K6, Z3
+	VPANDQ.Z 64(R11)(DX*8), Z3, K6, Z3
+	VPANDQ.Z 64(R11)(CX*8), Z3, K6, Z3
+	VPANDQ.Z 64(R11)(SI*8), Z3, K6, Z3
+	VPTESTMQ Z3, Z3, K3
+	KMOVW K2, R9
+	KMOVW K3, BX
+	SHLL $8, BX
+	ORL BX, R9 // bit k: word k has a common rule
+	MOVL R9, R8
+	VPCOMPRESSQ Z1, K2, Z2
+	VMOVQ X2, R10
+	VPCOMPRESSQ Z3, K3, Z4
+	VMOVQ X4, BX
+	KORTESTW K2, K2
+	CMOVQEQ BX, R10
+	TZCNTL R9, R9
+	TZCNTQ R10, R10
+	SHLQ $6, R9
+	ADDQ R10, R9
+	MOVQ $-1, AX
+	TESTL R8, R8
 	CMOVQNE R9, AX
 	VZEROUPPER
 	MOVQ AX, ret+16(FP)
