@@ -79,7 +79,14 @@ func (m *Matcher) setKernel() {
 	k.nwMask = 1<<m.nw - 1
 	for i, d := range []*dim{&m.src, &m.dst, &m.sport, &m.dport} {
 		// first is in order: its last entry is the highest first candidate.
-		if 2*d.half > searchWidth || int(d.first[len(d.first)-1])+searchWidth > len(d.starts) {
+		// The ports' searches compare 16 starts (SEARCH16 in match5). A
+		// port's bucket table has 4,096 buckets of 16 ports, or fewer
+		// when they need no more steps, so this never fails.
+		width := searchWidth
+		if i >= 2 {
+			width = 16
+		}
+		if 2*d.half > uint32(width) || int(d.first[len(d.first)-1])+searchWidth > len(d.starts) {
 			k.ok = false
 		}
 		k.d[i] = kdim{first: unsafe.Pointer(&d.first[0]), starts: unsafe.Pointer(&d.starts[0]),
@@ -95,8 +102,11 @@ func match5Go(k *kernel, t *Tuple) int {
 		d := &k.d[i]
 		b := *(*uint32)(unsafe.Add(d.first, 4*(uint64(x)>>(d.shift&63))))
 		s := unsafe.Add(d.starts, 4*uintptr(b))
-		n := uintptr(0)
-		for j := range uintptr(searchWidth) {
+		n, width := uintptr(0), uintptr(searchWidth)
+		if i >= 2 {
+			width = 16 // a port's
+		}
+		for j := range width {
 			if *(*uint32)(unsafe.Add(s, 4*j)) <= x {
 				n++
 			}

@@ -637,6 +637,19 @@ func TestMatcherKernelApplies(t *testing.T) {
 		t.Errorf("200 crowded addresses: kernel ok, want not (src half %d)", m.src.half)
 	}
 	checkSame(t, crowded, []Tuple{{Src: 0}, {Src: 150}, {Src: 199}, {Src: 200}, {Src: math.MaxUint32}})
+	// 500 single destination ports: at most 16 in a bucket of 16 ports,
+	// which a port's search covers.
+	var ports []MatchRule
+	var tuples []Tuple
+	for i := range uint16(500) {
+		ports = append(ports, MatchRule{Src: []Range32{{0, math.MaxUint32}}, Dst: []Range32{{0, math.MaxUint32}},
+			SrcPort: PortRange{0, 65535}, DstPort: PortRange{i, i}, AnyProto: true})
+		tuples = append(tuples, Tuple{DstPort: i}, Tuple{DstPort: 65535 - i})
+	}
+	if m, err := Compile(ports); err != nil || !m.kern.ok {
+		t.Errorf("500 single ports: kernel ok = %v (err %v), want true", m.kern.ok, err)
+	}
+	checkSame(t, ports, tuples)
 	big := slices.Concat(all, all) // 1,000 rules: 16 words
 	if m, err := Compile(big); err != nil || !m.kern.ok {
 		t.Errorf("%d rules: kernel ok = %v (err %v), want true", len(big), m.kern.ok, err)

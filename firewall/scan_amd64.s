@@ -62,6 +62,22 @@ TEXT ·and8(SB), NOSPLIT|NOFRAME, $0-56
 	POPCNTQ R10, R10; \
 	MOVL (R8)(R10*4), dst
 
+// SEARCH16 is SEARCH for a dimension whose buckets overlap at most 16
+// intervals (a port's, see setKernel): one compare.
+#define SEARCH16(off, dst) \
+	VPBROADCASTD AX, Z0; \
+	MOVQ (off+24)(DI), R8; \
+	SHRXQ R8, AX, BX; \
+	MOVQ (off)(DI), R8; \
+	MOVL (R8)(BX*4), BX; \
+	MOVQ (off+8)(DI), R9; \
+	VPCMPUD $5, (R9)(BX*4), Z0, K1; \
+	MOVQ (off+16)(DI), R8; \
+	LEAQ -4(R8)(BX*4), R8; \
+	KMOVW K1, R10; \
+	POPCNTL R10, R10; \
+	MOVL (R8)(R10*4), dst
+
 // func match5(k *kernel, t *Tuple) int
 TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	MOVQ k+0(FP), DI
@@ -75,9 +91,9 @@ TEXT ·match5(SB), NOSPLIT|NOFRAME, $0-24
 	MOVQ 8(DI), R8
 	MOVL (R8)(AX*4), R12
 	MOVWLZX 8(SI), AX
-	SEARCH(88, R13)
+	SEARCH16(88, R13)
 	MOVWLZX 10(SI), AX
-	SEARCH(120, DX)
+	SEARCH16(120, DX)
 	MOVL 0(SI), AX
 	SEARCH(24, CX)
 	MOVL 4(SI), AX
