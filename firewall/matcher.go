@@ -166,7 +166,11 @@ func (d *dim) lookup(x uint32) uint32 {
 
 // Match returns the index of the first rule that matches t, or -1.
 //
-// With at most scanWords rule words, the words of the five rows are ANDed
+// On amd64 with AVX-512, a matcher of at most kernelWords rule words whose
+// buckets each overlap at most searchWidth intervals (every ClassBench set,
+// up to 1,024 rules) is matched by match5 alone: each search is one vector
+// compare rather than a chain of binary-search steps. Otherwise, with at
+// most scanWords rule words, the words of the five rows are ANDed
 // in order. On amd64 with AVX-512, and8 does it for all of them at once and
 // picks the answer without a branch. Otherwise the summary only answers "no
 // rule" (a branch the core predicts well when most packets match nothing,
