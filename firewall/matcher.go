@@ -35,6 +35,95 @@ type Matcher struct {
 
 	// proto maps a protocol number to its row's offset in words.
 	proto [256]uint32
+
+	// kern is what match5 reads; kern.ok says whether it applies (see
+	// setKernel).
+	kern kernel
+}
+
+// kernel is the view of a Matcher that match5 reads, laid out for its
+// assembly (the offsets are checked by TestKernelLayout). match5 finds each
+// dimension's interval by comparing x with all searchWidth starts from the
+// bucket's first candidate at once and counting those at most x: one
+// vector compare instead of a chain of dependent binary-search steps.
+type kernel struct {
+	words  unsafe.Pointer // &words[sum]: a row's rule words are at words + 8*offset
+	proto  unsafe.Pointer // &proto[0]
+	nwMask uint64         // (1<<nw)-1: the rule words of a row
+	d      [4]kdim        // src, dst, sport, dport
+	ok     bool           // at most kernelWords words, every search within searchWidth
+}
+
+type kdim struct {
+	first, starts, rows unsafe.Pointer
+	shift               uint64
+}
+
+// searchWidth is how many interval starts match5 compares for one
+// dimension: a bucket must overlap at most this many intervals, and starts
+// and rows are padded so that the compare stays in bounds.
+const searchWidth = 64
+
+// kernelWords is the most rule words (1,024 rules) match5 ANDs: two
+// 64-byte vectors a row.
+const kernelWords = 16
+
+// setKernel fills m.kern from the compiled matcher.
+func (m *Matcher) setKernel() {
+	k := &m.kern
+	*k = kernel{ok: m.nw <= kernelWords}
+	if len(m.words) > 0 {
+		k.words = unsafe.Pointer(&m.words[m.sum])
+	}
+	k.proto = unsafe.Pointer(&m.proto[0])
+	k.nwMask = 1<<m.nw - 1
+	for i, d := range []*dim{&m.src, &m.dst, &m.sport, &m.dport} {
+		// first is in order: its last entry is the highest first candidate.
+		// The ports' searches compare 16 starts (SEARCH16 in match5). A
+		// port's bucket table has 4,096 buckets of 16 ports, or fewer
+		// when they need no more steps, so this never fails.
+		width := searchWidth
+		if i >= 2 {
+			width = 16
+		}
+		if 2*d.half > uint32(width) || int(d.first[len(d.first)-1])+searchWidth > len(d.starts) {
+			k.ok = false
+		}
+		k.d[i] = kdim{first: unsafe.Pointer(&d.first[0]), starts: unsafe.Pointer(&d.starts[0]),
+			rows: unsafe.Pointer(&d.rows[0]), shift: uint64(d.shift)}
+	}
+}
+
+// match5Go is match5 in Go: the model the assembly follows, which tests
+// compare it with, and the kernel where there is no assembly.
+func match5Go(k *kernel, t *Tuple) int {
+	var row [5]unsafe.Pointer
+	for i, x := range [4]uint32{t.Src, t.Dst, uint32(t.SrcPort), uint32(t.DstPort)} {
+		d := &k.d[i]
+		b := *(*uint32)(unsafe.Add(d.first, 4*(uint64(x)>>(d.shift&63))))
+		s := unsafe.Add(d.starts, 4*uintptr(b))
+		n, width := uintptr(0), uintptr(searchWidth)
+		if i >= 2 {
+			width = 16 // a port's
+		}
+		for j := range width {
+			if *(*uint32)(unsafe.Add(s, 4*j)) <= x {
+				n++
+			}
+		}
+		off := *(*uint32)(unsafe.Add(d.rows, 4*(uintptr(b)+n-1)))
+		row[i] = unsafe.Add(k.words, 8*uintptr(off))
+	}
+	row[4] = unsafe.Add(k.words, 8*uintptr(*(*uint32)(unsafe.Add(k.proto, 4*uintptr(t.Proto)))))
+	for w := range uintptr(bits.Len64(k.nwMask)) {
+		x := *(*uint64)(unsafe.Add(row[0], 8*w)) & *(*uint64)(unsafe.Add(row[1], 8*w)) &
+			*(*uint64)(unsafe.Add(row[2], 8*w)) & *(*uint64)(unsafe.Add(row[3], 8*w)) &
+			*(*uint64)(unsafe.Add(row[4], 8*w))
+		if x != 0 {
+			return int(w)<<6 + bits.TrailingZeros64(x)
+		}
+	}
+	return -1
 }
 
 // dim is one dimension's elementary intervals.
@@ -77,7 +166,11 @@ func (d *dim) lookup(x uint32) uint32 {
 
 // Match returns the index of the first rule that matches t, or -1.
 //
-// With at most scanWords rule words, the words of the five rows are ANDed
+// On amd64 with AVX-512, a matcher of at most kernelWords rule words whose
+// buckets each overlap at most searchWidth intervals (every ClassBench set,
+// up to 1,024 rules) is matched by match5 alone: each search is one vector
+// compare rather than a chain of binary-search steps. Otherwise, with at
+// most scanWords rule words, the words of the five rows are ANDed
 // in order. On amd64 with AVX-512, and8 does it for all of them at once and
 // picks the answer without a branch. Otherwise the summary only answers "no
 // rule" (a branch the core predicts well when most packets match nothing,
@@ -90,6 +183,9 @@ func (d *dim) lookup(x uint32) uint32 {
 // The words are read without bounds checks: Compile lays every row out as
 // sum+nw words inside m.words (the matcher tests check it).
 func (m *Matcher) Match(t *Tuple) int {
+	if vectorSearch && m.kern.ok {
+		return match5(&m.kern, t)
+	}
 	a := uintptr(m.src.lookup(t.Src))
 	b := uintptr(m.dst.lookup(t.Dst))
 	c := uintptr(m.sport.lookup(uint32(t.SrcPort)))

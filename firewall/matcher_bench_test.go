@@ -30,19 +30,28 @@ func BenchmarkClassify(b *testing.B) {
 				b.Fatal(err)
 			}
 			type impl struct {
-				name   string
-				c      Classifier
-				goScan bool // the Go word scan instead of and8
+				name    string
+				c       Classifier
+				bsearch bool // binary searches instead of match5
+				goScan  bool // and the Go word scan instead of and8
 			}
-			impls := []impl{{"compiled", m, false}, {"linear", NewLinear(rules), false}}
+			impls := []impl{{"compiled", m, false, false}, {"linear", NewLinear(rules), false, false}}
+			if vectorSearch && m.kern.ok {
+				// The binary searches and and8 beside match5, measured in
+				// the same run.
+				impls = append(impls, impl{"compiled-bsearch", m, true, false})
+			}
 			if vectorScan && m.nw <= scanWords {
-				// The Go word scan beside and8, measured in the same run.
-				impls = append(impls, impl{"compiled-goscan", m, true})
+				// The binary searches and the Go word scan.
+				impls = append(impls, impl{"compiled-goscan", m, true, true})
 			}
 			for _, impl := range impls {
 				b.Run(fmt.Sprintf("set=%s/rules=%s/impl=%s", set.name, label, impl.name), func(b *testing.B) {
+					defer func(v, w bool) { vectorScan, vectorSearch = v, w }(vectorScan, vectorSearch)
+					if impl.bsearch {
+						vectorSearch = false
+					}
 					if impl.goScan {
-						defer func(v bool) { vectorScan = v }(vectorScan)
 						vectorScan = false
 					}
 					benchHeaders(b, impl.c, headers)
@@ -58,15 +67,19 @@ func BenchmarkClassify(b *testing.B) {
 
 func benchHeaders(b *testing.B, c Classifier, headers []Tuple) {
 	b.ReportAllocs()
-	sum, i := 0, 0
+	sum, i, ops, cpu := 0, 0, 0, cpuTime()
 	for b.Loop() {
 		sum += c.Match(&headers[i])
 		if i++; i == len(headers) {
 			i = 0
 		}
+		ops++
 	}
 	benchSink = sum
 	reportCycles(b)
+	// CPU time, which does not count the time spent waiting for a core on
+	// this shared machine: the figure to compare A/B runs by.
+	reportCPU(b, cpu, ops)
 }
 
 // BenchmarkCompile measures building the matcher from the first 500 rules

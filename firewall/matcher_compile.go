@@ -86,6 +86,7 @@ func Compile(rules []MatchRule) (*Matcher, error) {
 		}
 	}
 	m.words = slices.Clone(b.words)
+	m.setKernel()
 	return m, nil
 }
 
@@ -273,9 +274,10 @@ func (d *dim) index(top uint32) {
 		}
 		d.first[j] = uint32(i)
 	}
-	// A search may look up to 2*half-1 past its first candidate. Padding
-	// repeats the last interval, which holds MaxUint32 if anything does.
-	n, pad := len(d.starts), max(2*int(d.half)-1, 0)
+	// A search may look up to 2*half-1 past its first candidate, match5 up
+	// to searchWidth-1. Padding repeats the last interval, which holds
+	// MaxUint32 if anything does.
+	n, pad := len(d.starts), max(2*int(d.half)-1, searchWidth-1)
 	starts := make([]uint32, n+pad)
 	rows := make([]uint32, n+pad)
 	copy(starts, d.starts)

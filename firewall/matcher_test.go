@@ -223,14 +223,19 @@ func (g *ruleGen) edgeTuples(rules []MatchRule) []Tuple {
 }
 
 // scans runs f once for every word scan Match can use here: the Go scan,
-// and and8 where it runs (AVX-512 on amd64). It restores the default.
+// and8 where it runs (AVX-512 on amd64) and match5 where it runs (the
+// same, or its Go model elsewhere). It restores the default.
 func scans(f func(scan string)) {
-	defer func(v bool) { vectorScan = v }(vectorScan)
-	vectorScan = false
+	defer func(v, w bool) { vectorScan, vectorSearch = v, w }(vectorScan, vectorSearch)
+	vectorScan, vectorSearch = false, false
 	f("go")
 	if canVectorScan {
 		vectorScan = true
 		f("and8")
+	}
+	if canVectorSearch {
+		vectorSearch = true
+		f("match5")
 	}
 }
 
@@ -262,6 +267,11 @@ func checkSame(t *testing.T, rules []MatchRule, tuples []Tuple) {
 				got, scan = g, s
 			}
 		})
+		if m.kern.ok {
+			if g := match5Go(&m.kern, tp); g != want && got == want {
+				got, scan = g, "match5Go"
+			}
+		}
 		if got == want && lin == want {
 			continue
 		}
@@ -448,10 +458,14 @@ func compareClassBench(t *testing.T, rules []MatchRule, headers []classBenchHead
 	l := NewLinear(rules)
 	for _, x := range headers {
 		name, hs := x.name, x.hs
+		want := make([]int, len(hs)) // the linear scan's, once for every scan
+		for i := range hs {
+			want[i] = l.Match(&hs[i])
+		}
 		scans(func(scan string) {
 			bad, matched := 0, 0
 			for i := range hs {
-				got, want := m.Match(&hs[i]), l.Match(&hs[i])
+				got, want := m.Match(&hs[i]), want[i]
 				if want >= 0 {
 					matched++
 				}
@@ -569,5 +583,93 @@ func TestAnd8(t *testing.T) {
 				t.Fatalf("nw=%d trial %d: and8 = %d, want %d (rows %x)", nw, trial, got, want, rows)
 			}
 		}
+	}
+}
+
+// TestKernelLayout checks the offsets match5's assembly reads the kernel
+// and the tuple at.
+func TestKernelLayout(t *testing.T) {
+	var k kernel
+	var tp Tuple
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"words", unsafe.Offsetof(k.words), 0},
+		{"proto", unsafe.Offsetof(k.proto), 8},
+		{"nwMask", unsafe.Offsetof(k.nwMask), 16},
+		{"d", unsafe.Offsetof(k.d), 24},
+		{"kdim size", unsafe.Sizeof(k.d[0]), 32},
+		{"first", unsafe.Offsetof(k.d[0].first), 0},
+		{"starts", unsafe.Offsetof(k.d[0].starts), 8},
+		{"rows", unsafe.Offsetof(k.d[0].rows), 16},
+		{"shift", unsafe.Offsetof(k.d[0].shift), 24},
+		{"Tuple.Src", unsafe.Offsetof(tp.Src), 0},
+		{"Tuple.Dst", unsafe.Offsetof(tp.Dst), 4},
+		{"Tuple.SrcPort", unsafe.Offsetof(tp.SrcPort), 8},
+		{"Tuple.DstPort", unsafe.Offsetof(tp.DstPort), 10},
+		{"Tuple.Proto", unsafe.Offsetof(tp.Proto), 12},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s at %d, match5 reads it at %d", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestMatcherKernelApplies checks that match5 serves the ClassBench fixture
+// at 1 to 1,000 rules (so that the differential tests exercise it) and not
+// a set whose intervals crowd one bucket beyond searchWidth, nor one of
+// more than kernelWords words.
+func TestMatcherKernelApplies(t *testing.T) {
+	all, _ := loadFixture(t)
+	for _, n := range []int{1, 100, 250, 500} {
+		if m, err := Compile(all[:n]); err != nil || !m.kern.ok {
+			t.Errorf("fw1 fixture, %d rules: kernel ok = %v (err %v), want true", n, m.kern.ok, err)
+		}
+	}
+	// The ends of every field, where match5 counts the padding (a start
+	// of MaxUint32 is at most x = MaxUint32).
+	var ends []Tuple
+	for _, a := range []uint32{0, 1, math.MaxUint32 - 1, math.MaxUint32} {
+		for _, p := range []uint16{0, 65535} {
+			ends = append(ends, Tuple{Src: a, Dst: a, SrcPort: p, DstPort: p, Proto: uint8(p)},
+				Tuple{Src: a, Dst: ^a, SrcPort: p, DstPort: ^p, Proto: 6})
+		}
+	}
+	checkSame(t, all, ends)
+	// 200 single addresses 0..199: one bucket of 201 intervals.
+	var crowded []MatchRule
+	for i := range uint32(200) {
+		crowded = append(crowded, MatchRule{Src: []Range32{{i, i}}, Dst: []Range32{{0, math.MaxUint32}},
+			SrcPort: PortRange{0, 65535}, DstPort: PortRange{0, 65535}, AnyProto: true})
+	}
+	m, err := Compile(crowded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.kern.ok {
+		t.Errorf("200 crowded addresses: kernel ok, want not (src half %d)", m.src.half)
+	}
+	checkSame(t, crowded, []Tuple{{Src: 0}, {Src: 150}, {Src: 199}, {Src: 200}, {Src: math.MaxUint32}})
+	// 500 single destination ports: at most 16 in a bucket of 16 ports,
+	// which a port's search covers.
+	var ports []MatchRule
+	var tuples []Tuple
+	for i := range uint16(500) {
+		ports = append(ports, MatchRule{Src: []Range32{{0, math.MaxUint32}}, Dst: []Range32{{0, math.MaxUint32}},
+			SrcPort: PortRange{0, 65535}, DstPort: PortRange{i, i}, AnyProto: true})
+		tuples = append(tuples, Tuple{DstPort: i}, Tuple{DstPort: 65535 - i})
+	}
+	if m, err := Compile(ports); err != nil || !m.kern.ok {
+		t.Errorf("500 single ports: kernel ok = %v (err %v), want true", m.kern.ok, err)
+	}
+	checkSame(t, ports, tuples)
+	big := slices.Concat(all, all) // 1,000 rules: 16 words
+	if m, err := Compile(big); err != nil || !m.kern.ok {
+		t.Errorf("%d rules: kernel ok = %v (err %v), want true", len(big), m.kern.ok, err)
+	}
+	big = slices.Concat(big, all[:25]) // 1,025 rules: 17 words
+	if m, err := Compile(big); err != nil || m.kern.ok {
+		t.Errorf("%d rules: kernel ok = %v (err %v), want not (more than %d words)", len(big), m.kern.ok, err, kernelWords)
 	}
 }

@@ -28,3 +28,13 @@ func and8(pa, pb, pc, pd, pe unsafe.Pointer, nw int) int {
 	}
 	return -1
 }
+
+// canVectorSearch reports whether match5 runs here: its Go model does.
+const canVectorSearch = true
+
+// vectorSearch makes Match call match5 where the matcher allows it; off by
+// default where match5 is not vectorised.
+var vectorSearch = false
+
+// match5 is match5Go where there is no assembly.
+func match5(k *kernel, t *Tuple) int { return match5Go(k, t) }
