@@ -134,6 +134,11 @@ func Load(filename string, data []byte) (*Topology, error) {
 // parse parses one YAML document. Duplicate keys are left to the decoder,
 // which reports all of them rather than the first.
 func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
+	if len(data) >= splitMin {
+		if root, ok := parseSplit(data, splitParts(), splitMin/4); ok {
+			return root, true
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil { // the parser must never take the CLI down
 			errs.addAt(Position{1, 1}, "", "", fmt.Sprintf("YAML parser failed: %v", r), "")
