@@ -94,6 +94,9 @@ func Load(filename string, data []byte) (*Topology, error) {
 		return nil, errs.errs.sort()
 	}
 	d := newDecoder(errs)
+	// A position per value: about one per 12 bytes of a large generated
+	// file. Sized once, the map is not rehashed a dozen times as it grows.
+	d.pos = make(map[string]Position, len(data)/12)
 	// Without aliases a file has fewer nodes than bytes: the budget grows
 	// with the file, so a 9 MiB file of 100,000 expectations decodes while
 	// an alias bomb still expands to at most a constant factor of its size.
