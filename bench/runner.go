@@ -66,6 +66,9 @@ func RunnerTopology(n, e int) []byte {
 	return []byte(b.String())
 }
 
+// runnerTimeout is the runner's probe timeout (RunOptions.Timeout).
+const runnerTimeout = 10 * time.Second
+
 // runnerPoint is one size of the sweep.
 type runnerPoint struct {
 	instances, expects int
@@ -137,7 +140,11 @@ func measureRunner(ctx context.Context, n, e int) (runnerPoint, error) {
 	defer lab.Close()
 	p.build, p.buildCPU = time.Since(start), processCPU()-cpu
 	start, cpu = time.Now(), processCPU()
-	results := lab.Run(ctx, topology.RunOptions{})
+	// A blocked probe ends on its drop event, not the timeout: the
+	// timeout only bounds allowed probes, which on a machine shared by
+	// many jobs can take seconds to be scheduled. 10 s keeps a loaded
+	// machine from failing them without slowing anything down.
+	results := lab.Run(ctx, topology.RunOptions{Timeout: runnerTimeout})
 	p.run, p.runCPU = time.Since(start), processCPU()-cpu
 	for _, r := range results {
 		if !r.Pass {
