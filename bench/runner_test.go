@@ -6,7 +6,7 @@ import (
 )
 
 // TestRunnerQuick runs the runner benchmark at its quick size and checks
-// the result's shape (every expectation passed or Run fails; two rows per
+// the result's shape (every expectation passed or Run fails; three rows per
 // size; one point per size in every series), not its figures.
 func TestRunnerQuick(t *testing.T) {
 	if testing.Short() {
@@ -16,8 +16,8 @@ func TestRunnerQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Benchmark != "runner" || len(res.Rows) != 2*len(runnerSizes(true)) {
-		t.Fatalf("benchmark %q with %d rows, want runner with %d", res.Benchmark, len(res.Rows), 2*len(runnerSizes(true)))
+	if res.Benchmark != "runner" || len(res.Rows) != 3*len(runnerSizes(true)) {
+		t.Fatalf("benchmark %q with %d rows, want runner with %d", res.Benchmark, len(res.Rows), 3*len(runnerSizes(true)))
 	}
 	for _, r := range res.Rows {
 		t.Logf("%s: %.3f %s %s", r.Measure, r.Ours, r.Unit, r.Note)

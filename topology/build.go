@@ -280,17 +280,22 @@ func (t *Topology) host(name string) *Host {
 // the VPC, its private address. An internet host's name is its public
 // address; an address is taken as it is.
 func (t *Topology) Target(from, to string) (netip.Addr, error) {
+	return t.target(from, to, topologyScan{t})
+}
+
+// target is Target with the names looked up in names.
+func (t *Topology) target(from, to string, names nameLookup) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(to); err == nil {
 		return a, nil
 	}
-	fromInternet := t.host(from) != nil
-	if in := t.instance(to); in != nil {
+	fromInternet := names.host(from) != nil
+	if in := names.instance(to); in != nil {
 		if fromInternet && in.EIP.IsValid() {
 			return in.EIP, nil
 		}
 		return in.IP, nil
 	}
-	if h := t.host(to); h != nil {
+	if h := names.host(to); h != nil {
 		return h.IP, nil
 	}
 	if _, pe := t.VPNPeer(to); pe != nil {

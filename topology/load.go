@@ -94,6 +94,9 @@ func Load(filename string, data []byte) (*Topology, error) {
 		return nil, errs.errs.sort()
 	}
 	d := newDecoder(errs)
+	// A position per value: about one per 12 bytes of a large generated
+	// file. Sized once, the map is not rehashed a dozen times as it grows.
+	d.pos = make(map[string]Position, len(data)/12)
 	// Without aliases a file has fewer nodes than bytes: the budget grows
 	// with the file, so a 9 MiB file of 100,000 expectations decodes while
 	// an alias bomb still expands to at most a constant factor of its size.
@@ -134,6 +137,11 @@ func Load(filename string, data []byte) (*Topology, error) {
 // parse parses one YAML document. Duplicate keys are left to the decoder,
 // which reports all of them rather than the first.
 func parse(data []byte, errs *errorList) (root ast.Node, ok bool) {
+	if len(data) >= splitMin {
+		if root, ok := parseSplit(data, splitParts(), splitMin/4); ok {
+			return root, true
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil { // the parser must never take the CLI down
 			errs.addAt(Position{1, 1}, "", "", fmt.Sprintf("YAML parser failed: %v", r), "")

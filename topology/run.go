@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,27 +90,47 @@ func (l *Lab) RunExpects(ctx context.Context, expects []Expect, opts RunOptions)
 	if opts.Parallel <= 0 {
 		opts.Parallel = 32
 	}
-	d := newDispatcher(l.VPC.SubscribeDrops(4096))
-	defer d.close()
+	run := &run{
+		lab:     l,
+		timeout: opts.Timeout,
+		drops:   newDispatcher(l.VPC.SubscribeDrops(4096)),
+		keys:    &keyedMutex{m: map[probeKey]*keyLock{}},
+		names:   newNameIndex(l.Topology),
+	}
+	defer run.drops.close()
 
+	// A fixed set of workers takes the expectations in file order: a
+	// worker's stack has grown to the depth of the data plane once, where a
+	// goroutine per probe would grow (copy) it on every probe.
 	results := make([]Result, len(expects))
-	sem := make(chan struct{}, opts.Parallel)
-	keys := &keyedMutex{m: map[string]*keyLock{}}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i := range expects {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = l.probe(ctx, i, expects[i], opts.Timeout, d, keys)
-		}()
+	for range min(opts.Parallel, len(expects)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(expects) {
+					return
+				}
+				results[i] = run.probe(ctx, i, expects[i])
+			}
+		})
 	}
 	wg.Wait()
 	return results
 }
 
-func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duration, d *dispatcher, keys *keyedMutex) (r Result) {
+// run is the state the probes of one RunExpects share.
+type run struct {
+	lab     *Lab
+	timeout time.Duration
+	drops   *dispatcher
+	keys    *keyedMutex
+	names   *nameIndex
+}
+
+func (rn *run) probe(ctx context.Context, idx int, e Expect) (r Result) {
+	l, timeout, d, keys := rn.lab, rn.timeout, rn.drops, rn.keys
 	r = Result{Index: idx, Name: e.Name, From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port, Expected: e.Result}
 	start := time.Now()
 	defer func() {
@@ -117,7 +138,7 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 		r.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	}()
 	t := l.Topology
-	target, err := t.Target(e.From, e.To)
+	target, err := t.target(e.From, e.To, rn.names)
 	if err != nil {
 		r.Observed, r.Detail = Failed, err.Error()
 		return r
@@ -146,9 +167,10 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 
 	// Probes that a drop event could be confused with run one at a time:
 	// same source, protocol and destination (as a drop event sees it).
-	lockKeys := make([]string, len(dsts))
-	for i, d := range dsts {
-		lockKeys[i] = fmt.Sprintf("%s|%s|%v", e.From, e.Protocol, d)
+	var keyBuf [2]probeKey
+	lockKeys := keyBuf[:0]
+	for _, d := range dsts {
+		lockKeys = append(lockKeys, probeKey{from: e.From, proto: proto, dst: d})
 	}
 	unlock := keys.lockAll(lockKeys)
 	defer unlock()
@@ -179,7 +201,7 @@ func (l *Lab) probe(ctx context.Context, idx int, e Expect, timeout time.Duratio
 	}, onDrop)
 	defer stop()
 
-	svc := l.service(target, e.Protocol, e.Port)
+	svc := l.service(target, e.Protocol, e.Port, rn.names)
 	var observed, detail string
 	switch e.Protocol {
 	case "udp":
@@ -243,15 +265,15 @@ func (l *Lab) flowDsts(target netip.Addr, proto string, port int) []netip.AddrPo
 
 // service returns the service that answers proto/port at addr, following
 // EIPs and DNAT entries as the data plane does, or nil when none is known.
-func (l *Lab) service(addr netip.Addr, proto string, port int) *Service {
+func (l *Lab) service(addr netip.Addr, proto string, port int, names nameLookup) *Service {
 	name, _ := l.VPC.Owner(addr)
 	if inst, private, ok := l.VPC.Inbound(addr, protoNumber(proto), uint16(port)); ok {
 		name, port = inst, int(private.Port())
 	}
 	var ss []Service
-	if in := l.Topology.instance(name); in != nil {
+	if in := names.instance(name); in != nil {
 		ss = in.Services
-	} else if h := l.Topology.host(name); h != nil {
+	} else if h := names.host(name); h != nil {
 		ss = h.Services
 	}
 	var all *Service // a catch-all answers where no service of the port does
@@ -443,10 +465,28 @@ func (d *dispatcher) close() {
 	<-d.done
 }
 
+// probeKey is what a drop event tells of a probe: its source, protocol
+// and destination.
+type probeKey struct {
+	from  string
+	proto uint8
+	dst   netip.AddrPort
+}
+
+func (a probeKey) compare(b probeKey) int {
+	if c := strings.Compare(a.from, b.from); c != 0 {
+		return c
+	}
+	if c := int(a.proto) - int(b.proto); c != 0 {
+		return c
+	}
+	return a.dst.Compare(b.dst)
+}
+
 // keyedMutex serializes probes with the same key.
 type keyedMutex struct {
 	mu sync.Mutex
-	m  map[string]*keyLock
+	m  map[probeKey]*keyLock
 }
 
 type keyLock struct {
@@ -454,7 +494,7 @@ type keyLock struct {
 	refs int
 }
 
-func (k *keyedMutex) lock(key string) (unlock func()) {
+func (k *keyedMutex) lock(key probeKey) *keyLock {
 	k.mu.Lock()
 	l := k.m[key]
 	if l == nil {
@@ -464,29 +504,34 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 	l.refs++
 	k.mu.Unlock()
 	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
+	return l
+}
+
+func (k *keyedMutex) unlock(key probeKey, l *keyLock) {
+	l.Unlock()
+	k.mu.Lock()
+	if l.refs--; l.refs == 0 {
+		delete(k.m, key)
 	}
+	k.mu.Unlock()
 }
 
 // lockAll locks every key, in sorted order so that two probes never wait
-// for each other.
-func (k *keyedMutex) lockAll(keys []string) (unlock func()) {
-	keys = slices.Clone(keys)
-	slices.Sort(keys)
+// for each other. It sorts keys in place.
+func (k *keyedMutex) lockAll(keys []probeKey) (unlock func()) {
+	slices.SortFunc(keys, probeKey.compare)
 	keys = slices.Compact(keys)
-	unlocks := make([]func(), len(keys))
-	for i, key := range keys {
-		unlocks[i] = k.lock(key)
+	var held [2]*keyLock
+	locks := held[:0]
+	if len(keys) > len(held) {
+		locks = make([]*keyLock, 0, len(keys))
+	}
+	for _, key := range keys {
+		locks = append(locks, k.lock(key))
 	}
 	return func() {
-		for i := len(unlocks) - 1; i >= 0; i-- {
-			unlocks[i]()
+		for i := len(locks) - 1; i >= 0; i-- {
+			k.unlock(keys[i], locks[i])
 		}
 	}
 }
