@@ -15,7 +15,7 @@ import (
 func init() {
 	Register(Benchmark{
 		Name: "kernel-check",
-		Doc:  "every example and generated scenarios built as Linux namespaces with iptables: the kernel's answer to each expectation against vpclab's, and the namespace baseline (boot, memory, connections/s, throughput)",
+		Doc:  "every example and generated scenarios built as Linux namespaces with iptables (EIP, SNAT and DNAT as iptables nat in a gateway namespace): the kernel's answer to each expectation against vpclab's, and the namespace baseline (boot, memory, connections/s, throughput)",
 		Run:  runKernelCheck,
 	})
 }
@@ -71,7 +71,7 @@ func runKernelCheck(ctx context.Context, opts Options) (*Result, error) {
 	var disagreements []string
 	for _, in := range inputs {
 		if netns.Probeable(in.t) == 0 {
-			res.Skipped = append(res.Skipped, in.name+": every expectation crosses the internet (EIP, NAT gateway or internet host), which the namespaces do not translate")
+			res.Skipped = append(res.Skipped, in.name+": every expectation involves a VPN peer, which the namespaces do not translate")
 			continue
 		}
 		opts.progress("kernel-check: %s", in.name)
