@@ -166,12 +166,18 @@ func shardBulkRow(ctx context.Context, opts Options, plan shardPlan) (Row, error
 	senders[2] = labs[0].VPC.Instance(pairSender)
 
 	runs := make([][]float64, len(paths))
+	var dropped, injected uint64 // by the sender's link, in its runs
 	for r := range plan.rounds {
 		for i, p := range paths {
 			opts.progress("shard: bulk TCP, %s (round %d of %d)", p, r+1, plan.rounds)
+			d0, i0 := here.Shard.Stats()
 			g, err := bulkTo(ctx, senders[i], sink, plan.bulk)
 			if err != nil {
 				return Row{}, fmt.Errorf("%s: %w", p, err)
+			}
+			if i == 0 {
+				d1, i1 := here.Shard.Stats()
+				dropped, injected = dropped+d1-d0, injected+i1-i0
 			}
 			runs[i] = append(runs[i], g)
 		}
@@ -182,7 +188,8 @@ func shardBulkRow(ctx context.Context, opts Options, plan shardPlan) (Row, error
 	}
 	row := Row{Measure: "bulk TCP between two instances in two shard processes (loopback WireGuard)", Unit: "Gbit/s",
 		Ours: med[0], Better: "higher",
-		Note: fmt.Sprintf("one connection, median of %d × %v, paths alternating; runs: %s", plan.rounds, plan.bulk, runsText(paths, runs))}
+		Note: fmt.Sprintf("one connection, median of %d × %v, paths alternating; runs: %s; the sender's link dropped %d frames and injected %d (ACKs) over its runs",
+			plan.rounds, plan.bulk, runsText(paths, runs), dropped, injected)}
 	for i := 1; i < len(paths); i++ {
 		row.Baselines = append(row.Baselines, Baseline{Name: paths[i], Value: med[i], Ratio: Ratio(med[0], med[i], "higher")})
 	}
