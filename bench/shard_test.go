@@ -23,10 +23,10 @@ func TestShardQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	logResult(t, res)
-	if res.Benchmark != "shard" || len(res.Rows) != 3 {
-		t.Fatalf("benchmark %q with %d rows, want shard with 3", res.Benchmark, len(res.Rows))
+	if res.Benchmark != "shard" || len(res.Rows) != 4 {
+		t.Fatalf("benchmark %q with %d rows, want shard with 4", res.Benchmark, len(res.Rows))
 	}
-	wantBaselines := []int{2, 1, 1}
+	wantBaselines := []int{2, 1, 1, 1}
 	for i, r := range res.Rows {
 		if r.Ours <= 0 || len(r.Baselines) != wantBaselines[i] {
 			t.Errorf("%s: %v %s, %d baselines (want %d)", r.Measure, r.Ours, r.Unit, len(r.Baselines), wantBaselines[i])
