@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vpclab/vpclab/bench/cycles"
 	"github.com/vpclab/vpclab/firewall"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -23,25 +24,8 @@ func init() {
 
 var clockSink uint64
 
-// clockGHz measures the core's clock as it runs now: a chain of dependent
-// 64-bit multiplies (3 cycles each on every x86 core since 2011 and on
-// current arm64 cores), the fastest of 16 runs. ns times this is cycles,
-// which compare across runs where ns do not (this VM's clock has measured
-// from 1.4 to 3.2 GHz).
-func clockGHz() float64 {
-	const n = 1 << 14
-	best := time.Duration(1 << 62)
-	x := uint64(1)
-	for range 16 {
-		start := time.Now()
-		for range n {
-			x *= 0x9e3779b97f4a7c15
-		}
-		best = min(best, time.Since(start))
-	}
-	clockSink = x
-	return 3 * n / float64(max(best.Nanoseconds(), 1))
-}
+// clockGHz is the core's clock now, in cycles per ns (cycles.GHz).
+func clockGHz() float64 { return cycles.GHz() }
 
 // nsPer times op(n) for growing n until one run lasts budget and returns
 // the time per unit of the last run, in ns; units is how many units one

@@ -69,7 +69,7 @@ type Series struct {
 
 // Benchmark is one entry of the suite.
 type Benchmark struct {
-	Name string // classify, conntrack, fabric, connrate, scale, runner, kernel-check
+	Name string // classify, conntrack, fabric, connrate, scale, runner, shard, kernel-check
 	Doc  string // one line
 	Run  func(ctx context.Context, opts Options) (*Result, error)
 }
@@ -116,7 +116,7 @@ func All() []Benchmark {
 	return out
 }
 
-var order = []string{"classify", "conntrack", "fabric", "connrate", "scale", "runner", "kernel-check"}
+var order = []string{"classify", "conntrack", "fabric", "connrate", "scale", "runner", "shard", "kernel-check"}
 
 // Ratio returns how many times better ours is than base: base/ours for a
 // cost (better "lower"), ours/base for a rate.

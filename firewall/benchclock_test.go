@@ -3,29 +3,13 @@ package firewall
 import (
 	"testing"
 	"time"
+
+	"github.com/vpclab/vpclab/bench/cycles"
 )
 
-var clockSink uint64
-
-// coreGHz measures the core's clock as it runs now: a chain of dependent
-// 64-bit multiplies (3 cycles each on every x86 core since 2011, and on
-// current arm64 cores), the fastest of 16 runs. This machine's clock has
-// measured anywhere from 1.4 to 3.2 GHz from one session to the next, so a
-// figure in ns says little without it.
-func coreGHz() float64 {
-	const n = 1 << 14
-	best := time.Duration(1 << 62)
-	x := uint64(1)
-	for range 16 {
-		start := time.Now()
-		for range n {
-			x *= 0x9e3779b97f4a7c15
-		}
-		best = min(best, time.Since(start))
-	}
-	clockSink = x
-	return 3 * n / float64(best.Nanoseconds())
-}
+// coreGHz is the core's clock now, in cycles per ns (cycles.GHz, the one
+// copy the bench suite uses too).
+func coreGHz() float64 { return cycles.GHz() }
 
 // reportCycles adds the clock, measured right after the timed loop, and the
 // time per op in core cycles, which compare across runs and machines that

@@ -110,7 +110,9 @@ func writeFull(dir string, d Document) ([]string, error) {
 }
 
 // Section is the summary that goes between the markers: when, where, the
-// command, a link to the full report and each benchmark's first row.
+// command, a link to the full report and each benchmark's target rows (the
+// rows whose note states a target, see TargetRows), or its first row when
+// none does.
 func Section(d Document, link string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Latest full run: %s\n\n", d.Date.UTC().Format("2006-01-02"))
@@ -121,7 +123,7 @@ func Section(d Document, link string) string {
 	}
 	if len(d.Benchmarks) > 0 {
 		b.WriteString("\n")
-		writeMDTable(&b, []string{"benchmark", "first measure", "ours", "vs each baseline"}, func(add func(...string)) {
+		writeMDTable(&b, []string{"benchmark", "measure", "ours", "vs each baseline", "target"}, func(add func(...string)) {
 			for _, bm := range d.Benchmarks {
 				switch {
 				case bm.Error != "":
@@ -129,17 +131,52 @@ func Section(d Document, link string) string {
 				case len(bm.Rows) == 0:
 					add(bm.Name, "no rows")
 				default:
-					r := bm.Rows[0]
-					var vs []string
-					for _, bl := range r.Baselines {
-						vs = append(vs, bl.Name+" "+FormatRatio(bl.Ratio))
+					for _, r := range TargetRows(bm.Rows) {
+						var vs []string
+						for _, bl := range r.Baselines {
+							vs = append(vs, bl.Name+" "+FormatRatio(bl.Ratio))
+						}
+						add(bm.Name, r.Measure, FormatValue(r.Ours)+" "+r.Unit, strings.Join(vs, ", "), Target(r.Note))
 					}
-					add(bm.Name, r.Measure, FormatValue(r.Ours)+" "+r.Unit, strings.Join(vs, ", "))
 				}
 			}
 		})
 	}
 	return b.String()
+}
+
+var targetWord = regexp.MustCompile(`(?i)\btargets?\b`)
+
+// Target returns the target a row's note states: the clause from the word
+// "target" (or "targets") to the next ';' ("target ≥ 90% of direct-wired
+// (ratio ≥ 0.9)"), or "" when the note states none.
+func Target(note string) string {
+	loc := targetWord.FindStringIndex(note)
+	if loc == nil {
+		return ""
+	}
+	t := note[loc[0]:]
+	if i := strings.IndexByte(t, ';'); i >= 0 {
+		t = t[:i]
+	}
+	return strings.TrimSpace(t)
+}
+
+// TargetRows returns the rows a summary shows for a benchmark: every row
+// whose note states a target (a benchmark's targets are on the sizes the
+// issue names, not on its first, smallest one), or the first row when no
+// row states one.
+func TargetRows(rows []Row) []Row {
+	var out []Row
+	for _, r := range rows {
+		if Target(r.Note) != "" {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 && len(rows) > 0 {
+		out = rows[:1]
+	}
+	return out
 }
 
 // ReplaceSection returns doc with the text between SectionBegin and

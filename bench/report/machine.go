@@ -5,9 +5,10 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vpclab/vpclab/bench/cycles"
 )
 
 // Machine is what a benchmark's figures are read against.
@@ -27,7 +28,7 @@ func DetectMachine() Machine {
 		CPU:        cpuModel("/proc/cpuinfo"),
 		Cores:      runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		GHz:        CoreGHz(),
+		GHz:        cycles.GHz(),
 		Go:         runtime.Version(),
 		OS:         runtime.GOOS + "/" + runtime.GOARCH,
 		Kernel:     kernel(),
@@ -71,29 +72,4 @@ func kernel() string {
 		return "unknown"
 	}
 	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
-}
-
-var clockSink uint64
-
-// CoreGHz estimates the core's clock as it runs now, in cycles per ns: a
-// chain of dependent 64-bit multiplies (3 cycles each on every x86 core
-// since 2011 and on current arm64 cores), the fastest of 16 runs — the
-// firewall benchmarks' approach. A shared VM's clock moves, so it is an
-// estimate taken once, at start.
-func CoreGHz() float64 {
-	const n = 1 << 14
-	best := time.Duration(1 << 62)
-	x := uint64(1)
-	for range 16 {
-		start := time.Now()
-		for range n {
-			x *= 0x9e3779b97f4a7c15
-		}
-		best = min(best, time.Since(start))
-	}
-	clockSink = x
-	if best <= 0 {
-		return 0
-	}
-	return 3 * n / float64(best.Nanoseconds())
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -316,7 +317,7 @@ func TestWriteDirSection(t *testing.T) {
 			t.Errorf("run %d: the hand-written text around the section changed", run)
 		}
 		sec := s[i:j]
-		for _, w := range []string{"## Latest full run: 2026-12-02", "[report/RESULTS.md](report/RESULTS.md)", "| classify | acl1, 500 rules | 41.5 cycles/header | linear ×50.0 better, gvisor-iptables ×2.0 worse |", "| fabric | error: boom |"} {
+		for _, w := range []string{"## Latest full run: 2026-12-02", "[report/RESULTS.md](report/RESULTS.md)", "| classify | acl1, 500 rules | 41.5 cycles/header | linear ×50.0 better, gvisor-iptables ×2.0 worse |  |", "| fabric | error: boom |"} {
 			if !strings.Contains(sec, w) {
 				t.Errorf("run %d: section lacks %q:\n%s", run, w, sec)
 			}
@@ -326,5 +327,40 @@ func TestWriteDirSection(t *testing.T) {
 		if !bytes.HasPrefix(full, []byte(GeneratedMark)) {
 			t.Errorf("report/RESULTS.md is not the generated report")
 		}
+	}
+}
+
+// TestSectionTargetRows checks that the summary shows a benchmark's rows
+// that state a target — all of them, and not the first row when it states
+// none — and the first row of a benchmark without targets.
+func TestSectionTargetRows(t *testing.T) {
+	res := &bench.Result{Rows: []bench.Row{
+		{Measure: "acl1, 100 rules", Unit: "cycles/header", Ours: 20, Note: "small"},
+		{Measure: "acl1, 1000 rules", Unit: "cycles/header", Ours: 40, Note: "targets: ≤ 80 cycles/header, ≥ 20× linear"},
+		{Measure: "fw1, 1000 rules", Unit: "cycles/header", Ours: 50, Note: "best of 3; Target ≥ 0.9 of direct; 3 rounds"},
+		{Measure: "fw1, 10000 rules", Unit: "cycles/header", Ours: 60, Note: "no goal here (targeted later)"},
+	}}
+	plain := &bench.Result{Rows: []bench.Row{{Measure: "1000 idle", Unit: "µs", Ours: 7}, {Measure: "10000 idle", Unit: "µs", Ours: 8}}}
+	d := sample()
+	d.Benchmarks = []Benchmark{
+		FromResult(bench.Benchmark{Name: "classify"}, res, nil, time.Second),
+		FromResult(bench.Benchmark{Name: "scale"}, plain, nil, time.Second),
+	}
+	sec := Section(d, "report/RESULTS.md")
+	tables := mdTables(t, sec)
+	if len(tables) != 1 {
+		t.Fatalf("%d tables:\n%s", len(tables), sec)
+	}
+	var got [][2]string
+	for _, row := range tables[0][1:] {
+		got = append(got, [2]string{row[1], row[4]})
+	}
+	want := [][2]string{
+		{"acl1, 1000 rules", "targets: ≤ 80 cycles/header, ≥ 20× linear"},
+		{"fw1, 1000 rules", "Target ≥ 0.9 of direct"},
+		{"1000 idle", ""},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("summary rows (measure, target) %q, want %q\n%s", got, want, sec)
 	}
 }

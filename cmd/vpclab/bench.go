@@ -41,7 +41,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure vpclab's components against the baselines a user would pick instead",
 		Long: `Bench runs the named benchmarks of the suite (all of them with no name or
 "all"), in the suite's order: classify, conntrack, fabric, connrate, scale,
-runner, kernel-check. It prints the machine, then one table per benchmark:
+runner, shard, kernel-check. It prints the machine, then one table per benchmark:
 each measure, ours, every baseline measured in the same run and how many times
 better ours is, and what was skipped and why.
 
@@ -65,8 +65,26 @@ not be drawn, 2 on invalid input, 130 when interrupted.`,
 	pf.BoolVar(&f.quick, "quick", false, "run the smallest sizes only (a smoke run: the whole suite in about a minute)")
 	pf.StringVar(&f.report, "report", "", "write `DIR`/RESULTS.md and the SVG charts")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	cmd.AddCommand(newBenchClassifyCmd(&f))
+	cmd.AddCommand(newBenchClassifyCmd(&f), newBenchShardWorkerCmd())
 	return cmd
+}
+
+// newBenchShardWorkerCmd is the hidden command the shard benchmark starts
+// its shard processes with (bench.ShardWorkerArgs): it speaks JSON lines on
+// stdin and stdout and ends with its stdin.
+func newBenchShardWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "shard-worker",
+		Short:  "One shard process of `vpclab bench shard` (started by it; not for use by hand)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Getenv(bench.ShardWorkerEnv) != "1" {
+				return usageError("bench shard-worker is started by `vpclab bench shard`, not by hand")
+			}
+			return bench.ShardWorker(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
 }
 
 // chooseBenchmarks returns the benchmarks names select, in the suite's

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -382,5 +384,57 @@ func TestBenchProgress(t *testing.T) {
 	q.clear()
 	if b.Len() != 0 {
 		t.Errorf("progress off a terminal wrote %q", b.String())
+	}
+}
+
+// TestBenchShardWorker drives the hidden command the shard benchmark
+// starts its shard processes with: by hand (without bench.ShardWorkerEnv)
+// it refuses with exit 2; started as the benchmark starts it, it builds
+// the bulk pair unsharded from its setup line, reports "built" and
+// "ready", and exits 0 when its stdin ends.
+func TestBenchShardWorker(t *testing.T) {
+	t.Setenv(bench.ShardWorkerEnv, "")
+	if _, _, code, err := runBenchCmd(t, context.Background(), "bench", "shard-worker"); code != 2 || !strings.Contains(err.Error(), "not by hand") {
+		t.Errorf("by hand: exit %d, %v; want 2", code, err)
+	}
+	cmd := exec.Command(os.Args[0], bench.ShardWorkerArgs...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", bench.ShardWorkerEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	lines := bufio.NewScanner(stdout)
+	expect := func(event string) {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("no %q line; stderr: %s", event, stderr.String())
+		}
+		var r struct{ Event, Error string }
+		if err := json.Unmarshal(lines.Bytes(), &r); err != nil || r.Event != event {
+			t.Fatalf("line %q, want event %q (%v)", lines.Text(), event, err)
+		}
+	}
+	io.WriteString(stdin, `{"Count":1}`+"\n")
+	expect("built")
+	io.WriteString(stdin, `{"Endpoints":{}}`+"\n")
+	expect("ready")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("worker: %v; stderr: %s", err, stderr.String())
 	}
 }

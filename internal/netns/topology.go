@@ -21,12 +21,13 @@ type Topo struct {
 	Skipped []string
 }
 
-// Build builds the instances of a loaded topology: their namespaces, their
-// security groups as iptables, and their services. The internet side
-// (hosts, EIPs, NAT gateways, expose) is left out, each named in Skipped;
-// traffic inside the VPC does not depend on it. A catch-all service
-// (port: all) listens on each port an expectation probes that no other
-// service of the instance takes.
+// Build builds a loaded topology: its instances' namespaces, their
+// security groups as iptables and their services, and its internet side —
+// the internet hosts, and a gateway namespace translating EIPs, NAT
+// gateways' SNAT and DNAT with iptables' nat table (GatewayTables). VPN
+// peers and expose are left out, each named in Skipped. A catch-all
+// service (port: all) listens on each port an expectation probes that no
+// other service of the instance takes.
 func Build(t *topology.Topology) (*Topo, error) {
 	lab, err := New(t.VPC.CIDR)
 	if err != nil {
@@ -42,18 +43,12 @@ func Build(t *topology.Topology) (*Topo, error) {
 
 func (tp *Topo) build() error {
 	t := tp.t
-	if n := len(t.Internet.Hosts); n > 0 {
-		tp.Skipped = append(tp.Skipped, fmt.Sprintf("%d internet host(s): the internet is not translated", n))
-	}
-	if n := len(t.NATGateways); n > 0 {
-		tp.Skipped = append(tp.Skipped, fmt.Sprintf("%d NAT gateway(s): SNAT/DNAT are not translated", n))
+	for _, g := range t.VPNGateways {
+		tp.Skipped = append(tp.Skipped, fmt.Sprintf("VPN gateway %s: %d peer(s) not translated", g.Name, len(g.Peers)))
 	}
 	addrs := make([]netip.Addr, len(t.Instances))
 	for i, in := range t.Instances {
 		addrs[i] = in.IP
-		if in.EIP.IsValid() {
-			tp.Skipped = append(tp.Skipped, fmt.Sprintf("instance %s: EIP %s not translated", in.Name, in.EIP))
-		}
 	}
 	nodes, err := tp.AddNodes(addrs)
 	if err != nil {
@@ -67,14 +62,38 @@ func (tp *Topo) build() error {
 			return fmt.Errorf("instance %s: %w", in.Name, err)
 		}
 	}
+	if hasInternet(t) {
+		hosts, err := tp.buildInternet(nodes)
+		if err != nil {
+			return fmt.Errorf("internet: %w", err)
+		}
+		for i, h := range t.Internet.Hosts {
+			tp.nodes[h.Name] = hosts[i]
+			for _, s := range h.Services {
+				if s.Port == topology.AllPorts {
+					tp.Skipped = append(tp.Skipped, fmt.Sprintf("internet host %s: service %s on every port not translated", h.Name, s.Kind))
+					continue
+				}
+				for _, proto := range s.Protocols() {
+					if err := tp.Serve(hosts[i], s.Kind, proto, s.Port, serviceText(h.Name, s)); err != nil {
+						return fmt.Errorf("internet host %s: service %s %d/%s: %w", h.Name, s.Kind, s.Port, proto, err)
+					}
+				}
+			}
+		}
+	}
 	// Ports each instance is probed on, for catch-all services.
 	probed := map[string]map[[2]any]bool{}
 	for _, e := range t.Expect {
-		if name, ok := tp.target(e.To); ok && e.Port != 0 {
+		to, err := t.Target(e.From, e.To)
+		if err != nil || e.Port == 0 {
+			continue
+		}
+		if name, port := tp.destination(e, to); name != "" {
 			if probed[name] == nil {
 				probed[name] = map[[2]any]bool{}
 			}
-			probed[name][[2]any{e.Protocol, e.Port}] = true
+			probed[name][[2]any{e.Protocol, port}] = true
 		}
 	}
 	for i, in := range t.Instances {
@@ -117,29 +136,11 @@ func serviceText(name string, s topology.Service) string {
 	return name
 }
 
-// target resolves an expectation's to: an instance name or one of the
-// instances' private addresses.
-func (tp *Topo) target(to string) (string, bool) {
-	if _, ok := tp.nodes[to]; ok {
-		return to, true
-	}
-	for _, in := range tp.t.Instances {
-		if in.Name == to {
-			return to, true
-		}
-	}
-	if a, err := netip.ParseAddr(to); err == nil {
-		name, ok := tp.byAddr[a]
-		return name, ok
-	}
-	return "", false
-}
-
 // Result is the kernel's answer to one expectation.
 type Result struct {
 	Observed, Detail string
-	// Skip says why the expectation was not probed (it involves the
-	// internet); Observed is then empty.
+	// Skip says why the expectation was not probed (it involves a VPN
+	// peer); Observed is then empty.
 	Skip string
 }
 
@@ -162,35 +163,46 @@ func (tp *Topo) Run(ctx context.Context, timeout time.Duration) []Result {
 	return out
 }
 
-// ProbeExpect probes the topology's i-th expectation once.
+// ProbeExpect probes the topology's i-th expectation once, from the
+// namespace of its from (an instance or an internet host) to the address
+// vpclab's runner resolves its to to (topology.Topology.Target: an
+// instance's EIP from the internet, else its private address; a host's
+// public address; an address as written).
 func (tp *Topo) ProbeExpect(ctx context.Context, i int, timeout time.Duration) Result {
 	e := tp.t.Expect[i]
 	from, ok := tp.nodes[e.From]
 	if !ok {
-		return Result{Skip: "from " + e.From + ": an internet host"}
+		return Result{Skip: "from " + e.From + ": a VPN peer (not translated)"}
 	}
-	name, ok := tp.target(e.To)
-	if !ok {
-		return Result{Skip: "to " + e.To + ": outside the VPC (EIP, NAT or internet)"}
+	to, err := tp.t.Target(e.From, e.To)
+	if err != nil {
+		return Result{Skip: "to " + e.To + ": " + err.Error()}
 	}
-	to := netip.AddrPortFrom(tp.nodes[name].Addr, uint16(e.Port))
+	if _, pe := tp.t.VPNPeer(e.To); pe != nil {
+		return Result{Skip: "to " + e.To + ": a VPN peer (not translated)"}
+	}
 	var r Result
-	r.Observed, r.Detail = tp.Probe(ctx, from, e.Protocol, to, timeout)
+	r.Observed, r.Detail = tp.Probe(ctx, from, e.Protocol, netip.AddrPortFrom(to, uint16(e.Port)), timeout)
 	return r
 }
 
-// Probeable counts the expectations of t that stay inside the VPC (from an
-// instance to an instance's name or private address): the ones Build's
-// namespaces can answer.
+// Probeable counts the expectations of t that Build's namespaces can
+// answer: from an instance or an internet host, to anything but a VPN
+// peer.
 func Probeable(t *topology.Topology) int {
-	inst := map[string]bool{}
+	from := map[string]bool{}
 	for _, in := range t.Instances {
-		inst[in.Name] = true
-		inst[in.IP.String()] = true
+		from[in.Name] = true
+	}
+	for _, h := range t.Internet.Hosts {
+		from[h.Name] = true
 	}
 	n := 0
 	for _, e := range t.Expect {
-		if inst[e.From] && inst[e.To] {
+		if _, pe := t.VPNPeer(e.To); pe != nil || !from[e.From] {
+			continue
+		}
+		if _, err := t.Target(e.From, e.To); err == nil {
 			n++
 		}
 	}

@@ -34,8 +34,14 @@ func NewPolicy(t *topology.Topology) *Policy {
 	for i := range t.SecurityGroups {
 		p.groups[t.SecurityGroups[i].Name] = &t.SecurityGroups[i]
 	}
-	if _, ok := p.groups[defaultGroup]; !ok {
+	if g, ok := p.groups[defaultGroup]; !ok {
 		p.groups[defaultGroup] = &topology.SecurityGroup{Name: defaultGroup, Type: "basic", InnerAccess: "accept", Rules: systemRules}
+	} else {
+		// A file may declare the default group to add rules to it: the
+		// system rules stay (docs/semantics.md §3).
+		withSystem := *g
+		withSystem.Rules = append(slices.Clip(g.Rules), systemRules...)
+		p.groups[defaultGroup] = &withSystem
 	}
 	for _, in := range t.Instances {
 		for _, g := range groupsOf(in) {

@@ -90,7 +90,7 @@ func TestProbeable(t *testing.T) {
 	for _, c := range []struct {
 		file string
 		want int
-	}{{"eip", 0}, {"snat", 0}, {"priorities", 5}, {"stateful-udp", 4}} {
+	}{{"eip", 8}, {"snat", 7}, {"dnat", 4}, {"priorities", 5}, {"stateful-udp", 4}} {
 		topo, err := topology.LoadFile("../../examples/" + c.file + ".yaml")
 		if err != nil {
 			t.Fatal(err)
