@@ -28,9 +28,10 @@ import (
 
 // bootChunk is how many stacks buildStacks makes per GOMAXPROCS window.
 // A window costs two stop-the-worlds (measured 40–350 µs per pair at
-// GOMAXPROCS 2–64 on the 2-core test machine) and holds the process to one
-// processor for about 10 µs per stack: 256 stacks amortize the pauses to
-// about a µs per instance and keep a window near 3 ms.
+// GOMAXPROCS 2–64 on the 2-core test machine, loaded) and holds the
+// process to one processor for about 50 µs of CPU per stack: 256 stacks
+// amortize the pauses to 1.4 µs per instance at worst and keep a window
+// near 13 ms of CPU.
 const bootChunk = 256
 
 // tcpProcessorsMu serializes buildStacks' windows of GOMAXPROCS 1.

@@ -141,7 +141,9 @@ func (i *Instance) NIC() *VNIC { return i.nic }
 
 // Stack returns the instance's gVisor stack, for baselines that configure
 // gVisor itself (its iptables, in bench). vpclab never changes it after
-// NewInstance.
+// NewInstance. Its iptables are an empty set that was never enabled:
+// install others whole (SetIPTables with stack.DefaultTables), do not
+// edit these (see stackOptions).
 func (i *Instance) Stack() *stack.Stack { return i.stack }
 
 // Dial connects to addr over "tcp" or "udp" (a connected UDP socket). A
