@@ -102,7 +102,7 @@ func measureIdle(t *testing.T, n int) idleCost {
 	c := idleCost{
 		GOMAXPROCS:    runtime.GOMAXPROCS(0),
 		Instances:     n,
-		Goroutines:    runtime.NumGoroutine() - g0,
+		Goroutines:    goroutinesSettle(g0+n) - g0,
 		KiBPerInst:    float64(int64(m1.HeapAlloc+m1.StackInuse)-int64(m0.HeapAlloc+m0.StackInuse)) / float64(n) / 1024,
 		BootUsPerInst: float64(boot.Microseconds()) / float64(n),
 		BootCPUUs:     float64(cpu.Microseconds()) / float64(n),
