@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vpclab/vpclab/netstack"
@@ -33,6 +34,8 @@ func scaleSizes(quick bool) []int {
 type scalePoint struct {
 	n                 int
 	bootUs            float64 // per instance, AddInstances included
+	bootCPUUs         float64 // process CPU time (every thread, GC included) per instance
+	bootKCycles       float64 // bootCPUUs at the clock measured then, in thousands of cycles
 	heapKiB, stackKiB float64 // per instance
 	rssKiB            float64 // per instance
 	goroutines        float64 // per instance
@@ -56,9 +59,11 @@ func runScale(ctx context.Context, opts Options) (*Result, error) {
 		}
 		pts = append(pts, p)
 		label := fmt.Sprintf("%d idle instances", n)
-		note := fmt.Sprintf("GOMAXPROCS=%d, peak RSS %.2f GiB", runtime.GOMAXPROCS(0), float64(p.peakRSS)/(1<<30))
+		note := fmt.Sprintf("GOMAXPROCS=%d, peak RSS %.2f GiB, load %s", runtime.GOMAXPROCS(0), float64(p.peakRSS)/(1<<30), loadAverage())
 		res.Rows = append(res.Rows,
 			Row{Measure: label + ": boot", Unit: "µs/instance", Ours: p.bootUs, Better: "lower", Note: note},
+			Row{Measure: label + ": boot CPU", Unit: "µs/instance", Ours: p.bootCPUUs, Better: "lower", Note: "process CPU time, every thread"},
+			Row{Measure: label + ": boot CPU", Unit: "kcycles/instance", Ours: p.bootKCycles, Better: "lower"},
 			Row{Measure: label + ": heap+stacks", Unit: "KiB/instance", Ours: p.heapKiB + p.stackKiB, Better: "lower"},
 			Row{Measure: label + ": RSS", Unit: "KiB/instance", Ours: p.rssKiB, Better: "lower"},
 			Row{Measure: label + ": goroutines", Unit: "goroutines/instance", Ours: p.goroutines, Better: "lower"},
@@ -74,6 +79,7 @@ func runScale(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Series = []Series{
 		series("scale-boot", "Boot time per idle instance", "µs/instance", "boot", func(p scalePoint) float64 { return p.bootUs }),
+		series("scale-boot", "Boot time per idle instance", "µs/instance", "boot CPU", func(p scalePoint) float64 { return p.bootCPUUs }),
 		series("scale-bytes", "Memory per idle instance", "KiB/instance", "heap+stacks", func(p scalePoint) float64 { return p.heapKiB + p.stackKiB }),
 		series("scale-bytes", "Memory per idle instance", "KiB/instance", "rss", func(p scalePoint) float64 { return p.rssKiB }),
 		series("scale-goroutines", "Goroutines per idle instance", "goroutines/instance", "goroutines", func(p scalePoint) float64 { return p.goroutines }),
@@ -87,7 +93,8 @@ func measureScale(ctx context.Context, n int) (scalePoint, error) {
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	g0, rss0 := runtime.NumGoroutine(), procStatusBytes("VmRSS")
-	start := time.Now()
+	ghz := clockGHz()
+	start, cpu0 := time.Now(), processCPU()
 	v, err := netstack.NewVPC(netstack.VPCConfig{Name: "scale", CIDR: netip.MustParsePrefix("10.0.0.0/8")})
 	if err != nil {
 		return p, err
@@ -116,6 +123,9 @@ func measureScale(ctx context.Context, n int) (scalePoint, error) {
 		}
 	}
 	p.bootUs = float64(time.Since(start).Microseconds()) / float64(n)
+	cpu := processCPU() - cpu0
+	p.bootCPUUs = float64(cpu.Microseconds()) / float64(n)
+	p.bootKCycles = float64(cpu.Nanoseconds()) * ghz / 1000 / float64(n)
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	p.heapKiB = float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(n) / 1024
@@ -124,6 +134,27 @@ func measureScale(ctx context.Context, n int) (scalePoint, error) {
 	p.goroutines = float64(runtime.NumGoroutine()-g0) / float64(n)
 	p.peakRSS = procStatusBytes("VmHWM")
 	return p, nil
+}
+
+// processCPU returns the CPU time the process has used, every thread; 0
+// where getrusage fails.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage returns the machine's 1-minute load average as
+// /proc/loadavg has it, "?" where there is none: boot times on a shared
+// machine read against it.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // procStatusBytes returns a size field of /proc/self/status ("VmRSS",

@@ -6,7 +6,7 @@ import (
 )
 
 // TestScaleQuick runs the scale benchmark at its quick size and checks the
-// result's shape (not its figures): four rows per size, positive, and one
+// result's shape (not its figures): six rows per size, positive, and one
 // point per size in every series.
 func TestScaleQuick(t *testing.T) {
 	if testing.Short() {
@@ -16,8 +16,8 @@ func TestScaleQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Benchmark != "scale" || len(res.Rows) != 4*len(scaleSizes(true)) {
-		t.Fatalf("benchmark %q with %d rows, want scale with %d", res.Benchmark, len(res.Rows), 4*len(scaleSizes(true)))
+	if res.Benchmark != "scale" || len(res.Rows) != 6*len(scaleSizes(true)) {
+		t.Fatalf("benchmark %q with %d rows, want scale with %d", res.Benchmark, len(res.Rows), 6*len(scaleSizes(true)))
 	}
 	for _, r := range res.Rows {
 		t.Logf("%s: %.1f %s", r.Measure, r.Ours, r.Unit)
@@ -25,8 +25,8 @@ func TestScaleQuick(t *testing.T) {
 			t.Errorf("%s: %v %s", r.Measure, r.Ours, r.Unit)
 		}
 	}
-	if len(res.Series) != 4 {
-		t.Fatalf("%d series, want 4", len(res.Series))
+	if len(res.Series) != 5 {
+		t.Fatalf("%d series, want 5", len(res.Series))
 	}
 	for _, s := range res.Series {
 		if len(s.X) != len(scaleSizes(true)) || len(s.Y) != len(s.X) {

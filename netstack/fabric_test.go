@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -275,6 +276,52 @@ func TestAttachErrors(t *testing.T) {
 	fab.Close()
 	if _, err := fab.Attach(a.NIC(), netip.MustParseAddr("10.0.0.3"), nil); err == nil {
 		t.Error("attach to a closed fabric succeeded")
+	}
+}
+
+// TestAttachAll: a batch attaches every port or, on any error, none (a
+// VNIC it plugged in is unplugged again).
+func TestAttachAll(t *testing.T) {
+	a := netip.MustParseAddr
+	fab := newFabric(t, nil)
+	taken := newInstance(t, fab, "taken", "10.0.0.1")
+	nics := []*VNIC{NewVNIC(0, true), NewVNIC(0, true), NewVNIC(0, true)}
+	for name, tc := range map[string]struct {
+		specs []PortSpec
+		want  string
+	}{
+		"address attached": {[]PortSpec{{NIC: nics[0], Addr: a("10.0.0.2")}, {NIC: nics[1], Addr: a("10.0.0.1")}}, "10.0.0.1: address already attached"},
+		"address twice":    {[]PortSpec{{NIC: nics[0], Addr: a("10.0.0.2")}, {NIC: nics[1], Addr: a("10.0.0.2")}}, "10.0.0.2: address already attached"},
+		"VNIC plugged":     {[]PortSpec{{NIC: nics[0], Addr: a("10.0.0.2")}, {NIC: taken.NIC(), Addr: a("10.0.0.3")}}, "10.0.0.3: VNIC already plugged in"},
+		"IPv6":             {[]PortSpec{{NIC: nics[0], Addr: a("10.0.0.2")}, {NIC: nics[1], Addr: a("fd00::1")}}, "fd00::1: not an IPv4 address"},
+	} {
+		_, err := fab.AttachAll(tc.specs)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", name, err, tc.want)
+		}
+		if fab.Ports() != 1 || fab.Port(a("10.0.0.2")) != nil || nics[0].out.Load() != nil {
+			t.Errorf("%s: the failed batch left %d ports, 10.0.0.2 %v", name, fab.Ports(), fab.Port(a("10.0.0.2")))
+		}
+	}
+	// 600 ports fill every table shard; each is found with its tag.
+	specs := make([]PortSpec, 600)
+	for i := range specs {
+		specs[i] = PortSpec{NIC: NewVNIC(0, true), Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Tag: i}
+	}
+	ports, err := fab.AttachAll(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fab.Ports() != 601 {
+		t.Errorf("%d ports, want 601", fab.Ports())
+	}
+	for i, s := range specs {
+		if p := fab.Port(s.Addr); p != ports[i] || p.Tag != i || p.NIC() != s.NIC {
+			t.Errorf("Port(%v) = %+v, want the port of spec %d", s.Addr, p, i)
+		}
+	}
+	if fab.Port(taken.Addr()) == nil {
+		t.Error("the batch lost the port attached before it")
 	}
 }
 

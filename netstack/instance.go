@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -53,47 +51,14 @@ type Instance struct {
 	allUDP   *catchAll      // the catch-all UDP service, if any
 }
 
-// NewInstance builds an instance's stack and VNIC.
+// NewInstance builds an instance's stack and VNIC. NewInstances builds
+// many faster.
 func NewInstance(cfg Config) (*Instance, error) {
-	if !cfg.Addr.Is4() {
-		return nil, fmt.Errorf("instance %s: address %v is not IPv4", cfg.Name, cfg.Addr)
+	insts, err := newInstances([]Config{cfg}, nil)
+	if err != nil {
+		return nil, err
 	}
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{newTCPProtocol, udp.NewProtocol, icmp.NewProtocol4},
-		// Traffic to the instance's own address stays inside the stack,
-		// as it does inside a VM.
-		HandleLocal: true,
-	})
-	inst := &Instance{name: cfg.Name, addr: cfg.Addr, stack: s, nic: NewVNIC(cfg.MTU, !cfg.NoOffload)}
-	if err := inst.configure(); err != nil {
-		s.Destroy()
-		return nil, fmt.Errorf("instance %s: %w", cfg.Name, err)
-	}
-	return inst, nil
-}
-
-// tcpProcessorsMu serializes newTCPProtocol's window of GOMAXPROCS 1.
-var tcpProcessorsMu sync.Mutex
-
-// newTCPProtocol is tcp.NewProtocol with one TCP processor goroutine
-// instead of one per GOMAXPROCS. gVisor sizes a stack's TCP dispatcher with
-// runtime.GOMAXPROCS(0) when the protocol is made
-// (transport/tcp/protocol.go) and has no option for it, so an idle instance
-// cost 16 goroutines and 81 KiB at GOMAXPROCS=16 against 2 and 41 KiB at 2.
-// An instance is one small VM: one processor serves its connections (the
-// fabric delivers its frames on one goroutine anyway) and bulk TCP between
-// two instances measured the same at GOMAXPROCS=2 with 1 or 2 processors.
-// GOMAXPROCS is lowered to 1 for the call only (two stop-the-worlds, a few
-// µs each) and put back; a GOMAXPROCS set by another goroutine during that
-// window is lost.
-func newTCPProtocol(s *stack.Stack) stack.TransportProtocol {
-	tcpProcessorsMu.Lock()
-	defer tcpProcessorsMu.Unlock()
-	if prev := runtime.GOMAXPROCS(1); prev != 1 {
-		defer runtime.GOMAXPROCS(prev)
-	}
-	return tcp.NewProtocol(s)
+	return insts[0], nil
 }
 
 func (i *Instance) configure() error {
@@ -176,7 +141,9 @@ func (i *Instance) NIC() *VNIC { return i.nic }
 
 // Stack returns the instance's gVisor stack, for baselines that configure
 // gVisor itself (its iptables, in bench). vpclab never changes it after
-// NewInstance.
+// NewInstance. Its iptables are an empty set that was never enabled:
+// install others whole (SetIPTables with stack.DefaultTables), do not
+// edit these (see stackOptions).
 func (i *Instance) Stack() *stack.Stack { return i.stack }
 
 // Dial connects to addr over "tcp" or "udp" (a connected UDP socket). A

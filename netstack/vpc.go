@@ -261,10 +261,11 @@ func (v *VPC) AddInstances(specs []InstanceSpec) ([]*Instance, error) {
 	return v.AddInstancesProgress(specs, nil)
 }
 
-// AddInstancesProgress is AddInstances that calls progress(done) after
-// each instance is plugged in (done counts 1..len(specs); creating the
-// instances' stacks is nearly all of a batch's time). It is called on the
-// caller's goroutine with the VPC locked: it must not call the VPC.
+// AddInstancesProgress is AddInstances that calls progress(done) as the
+// instances' stacks are built, a chunk at a time (done counts
+// 1..len(specs); building the stacks is nearly all of a batch's time and
+// plugging them in comes after). It is called on the caller's goroutine
+// with the VPC locked: it must not call the VPC.
 func (v *VPC) AddInstancesProgress(specs []InstanceSpec, progress func(done int)) ([]*Instance, error) {
 	return v.addInstances(specs, progress, nil)
 }
@@ -355,33 +356,71 @@ func (v *VPC) addInstances(specs []InstanceSpec, progress func(done int), remote
 	if err != nil {
 		return nil, err
 	}
-	insts := make([]*Instance, 0, len(specs))
+	undoFirewall := func() {
+		v.fw.Update(func(tx *firewall.Tx) error {
+			for _, s := range specs {
+				tx.RemoveNIC(s.Name)
+			}
+			return nil
+		})
+	}
+	// Build the stacks of the instances this process runs (nearly all of
+	// the time, on every core), then plug them into the fabric at once.
+	var local []int // indexes into specs
+	var cfgs []Config
 	for i, spec := range specs {
-		var ep *endpoint
-		var err error
-		if sp := remoteOf(remote, i); sp != nil {
-			ep, err = v.plugRemote(spec.Name, plan[i].addr, nics[i], plan[i].vsw, sp)
-		} else {
-			ep, err = v.plug(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw)
+		if remoteOf(remote, i) == nil {
+			local = append(local, i)
+			cfgs = append(cfgs, Config{Name: spec.Name, Addr: plan[i].addr, MTU: v.mtu, NoOffload: v.noOffload})
 		}
+	}
+	built, err := newInstances(cfgs, progress)
+	if err != nil {
+		undoFirewall()
+		return nil, err
+	}
+	eps := make([]*endpoint, len(specs))
+	ports := make([]PortSpec, len(local))
+	for j, i := range local {
+		key, _ := firewall.AddrToU32(plan[i].addr)
+		eps[i] = &endpoint{name: specs[i].Name, kind: OwnerInstance, inst: built[j], nic: nics[i], vsw: plan[i].vsw, addr: key}
+		ports[j] = PortSpec{NIC: built[j].NIC(), Addr: plan[i].addr, Tag: eps[i]}
+	}
+	attached, err := v.fab.AttachAll(ports)
+	if err != nil {
+		closeInstances(built)
+		undoFirewall()
+		return nil, fmt.Errorf("vpc %s: %w", v.name, err)
+	}
+	for j, i := range local {
+		eps[i].port = attached[j]
+		v.endpoints[specs[i].Name] = eps[i]
+		v.tapEndpoint(eps[i])
+	}
+	done := len(local)
+	for i, spec := range specs {
+		sp := remoteOf(remote, i)
+		if sp == nil {
+			continue
+		}
+		ep, err := v.plugRemote(spec.Name, plan[i].addr, nics[i], plan[i].vsw, sp)
 		if err != nil {
 			// Undo the batch: nothing of it stays.
-			for _, done := range specs[:i] {
-				v.unplug(done.Name)
+			for _, s := range specs {
+				v.unplug(s.Name)
 			}
-			v.fw.Update(func(tx *firewall.Tx) error {
-				for _, s := range specs {
-					tx.RemoveNIC(s.Name)
-				}
-				return nil
-			})
+			undoFirewall()
 			return nil, err
 		}
-		ep.eip.Store(plan[i].eip)
-		insts = append(insts, ep.inst)
-		if progress != nil {
-			progress(i + 1)
+		eps[i] = ep
+		if done++; progress != nil {
+			progress(done)
 		}
+	}
+	insts := make([]*Instance, len(specs))
+	for i, ep := range eps {
+		ep.eip.Store(plan[i].eip)
+		insts[i] = ep.inst
 	}
 	v.rebuildRoutes()
 	return insts, nil

@@ -14,14 +14,14 @@ import (
 // What a topology costs once built: live heap plus goroutine stacks, per
 // item, as TestBuildMemoryAllocMatchesEstimate measures it (Go 1.26, amd64,
 // idle: no connection open). An instance is a gVisor stack with its NIC and
-// one goroutine, its TCP processor, whatever GOMAXPROCS (38 KiB measured by
+// one goroutine, its TCP processor, whatever GOMAXPROCS (17–18 KiB measured by
 // the scale benchmark up to 100,000 instances); a UDP echo service preallocates its socket's receive
 // buffer. Connections in flight (probes, exposed ports) cost more, and the
 // garbage collector lets the heap grow to about twice the live data
 // (GOGC=100), which is why the default budget is half the machine.
 const (
 	memBase       = 16 << 20 // the VPC, its firewall, the runtime
-	memInstance   = 44 << 10 // an instance or internet host
+	memInstance   = 18 << 10 // an instance or internet host
 	memTCPService = 6 << 10  // http, echo and banner over TCP
 	memUDPService = 70 << 10 // udp echo
 )
@@ -29,8 +29,8 @@ const (
 // MemoryEstimate returns about how many bytes Build will take for t: the
 // live heap and goroutine stacks of its instances, internet hosts and
 // services, idle. A file's size says little about it: 2 MiB of flow-style
-// YAML describes some 80,000 instances, about 3.3 GiB idle (vpclab test
-// took 4.7 GB probing them).
+// YAML describes some 80,000 instances, about 1.4 GiB idle (vpclab test
+// took 4.7 GB probing them when an instance cost 42 KiB).
 func (t *Topology) MemoryEstimate() int64 {
 	n := int64(memBase)
 	add := func(services []Service) {

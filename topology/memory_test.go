@@ -90,12 +90,12 @@ func TestMemoryBudget(t *testing.T) {
 	assert.Equal(t, int64(memBase+3001*memInstance+3000*memTCPService), est)
 
 	before := runtime.NumGoroutine()
-	lab, err := Build(top, MemoryBudget(100<<20))
+	lab, err := Build(top, MemoryBudget(50<<20))
 	require.Error(t, err)
 	assert.Nil(t, lab)
 	var mb *MemoryBudgetError
 	require.True(t, errors.As(err, &mb))
-	assert.Equal(t, "big.yaml: 3000 instances need about 162.5 MiB, over the memory budget of 100 MiB", err.Error())
+	assert.Equal(t, "big.yaml: 3000 instances need about 86.3 MiB, over the memory budget of 50 MiB", err.Error())
 	assert.Equal(t, before, runtime.NumGoroutine(), "nothing may start")
 
 	assert.NoError(t, top.CheckMemory(0), "0 is no limit")
@@ -123,8 +123,8 @@ func TestFlowStyleFileMemory(t *testing.T) {
 	require.Len(t, top.Instances, n)
 	est := top.MemoryEstimate()
 	t.Logf("%d instances in %d bytes: about %s", n, b.Len(), FormatSize(est))
-	assert.Greater(t, est, int64(3<<30))
-	assert.ErrorContains(t, top.CheckMemory(2<<30), fmt.Sprintf("flow.yaml: %d instances need about", n))
+	assert.Greater(t, est, int64(1<<30))
+	assert.ErrorContains(t, top.CheckMemory(1<<30), fmt.Sprintf("flow.yaml: %d instances need about", n))
 }
 
 func TestParseSize(t *testing.T) {

@@ -38,7 +38,7 @@ func TestTimeoutMustBePositive(t *testing.T) {
 // 0 is no limit; a size it cannot read is a usage error.
 func TestMemoryBudgetFlag(t *testing.T) {
 	file := "../../examples/eip.yaml"
-	want := file + ": 2 instances and 3 internet hosts need about 16.3 MiB, over the memory budget of 1 MiB (--memory-budget)"
+	want := file + ": 2 instances and 3 internet hosts need about 16.1 MiB, over the memory budget of 1 MiB (--memory-budget)"
 	for _, args := range [][]string{
 		{"test", file},
 		{"up", file, "--duration", "1ms"},
