@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vpclab/vpclab/topology"
@@ -160,13 +159,4 @@ func measureRunner(ctx context.Context, n, e int) (runnerPoint, error) {
 	p.peakRSS = procStatusBytes("VmHWM")
 	runtime.KeepAlive(results)
 	return p, nil
-}
-
-// processCPU returns the CPU time, user and system, the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 }
