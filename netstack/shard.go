@@ -164,6 +164,10 @@ type ShardLink struct {
 	downAfter time.Duration
 	port      uint16
 
+	// remoteListens says what the other shards' endpoints listen on (see
+	// SetRemoteListeners); nil: unknown.
+	remoteListens atomic.Pointer[func(name, proto string, port uint16) bool]
+
 	dropped  atomic.Uint64 // frames the link could not carry
 	injected atomic.Uint64
 	stop     chan struct{}
@@ -259,6 +263,28 @@ func (l *ShardLink) WaitReady(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// SetRemoteListeners tells explanations (Trace's listener hop) whether
+// an instance or internet host another shard runs listens on proto ("tcp"
+// or "udp") port, so that a trace from this shard ends as it would in one
+// process. Without it the hop passes, naming the shard that answers.
+func (l *ShardLink) SetRemoteListeners(fn func(name, proto string, port uint16) bool) {
+	l.remoteListens.Store(&fn)
+}
+
+// listening sets *ok to whether the remote endpoint name listens on proto
+// port; it reports false when that is unknown.
+func (p *ShardPeer) listening(name, proto string, port uint16, ok *bool) bool {
+	if p == nil {
+		return false
+	}
+	fn := p.link.remoteListens.Load()
+	if fn == nil || *fn == nil {
+		return false
+	}
+	*ok = (*fn)(name, proto, port)
+	return true
 }
 
 // Port returns the UDP port the link listens on.
@@ -407,19 +433,59 @@ func remoteOf(remote func(i int) *ShardPeer, i int) *ShardPeer {
 	return remote(i)
 }
 
-// plugRemote attaches a proxy port for an instance another shard runs.
-func (v *VPC) plugRemote(name string, addr netip.Addr, nic *firewall.NIC, vsw *vswitch, sp *ShardPeer) (*endpoint, error) {
+// plugRemote attaches a proxy port for an instance (or internet host)
+// another shard runs.
+func (v *VPC) plugRemote(name string, kind OwnerKind, addr netip.Addr, nic *firewall.NIC, vsw *vswitch, sp *ShardPeer) (*endpoint, error) {
 	vn := NewVNIC(v.mtu, !v.noOffload)
 	vn.Attach(&shardProxy{link: sp.link})
 	key, _ := firewall.AddrToU32(addr)
-	ep := &endpoint{name: name, kind: OwnerInstance, nic: nic, vsw: vsw, addr: key, shard: sp}
+	ep := &endpoint{name: name, kind: kind, nic: nic, vsw: vsw, addr: key, shard: sp}
 	p, err := v.fab.Attach(vn, addr, ep)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: %w", name, err)
+		return nil, fmt.Errorf("%s %s: %w", kind, name, err)
 	}
 	ep.port = p
 	v.endpoints[name] = ep
 	return ep, nil
+}
+
+// AddRemoteInternetHost adds an internet host that shard sp runs (the
+// edge shard of a sharded VPC, which runs every internet host and does
+// every translation between the VPC and the internet): a proxy port whose
+// frames cross the link, as AddInternetHost's checks allow. Frames to it
+// leave this shard untranslated, in the VPC's private view; frames from it
+// arrive translated, addressed to an instance of this shard.
+func (v *VPC) AddRemoteInternetHost(name string, addr netip.Addr, sp *ShardPeer) error {
+	if sp == nil {
+		return fmt.Errorf("internet host %s: no shard", name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return vpcErr(ErrVPCClosed, "vpc %s is closed", v.name)
+	}
+	if _, ok := v.endpoints[name]; ok || name == "" {
+		return vpcErr(ErrInstanceExists, "internet host %q exists or has no name", name)
+	}
+	if _, err := v.checkPublic(addr, "internet host "+name); err != nil {
+		return err
+	}
+	addr = addr.Unmap()
+	ep, err := v.plugRemote(name, OwnerInternetHost, addr, nil, nil, sp)
+	if err != nil {
+		return err
+	}
+	l := sp.link
+	l.mu.Lock()
+	sp.allowed = append(sp.allowed, addr)
+	err = l.dev.IpcSet(fmt.Sprintf("public_key=%s\nupdate_only=true\nallowed_ip=%s/32\n", hex.EncodeToString(sp.pub[:]), addr))
+	l.mu.Unlock()
+	if err != nil {
+		delete(v.endpoints, name)
+		ep.close()
+		return fmt.Errorf("shard link: allowed IPs: %w", err)
+	}
+	return nil
 }
 
 // close stops a local instance or unplugs a remote one's proxy port.

@@ -360,7 +360,7 @@ func (v *VPC) addInstances(specs []InstanceSpec, progress func(done int), remote
 		var ep *endpoint
 		var err error
 		if sp := remoteOf(remote, i); sp != nil {
-			ep, err = v.plugRemote(spec.Name, plan[i].addr, nics[i], plan[i].vsw, sp)
+			ep, err = v.plugRemote(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw, sp)
 		} else {
 			ep, err = v.plug(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw)
 		}

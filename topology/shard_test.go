@@ -2,11 +2,9 @@ package topology
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,38 +69,42 @@ func TestShardOfStable(t *testing.T) {
 	}
 }
 
-// TestShardedExamplesMatch: every example gives the same results with 3
-// shards, over WireGuard, as in one process. Examples with internet
-// traffic (internet hosts, EIPs, NAT gateways) are refused sharded for now
-// and named in the log.
+// TestShardedExamplesMatch: every example, and the default topology, gives
+// the same results with 3 shards, over WireGuard, as in one process —
+// internet hosts, EIPs, SNAT and DNAT included, translated on the edge
+// shard — result, verdict code and reason alike.
 func TestShardedExamplesMatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("brings every example up 4 times")
 	}
-	files, err := filepath.Glob("../examples/*.yaml")
-	require.NoError(t, err)
-	ran := 0
-	for _, f := range files {
+	for _, f := range exampleFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			topo, err := LoadFile(f)
 			require.NoError(t, err)
-			labs, err := buildShards(t, topo, 3)
-			var list Errors
-			if errors.As(err, &list) && strings.Contains(err.Error(), "sharded VPC carries intranet traffic only") {
-				t.Skipf("not supported sharded yet: %v", list[0])
-			}
-			require.NoError(t, err)
-			ran++
-			want := runOne(t, topo)
-			got := RunShards(context.Background(), labs, RunOptions{})
-			require.Len(t, got, len(want))
-			for i := range want {
-				w, g := want[i], got[i]
-				require.Equal(t, [4]any{w.Index, w.Observed, w.Pass, timing.ReplaceAllString(w.Detail, "T")}, [4]any{g.Index, g.Observed, g.Pass, timing.ReplaceAllString(g.Detail, "T")}, "%s: expectation %s", f, w.Label())
-			}
+			requireShardedMatch(t, topo, 3)
 		})
 	}
-	require.Greater(t, ran, 5)
+}
+
+// requireShardedMatch runs topo unsharded and with n shards and requires
+// the same results, field by field.
+func requireShardedMatch(t *testing.T, topo *Topology, n int) {
+	t.Helper()
+	labs, err := buildShards(t, topo, n)
+	require.NoError(t, err)
+	want := runOne(t, topo)
+	got := RunShards(context.Background(), labs, RunOptions{})
+	require.Len(t, got, len(want))
+	for i := range want {
+		w, g := want[i], got[i]
+		label := fmt.Sprintf("%s: expectation %d %s", topo.File, i, w.Label())
+		require.Equal(t, [5]any{w.Index, w.Target, w.Observed, w.Pass, w.TimedOut}, [5]any{g.Index, g.Target, g.Observed, g.Pass, g.TimedOut}, label)
+		require.Equal(t, timing.ReplaceAllString(w.Detail, "T"), timing.ReplaceAllString(g.Detail, "T"), label)
+		require.Equal(t, w.Why != nil, g.Why != nil, label)
+		if w.Why != nil {
+			require.Equal(t, *w.Why, *g.Why, "%s: verdict (code, step, rule)", label)
+		}
+	}
 }
 
 // timing matches the durations and ephemeral ports a result's detail may hold.
@@ -120,7 +122,4 @@ func TestShardConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Build(topo, Sharded(ShardConfig{Index: 3, Count: 3}))
 	require.EqualError(t, err, "shard 3/3: the index must be 0..2")
-	_, err = Build(topo, Sharded(ShardConfig{Index: 0, Count: 2}))
-	require.ErrorContains(t, err, "eip.yaml:")
-	require.ErrorContains(t, err, "a sharded VPC carries intranet traffic only for now")
 }
