@@ -123,3 +123,16 @@ func TestShardConfigErrors(t *testing.T) {
 	_, err = Build(topo, Sharded(ShardConfig{Index: 3, Count: 3}))
 	require.EqualError(t, err, "shard 3/3: the index must be 0..2")
 }
+
+// TestShardRefusesVPN: VPN gateways end their peers' tunnels in one
+// process, so a sharded build refuses them at their position, building
+// nothing.
+func TestShardRefusesVPN(t *testing.T) {
+	topo, err := LoadFile("testdata/valid-vpn.yaml")
+	require.NoError(t, err)
+	_, err = Build(topo, Sharded(ShardConfig{Index: 1, Count: 2}))
+	var list Errors
+	require.ErrorAs(t, err, &list)
+	require.Len(t, list, 1)
+	require.Equal(t, "testdata/valid-vpn.yaml:6:5: vpn_gateways[0] (office): a sharded VPC does not carry VPN gateways (their peers' tunnels end in one process); run it unsharded or without vpn_gateways", list[0].Error())
+}
