@@ -92,6 +92,13 @@ func requireShardedMatch(t *testing.T, topo *Topology, n int) {
 	t.Helper()
 	labs, err := buildShards(t, topo, n)
 	require.NoError(t, err)
+	requireShardedMatchLabs(t, topo, labs)
+}
+
+// requireShardedMatchLabs runs topo unsharded and on the shards labs and
+// requires the same results, field by field; it returns the unsharded ones.
+func requireShardedMatchLabs(t *testing.T, topo *Topology, labs []*Lab) []Result {
+	t.Helper()
 	want := runOne(t, topo)
 	got := RunShards(context.Background(), labs, RunOptions{})
 	require.Len(t, got, len(want))
@@ -105,6 +112,7 @@ func requireShardedMatch(t *testing.T, topo *Topology, n int) {
 			require.Equal(t, *w.Why, *g.Why, "%s: verdict (code, step, rule)", label)
 		}
 	}
+	return want
 }
 
 // timing matches the durations and ephemeral ports a result's detail may hold.
