@@ -115,10 +115,11 @@ func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header, ip []by
 			}
 			pub, ok := gw.table(h.Proto).out(k)
 			if !ok {
-				if vd.Code != firewall.ConntrackEstablished {
+				forget := vd.Code != firewall.ConntrackEstablished
+				if forget {
 					v.fw.Conntrack().Delete(h)
 				}
-				v.drop(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1}, ip, size)
+				v.dropForget(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1}, ip, size, forget)
 				return nil, Rewrite{}
 			}
 			rw.Flags |= RewriteSrcPort
@@ -273,7 +274,19 @@ func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header, ip []byte,
 // sender's, or the receiver's for an ingress verdict) and, if anyone
 // subscribes, publishes a drop event; if a capture watches that NIC, it
 // hands it the frame (ip, of size bytes) with the event.
+//
+// A frame another shard's endpoint sent is dropped on that shard too: a
+// drop notice tells it (notifyDrop).
 func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict, ip []byte, size int) {
+	v.dropForget(charge, from, to, h, vd, ip, size, false)
+}
+
+// dropForget is drop; forget says that the flow's conntrack entry was
+// deleted, which a drop notice passes on.
+func (v *VPC) dropForget(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict, ip []byte, size int, forget bool) {
+	if from != nil && from.shard != nil {
+		v.notifyDrop(from, to, &vd, ip, size, forget)
+	}
 	if charge == nil {
 		charge = from
 		if vd.Policy != nil && vd.Dir == firewall.Ingress && to != nil {

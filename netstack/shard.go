@@ -522,6 +522,10 @@ func (l *ShardLink) inject(b []byte) {
 		l.dropped.Add(1)
 		return
 	}
+	if b[9] == protoDropNotice {
+		l.dropNotice(b)
+		return
+	}
 	src := uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
 	p := l.v.fab.lookup(src)
 	if p == nil {
@@ -588,6 +592,25 @@ func (t *shardTun) send(pkt *stack.PacketBuffer) {
 		}
 		n += copy(b[n:], s[off:])
 		off = 0
+	}
+	*bp = b[:n]
+	select {
+	case t.out <- bp:
+	default:
+		t.free.Put(bp)
+		t.link.dropped.Add(1)
+	}
+}
+
+// sendWith queues a frame that fill writes into a pooled buffer, returning
+// its length (0: nothing to send); a full queue drops it.
+func (t *shardTun) sendWith(fill func(b []byte) int) {
+	bp := t.free.Get().(*[]byte)
+	b := (*bp)[:cap(*bp)]
+	n := fill(b)
+	if n == 0 {
+		t.free.Put(bp)
+		return
 	}
 	*bp = b[:n]
 	select {
