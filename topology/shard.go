@@ -19,6 +19,9 @@ type ShardConfig struct {
 	PrivateKey   netstack.ShardKey
 	ListenPort   int                      // UDP; 0: any (Lab.Shard.Port says which)
 	Peers        []netstack.ShardLinkPeer // every other shard
+	// DownAfter is how long a silent shard takes to be down (zero:
+	// netstack.DefaultShardDownAfter).
+	DownAfter time.Duration
 }
 
 // Sharded makes Build build one shard (see ShardConfig).
@@ -117,7 +120,7 @@ func (l *Lab) addInstances(specs []netstack.InstanceSpec, plugged func(int)) ([]
 		return l.VPC.AddInstancesProgress(specs, plugged)
 	}
 	link, err := l.VPC.StartShardLink(netstack.ShardLinkConfig{
-		Index: c.Index, PrivateKey: c.PrivateKey, ListenPort: c.ListenPort, Peers: c.Peers,
+		Index: c.Index, PrivateKey: c.PrivateKey, ListenPort: c.ListenPort, Peers: c.Peers, DownAfter: c.DownAfter,
 	})
 	if err != nil {
 		return nil, err

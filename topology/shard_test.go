@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,7 +25,10 @@ func buildShards(t *testing.T, topo *Topology, n int) ([]*Lab, error) {
 	}
 	labs := make([]*Lab, n)
 	for i := range n {
-		c := ShardConfig{Index: i, Count: n, PrivateKey: keys[i]}
+		// A loaded machine (the race detector, 2 shared cores) can starve a
+		// link's keepalives for the default 2 s: these tests compare results,
+		// not PEER_SHARD_DOWN (netstack's tests check that).
+		c := ShardConfig{Index: i, Count: n, PrivateKey: keys[i], DownAfter: 10 * time.Second}
 		for j := range n {
 			if j != i {
 				c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: keys[j].Public()})
@@ -100,12 +104,12 @@ func requireShardedMatch(t *testing.T, topo *Topology, n int) {
 func requireShardedMatchLabs(t *testing.T, topo *Topology, labs []*Lab) []Result {
 	t.Helper()
 	want := runOne(t, topo)
-	got := RunShards(context.Background(), labs, RunOptions{})
+	got := RunShards(context.Background(), labs, matchRun)
 	require.Len(t, got, len(want))
 	for i := range want {
 		w, g := want[i], got[i]
 		label := fmt.Sprintf("%s: expectation %d %s", topo.File, i, w.Label())
-		require.Equal(t, [5]any{w.Index, w.Target, w.Observed, w.Pass, w.TimedOut}, [5]any{g.Index, g.Target, g.Observed, g.Pass, g.TimedOut}, label)
+		require.Equal(t, [5]any{w.Index, w.Target, w.Observed, w.Pass, w.TimedOut}, [5]any{g.Index, g.Target, g.Observed, g.Pass, g.TimedOut}, "%s: unsharded %q, sharded %q", label, w.Detail, g.Detail)
 		require.Equal(t, timing.ReplaceAllString(w.Detail, "T"), timing.ReplaceAllString(g.Detail, "T"), label)
 		require.Equal(t, w.Why != nil, g.Why != nil, label)
 		if w.Why != nil {
@@ -118,11 +122,17 @@ func requireShardedMatchLabs(t *testing.T, topo *Topology, labs []*Lab) []Result
 // timing matches the durations and ephemeral ports a result's detail may hold.
 var timing = regexp.MustCompile(`[0-9.]+(ms|µs|s)\b|:[0-9]+\b`)
 
+// matchRun runs the compared probes: every block of the compared
+// scenarios is known from its drop event, so a long timeout costs nothing
+// but keeps a probe on a loaded machine (the race detector, 2 shared
+// cores) from ending by the timeout in one run and not the other.
+var matchRun = RunOptions{Timeout: 10 * time.Second}
+
 func runOne(t *testing.T, topo *Topology) []Result {
 	lab, err := Build(topo)
 	require.NoError(t, err)
 	defer lab.Close()
-	return lab.Run(context.Background(), RunOptions{})
+	return lab.Run(context.Background(), matchRun)
 }
 
 func TestShardConfigErrors(t *testing.T) {
