@@ -27,6 +27,9 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		v.drop(se, se, nil, &h, firewall.Verdict{Code: code, Detail: uint8(perr), Entry: -1}, ip, size)
 		return nil, Rewrite{}
 	}
+	if se.shard != nil && se.nic == nil {
+		return v.fromEdge(se, &h, ip, size)
+	}
 	rt := v.routes.Load()
 	var p routePlan
 	v.plan(rt, se, &h, &p)
@@ -56,6 +59,9 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return p.to.port, Rewrite{}
 	case pathInbound:
 		applyTo(&h, &p.rw)
+		if p.to.shard != nil && !v.crossShard(se, p.to, &h, ip, size) {
+			return nil, Rewrite{}
+		}
 		vd := v.fw.Decide(&h, firewall.Path{Dst: p.to.nic})
 		if !vd.Allowed() {
 			v.drop(p.to, se, p.to, &h, vd, ip, size)
@@ -64,6 +70,9 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 		return p.to.port, p.rw
 	case pathGatewayReturn:
 		if to, rw, ok := v.gatewayReturn(p.gw, &h); ok {
+			if te, _ := to.Tag.(*endpoint); te != nil && te.shard != nil && !v.crossShard(se, te, &h, ip, size) {
+				return nil, Rewrite{}
+			}
 			return to, rw
 		}
 		p = noRoutePlan(firewall.NoRouteToDestination, noRouteNoDNAT, nil, p.gw, false)
@@ -80,11 +89,21 @@ func (r vpcRouter) Route(src *Port, ip []byte, size int) (*Port, Rewrite) {
 // egress rules decide first, on the private view, then the source is
 // translated — by p.rw, or by a public port of the SNAT gateway p.gw,
 // allocated only once the firewall allowed the frame (docs/semantics.md §5.3).
+//
+// In a sharded VPC, an internet host another shard (the edge) runs gets
+// the frame untranslated, in the private view: the edge decides it again
+// on its own conntrack and translates it there, where the SNAT tables are.
 func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header, ip []byte, size int) (*Port, Rewrite) {
+	if (p.to.shard != nil || se.shard != nil) && !v.crossShard(se, p.to, h, ip, size) {
+		return nil, Rewrite{}
+	}
 	vd := v.fw.Decide(h, firewall.Path{Src: se.nic, ToInternet: true})
 	if !vd.Allowed() {
 		v.drop(se, se, p.to, h, vd, ip, size)
 		return nil, Rewrite{}
+	}
+	if p.to.shard != nil {
+		return p.to.port, Rewrite{}
 	}
 	rw := p.rw
 	if gw := p.gw; gw != nil {
@@ -96,10 +115,11 @@ func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header, ip []by
 			}
 			pub, ok := gw.table(h.Proto).out(k)
 			if !ok {
-				if vd.Code != firewall.ConntrackEstablished {
+				forget := vd.Code != firewall.ConntrackEstablished
+				if forget {
 					v.fw.Conntrack().Delete(h)
 				}
-				v.drop(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1}, ip, size)
+				v.dropForget(se, se, p.to, h, firewall.Verdict{Code: firewall.NoRouteToInternet, Detail: uint8(noRouteSNATExhausted), Entry: -1}, ip, size, forget)
 				return nil, Rewrite{}
 			}
 			rw.Flags |= RewriteSrcPort
@@ -107,6 +127,26 @@ func (v *VPC) toInternet(se *endpoint, p *routePlan, h *firewall.Header, ip []by
 		}
 	}
 	return p.to.port, rw
+}
+
+// fromEdge carries a frame that the edge shard of a sharded VPC sent from
+// internet host se: the edge planned, translated and decided it (the
+// instance's ingress on its conntrack, or the return of a SNAT flow), so
+// it arrives in the private view, addressed to an instance of this shard.
+// This shard decides it again on its own conntrack (its twin of the
+// edge's) before delivery; anything else has no route here.
+func (v *VPC) fromEdge(se *endpoint, h *firewall.Header, ip []byte, size int) (*Port, Rewrite) {
+	de := v.endpointAt(h.Dst)
+	if de == nil || de.nic == nil || de.shard != nil {
+		v.drop(se, se, de, h, firewall.Verdict{Code: firewall.NoRouteToDestination, Entry: -1}, ip, size)
+		return nil, Rewrite{}
+	}
+	vd := v.fw.Decide(h, firewall.Path{Dst: de.nic})
+	if !vd.Allowed() {
+		v.drop(de, se, de, h, vd, ip, size)
+		return nil, Rewrite{}
+	}
+	return de.port, Rewrite{}
 }
 
 // outbound chooses the source translation of a frame from instance se to
@@ -234,7 +274,19 @@ func (v *VPC) deadEnd(se *endpoint, p *routePlan, h *firewall.Header, ip []byte,
 // sender's, or the receiver's for an ingress verdict) and, if anyone
 // subscribes, publishes a drop event; if a capture watches that NIC, it
 // hands it the frame (ip, of size bytes) with the event.
+//
+// A frame another shard's endpoint sent is dropped on that shard too: a
+// drop notice tells it (notifyDrop).
 func (v *VPC) drop(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict, ip []byte, size int) {
+	v.dropForget(charge, from, to, h, vd, ip, size, false)
+}
+
+// dropForget is drop; forget says that the flow's conntrack entry was
+// deleted, which a drop notice passes on.
+func (v *VPC) dropForget(charge, from, to *endpoint, h *firewall.Header, vd firewall.Verdict, ip []byte, size int, forget bool) {
+	if from != nil && from.shard != nil {
+		v.notifyDrop(from, to, &vd, ip, size, forget)
+	}
 	if charge == nil {
 		charge = from
 		if vd.Policy != nil && vd.Dir == firewall.Ingress && to != nil {

@@ -164,8 +164,12 @@ type ShardLink struct {
 	downAfter time.Duration
 	port      uint16
 
-	ctl      atomic.Pointer[ShardControl] // see shard_ctl.go
-	dropped  atomic.Uint64                // frames the link could not carry
+	ctl atomic.Pointer[ShardControl] // see shard_ctl.go
+	// remoteListens says what the other shards' endpoints listen on (see
+	// SetRemoteListeners); nil: unknown.
+	remoteListens atomic.Pointer[func(name, proto string, port uint16) bool]
+
+	dropped  atomic.Uint64 // frames the link could not carry
 	injected atomic.Uint64
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -260,6 +264,28 @@ func (l *ShardLink) WaitReady(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// SetRemoteListeners tells explanations (Trace's listener hop) whether
+// an instance or internet host another shard runs listens on proto ("tcp"
+// or "udp") port, so that a trace from this shard ends as it would in one
+// process. Without it the hop passes, naming the shard that answers.
+func (l *ShardLink) SetRemoteListeners(fn func(name, proto string, port uint16) bool) {
+	l.remoteListens.Store(&fn)
+}
+
+// listening sets *ok to whether the remote endpoint name listens on proto
+// port; it reports false when that is unknown.
+func (p *ShardPeer) listening(name, proto string, port uint16, ok *bool) bool {
+	if p == nil {
+		return false
+	}
+	fn := p.link.remoteListens.Load()
+	if fn == nil || *fn == nil {
+		return false
+	}
+	*ok = (*fn)(name, proto, port)
+	return true
 }
 
 // Port returns the UDP port the link listens on.
@@ -413,19 +439,59 @@ func remoteOf(remote func(i int) *ShardPeer, i int) *ShardPeer {
 	return remote(i)
 }
 
-// plugRemote attaches a proxy port for an instance another shard runs.
-func (v *VPC) plugRemote(name string, addr netip.Addr, nic *firewall.NIC, vsw *vswitch, sp *ShardPeer) (*endpoint, error) {
+// plugRemote attaches a proxy port for an instance (or internet host)
+// another shard runs.
+func (v *VPC) plugRemote(name string, kind OwnerKind, addr netip.Addr, nic *firewall.NIC, vsw *vswitch, sp *ShardPeer) (*endpoint, error) {
 	vn := NewVNIC(v.mtu, !v.noOffload)
 	vn.Attach(&shardProxy{link: sp.link})
 	key, _ := firewall.AddrToU32(addr)
-	ep := &endpoint{name: name, kind: OwnerInstance, nic: nic, vsw: vsw, addr: key, shard: sp}
+	ep := &endpoint{name: name, kind: kind, nic: nic, vsw: vsw, addr: key, shard: sp}
 	p, err := v.fab.Attach(vn, addr, ep)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: %w", name, err)
+		return nil, fmt.Errorf("%s %s: %w", kind, name, err)
 	}
 	ep.port = p
 	v.endpoints[name] = ep
 	return ep, nil
+}
+
+// AddRemoteInternetHost adds an internet host that shard sp runs (the
+// edge shard of a sharded VPC, which runs every internet host and does
+// every translation between the VPC and the internet): a proxy port whose
+// frames cross the link, as AddInternetHost's checks allow. Frames to it
+// leave this shard untranslated, in the VPC's private view; frames from it
+// arrive translated, addressed to an instance of this shard.
+func (v *VPC) AddRemoteInternetHost(name string, addr netip.Addr, sp *ShardPeer) error {
+	if sp == nil {
+		return fmt.Errorf("internet host %s: no shard", name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return vpcErr(ErrVPCClosed, "vpc %s is closed", v.name)
+	}
+	if _, ok := v.endpoints[name]; ok || name == "" {
+		return vpcErr(ErrInstanceExists, "internet host %q exists or has no name", name)
+	}
+	if _, err := v.checkPublic(addr, "internet host "+name); err != nil {
+		return err
+	}
+	addr = addr.Unmap()
+	ep, err := v.plugRemote(name, OwnerInternetHost, addr, nil, nil, sp)
+	if err != nil {
+		return err
+	}
+	l := sp.link
+	l.mu.Lock()
+	sp.allowed = append(sp.allowed, addr)
+	err = l.dev.IpcSet(fmt.Sprintf("public_key=%s\nupdate_only=true\nallowed_ip=%s/32\n", hex.EncodeToString(sp.pub[:]), addr))
+	l.mu.Unlock()
+	if err != nil {
+		delete(v.endpoints, name)
+		ep.close()
+		return fmt.Errorf("shard link: allowed IPs: %w", err)
+	}
+	return nil
 }
 
 // close stops a local instance or unplugs a remote one's proxy port.
@@ -460,6 +526,10 @@ func (v *VPC) crossShard(se, to *endpoint, h *firewall.Header, ip []byte, size i
 func (l *ShardLink) inject(b []byte) {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		l.dropped.Add(1)
+		return
+	}
+	if b[9] == protoDropNotice {
+		l.dropNotice(b)
 		return
 	}
 	if c := l.ctl.Load(); c != nil && c.deliver(b) {
@@ -531,6 +601,25 @@ func (t *shardTun) send(pkt *stack.PacketBuffer) {
 		}
 		n += copy(b[n:], s[off:])
 		off = 0
+	}
+	*bp = b[:n]
+	select {
+	case t.out <- bp:
+	default:
+		t.free.Put(bp)
+		t.link.dropped.Add(1)
+	}
+}
+
+// sendWith queues a frame that fill writes into a pooled buffer, returning
+// its length (0: nothing to send); a full queue drops it.
+func (t *shardTun) sendWith(fill func(b []byte) int) {
+	bp := t.free.Get().(*[]byte)
+	b := (*bp)[:cap(*bp)]
+	n := fill(b)
+	if n == 0 {
+		t.free.Put(bp)
+		return
 	}
 	*bp = b[:n]
 	select {

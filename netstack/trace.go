@@ -275,11 +275,14 @@ func (tr *tracer) listener(de *endpoint) {
 		return
 	case firewall.ProtoTCP, firewall.ProtoUDP:
 		name := firewall.ProtoName(h.Proto)
-		if de.inst == nil {
+		var listening bool
+		if de.inst != nil {
+			listening = de.inst.Listening(name, h.DstPort)
+		} else if known := de.shard.listening(de.name, name, h.DstPort, &listening); !known {
 			tr.pass(HopListener, de.name, fmt.Sprintf("listener: %s runs on shard %d, which answers for its listeners", de.name, de.shard.Index()), "")
 			return
 		}
-		if de.inst.Listening(name, h.DstPort) {
+		if listening {
 			tr.pass(HopListener, de.name, fmt.Sprintf("listener: %s listens on %s %d", de.name, name, h.DstPort), "")
 			return
 		}

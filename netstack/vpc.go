@@ -403,7 +403,7 @@ func (v *VPC) addInstances(specs []InstanceSpec, progress func(done int), remote
 		if sp == nil {
 			continue
 		}
-		ep, err := v.plugRemote(spec.Name, plan[i].addr, nics[i], plan[i].vsw, sp)
+		ep, err := v.plugRemote(spec.Name, OwnerInstance, plan[i].addr, nics[i], plan[i].vsw, sp)
 		if err != nil {
 			// Undo the batch: nothing of it stays.
 			for _, s := range specs {

@@ -170,12 +170,9 @@ func (l *Lab) build(pr *progress) error {
 		}
 		pr.step(1)
 	}
-	for _, h := range t.Internet.Hosts {
-		inst, err := vpc.AddInternetHost(h.Name, h.IP)
-		if err != nil {
-			return fmt.Errorf("internet host %s: %w", h.Name, err)
-		}
-		if err := serve(inst, h.Services); err != nil {
+	for i := range t.Internet.Hosts {
+		h := &t.Internet.Hosts[i]
+		if err := l.addInternetHost(h); err != nil {
 			return fmt.Errorf("internet host %s: %w", h.Name, err)
 		}
 		pr.step(1)

@@ -198,6 +198,13 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 		cancel()
 		return x, nil
 	}
+	if !l.Edge() {
+		// The edge shard serves every exposed port; this shard only learns
+		// where the host client is.
+		cancel()
+		x.Ports = nil
+		return x, l.remoteHostClient()
+	}
 	client, err := l.hostClient()
 	if err != nil {
 		cancel()
@@ -244,10 +251,7 @@ func (l *Lab) Expose(opts ExposeOptions) (*Exposure, error) {
 // adding it when the file has none.
 func (l *Lab) hostClient() (*netstack.Instance, error) {
 	t := l.Topology
-	addr := t.Internet.HostClient
-	if !addr.IsValid() {
-		addr = netip.AddrFrom4([4]byte{198, 51, 100, 1})
-	}
+	addr := t.hostClientAddr()
 	for _, h := range t.Internet.Hosts {
 		if h.IP == addr {
 			if inst := l.VPC.Instance(h.Name); inst != nil {
@@ -255,15 +259,49 @@ func (l *Lab) hostClient() (*netstack.Instance, error) {
 			}
 		}
 	}
-	name := HostClientName
-	for n := 2; l.VPC.Instance(name) != nil || t.instance(name) != nil || t.host(name) != nil; n++ {
-		name = fmt.Sprintf("%s-%d", HostClientName, n)
-	}
+	name := l.hostClientName()
 	inst, err := l.VPC.AddInternetHost(name, addr)
 	if err != nil {
 		return nil, fmt.Errorf("expose: internet host %s (internet.host_client %v): %w", name, addr, err)
 	}
 	return inst, nil
+}
+
+// hostClientAddr is the address of the host client (internet.host_client).
+func (t *Topology) hostClientAddr() netip.Addr {
+	if a := t.Internet.HostClient; a.IsValid() {
+		return a
+	}
+	return netip.AddrFrom4([4]byte{198, 51, 100, 1})
+}
+
+// hostClientName is the name of the host client Expose adds: the same on
+// every shard of a sharded VPC.
+func (l *Lab) hostClientName() string {
+	t := l.Topology
+	name := HostClientName
+	for n := 2; l.VPC.Instance(name) != nil || t.instance(name) != nil || t.host(name) != nil; n++ {
+		name = fmt.Sprintf("%s-%d", HostClientName, n)
+	}
+	return name
+}
+
+// remoteHostClient makes a shard other than the edge know the host client
+// the edge's Expose adds, as a proxy of it, so that instances here answer
+// it; a host of the file with its address is known already.
+func (l *Lab) remoteHostClient() error {
+	t := l.Topology
+	addr := t.hostClientAddr()
+	for _, h := range t.Internet.Hosts {
+		if h.IP == addr {
+			return nil
+		}
+	}
+	name := l.hostClientName()
+	if err := l.VPC.AddRemoteInternetHost(name, addr, l.Shard.Peer(EdgeShard)); err != nil {
+		return fmt.Errorf("expose: internet host %s (internet.host_client %v): %w", name, addr, err)
+	}
+	return nil
 }
 
 // Close stops the listeners, closes every connection in flight and waits

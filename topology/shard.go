@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/vpclab/vpclab/netstack"
@@ -18,6 +19,9 @@ type ShardConfig struct {
 	PrivateKey   netstack.ShardKey
 	ListenPort   int                      // UDP; 0: any (Lab.Shard.Port says which)
 	Peers        []netstack.ShardLinkPeer // every other shard
+	// DownAfter is how long a silent shard takes to be down (zero:
+	// netstack.DefaultShardDownAfter).
+	DownAfter time.Duration
 }
 
 // Sharded makes Build build one shard (see ShardConfig).
@@ -40,10 +44,17 @@ func ShardOf(name string, n int) int {
 // Shard is the shard of instance i of t in a VPC of n shards.
 func (t *Topology) Shard(i, n int) int { return ShardOf(t.Instances[i].Name, n) }
 
-// checkShard refuses a shard configuration out of range and, for now, a
-// sharded topology with internet traffic: internet hosts, EIPs and NAT
-// gateways keep per-process state (SNAT tables, inbound translation) that
-// the shard link does not carry yet.
+// EdgeShard is the shard that runs a sharded VPC's internet side: every
+// internet host (with `expose`'s host client, so every host port), and
+// every translation between the VPC and the internet — EIP, SNAT and
+// DNAT, with the NAT gateways' SNAT tables — so the state of each such flow
+// lives in one process. The other shards reach it over the link in the
+// VPC's private view (docs/semantics.md §5.6).
+const EdgeShard = 0
+
+// checkShard refuses a shard configuration out of range and a sharded
+// topology with VPN gateways, whose peers' tunnels and probe stand-ins
+// live in one process.
 func (t *Topology) checkShard(c *ShardConfig) error {
 	if c == nil {
 		return nil
@@ -52,17 +63,9 @@ func (t *Topology) checkShard(c *ShardConfig) error {
 		return fmt.Errorf("shard %d/%d: the index must be 0..%d", c.Index, c.Count, max(c.Count-1, 0))
 	}
 	errs := &errorList{file: t.File, pos: t.Pos}
-	const why = "a sharded VPC carries intranet traffic only for now; %s are not supported (run it unsharded)"
-	for i := range t.Internet.Hosts {
-		errs.add(fmt.Sprintf("internet.hosts[%d]", i), "", fmt.Sprintf(why, "internet hosts"), "")
-	}
-	for i := range t.NATGateways {
-		errs.add(fmt.Sprintf("nat_gateways[%d]", i), "", fmt.Sprintf(why, "NAT gateways"), "")
-	}
-	for i, in := range t.Instances {
-		if in.EIP.IsValid() || len(in.Expose) > 0 {
-			errs.add(fmt.Sprintf("instances[%d].eip", i), "", fmt.Sprintf(why, "EIPs and expose"), "")
-		}
+	for i := range t.VPNGateways {
+		errs.add(fmt.Sprintf("vpn_gateways[%d]", i), "",
+			"a sharded VPC does not carry VPN gateways (their peers' tunnels end in one process); run it unsharded or without vpn_gateways", "")
 	}
 	if len(errs.errs) > 0 {
 		errs.nameEntities(t)
@@ -70,6 +73,44 @@ func (t *Topology) checkShard(c *ShardConfig) error {
 	}
 	return nil
 }
+
+// addInternetHost adds internet host h: on the edge shard (or unsharded)
+// as a netstack with its services, on any other shard as a proxy of the
+// edge's.
+func (l *Lab) addInternetHost(h *Host) error {
+	if c := l.shard; c != nil && c.Index != EdgeShard {
+		return l.VPC.AddRemoteInternetHost(h.Name, h.IP, l.Shard.Peer(EdgeShard))
+	}
+	inst, err := l.VPC.AddInternetHost(h.Name, h.IP)
+	if err != nil {
+		return err
+	}
+	if l.local != nil {
+		l.local[h.Name] = true
+	}
+	return serve(inst, h.Services)
+}
+
+// listens reports whether the services of the file's instance or
+// internet host name listen on proto ("tcp" or "udp") port.
+func (t *Topology) listens(name, proto string, port uint16) bool {
+	var ss []Service
+	if in := t.instance(name); in != nil {
+		ss = in.Services
+	} else if h := t.host(name); h != nil {
+		ss = h.Services
+	}
+	for _, s := range ss {
+		if (s.Port == int(port) || s.Port == AllPorts) && slices.Contains(s.Protocols(), proto) {
+			return true
+		}
+	}
+	return false
+}
+
+// Edge reports whether this process runs the VPC's internet side: its
+// internet hosts, translations and exposed ports (always, unsharded).
+func (l *Lab) Edge() bool { return l.shard == nil || l.shard.Index == EdgeShard }
 
 // addInstances plugs the instances in: all of them, or for a shard its
 // own as netstacks and the others' as proxies behind its link.
@@ -79,12 +120,13 @@ func (l *Lab) addInstances(specs []netstack.InstanceSpec, plugged func(int)) ([]
 		return l.VPC.AddInstancesProgress(specs, plugged)
 	}
 	link, err := l.VPC.StartShardLink(netstack.ShardLinkConfig{
-		Index: c.Index, PrivateKey: c.PrivateKey, ListenPort: c.ListenPort, Peers: c.Peers,
+		Index: c.Index, PrivateKey: c.PrivateKey, ListenPort: c.ListenPort, Peers: c.Peers, DownAfter: c.DownAfter,
 	})
 	if err != nil {
 		return nil, err
 	}
 	l.Shard = link
+	link.SetRemoteListeners(l.Topology.listens)
 	for j := range c.Count {
 		if j != c.Index && link.Peer(j) == nil {
 			return nil, fmt.Errorf("shard %d/%d: no peer for shard %d", c.Index, c.Count, j)

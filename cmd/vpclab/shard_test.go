@@ -75,17 +75,17 @@ func TestTestShardsSameReport(t *testing.T) {
 		t.Skip("brings examples up twice")
 	}
 	durations := regexp.MustCompile(`[0-9.]+(ms|µs|s)\b`)
-	for _, f := range []string{"conntrack.yaml", "group-isolation.yaml", "stateful-udp.yaml", "priorities.yaml"} {
+	for _, f := range []string{"conntrack.yaml", "group-isolation.yaml", "stateful-udp.yaml", "priorities.yaml", "eip.yaml", "snat.yaml", "dnat.yaml"} {
 		path := filepath.Join("..", "..", "examples", f)
 		out1, _, code1 := vpclab("test", path)
 		out3, stderr, code3 := vpclab("test", path, "--shards", "3")
 		require.Equal(t, code1, code3, "%s: %s", f, stderr)
 		require.Equal(t, durations.ReplaceAllString(out1, "T"), durations.ReplaceAllString(out3, "T"), f)
 	}
-	// What a shard cannot run yet is named, in the file, exit 2.
-	out, _, code := vpclab("test", filepath.Join("..", "..", "examples", "eip.yaml"), "--shards", "3")
+	// What a shard cannot run is named, in the file, exit 2.
+	out, _, code := vpclab("test", filepath.Join("..", "..", "topology", "testdata", "valid-vpn.yaml"), "--shards", "3")
 	require.Equal(t, 2, code)
-	require.Contains(t, out, "eip.yaml:20:10: instances[0] (web-1).eip: a sharded VPC carries intranet traffic only for now")
+	require.Contains(t, out, "valid-vpn.yaml:6:5: vpn_gateways[0] (office): a sharded VPC does not carry VPN gateways")
 }
 
 func freeUDPPort(t *testing.T) int {
