@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -79,6 +80,12 @@ func (i *Instance) configure() error {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &linger); err != nil {
 		return fmt.Errorf("set TCP FIN-WAIT-2 timeout: %w", stackError(err))
 	}
+	// ICMP errors are never rate-limited: gVisor, like Linux, sends at most
+	// 1,000 a second in bursts of 50 per stack, so of a burst of UDP probes
+	// to a closed port the later ones got no port unreachable and timed out
+	// as a block. A scenario's answer must not depend on how many probes
+	// share the moment.
+	s.SetICMPLimit(rate.Inf)
 	if err := s.CreateNICWithOptions(nicID, i.nic, stack.NICOptions{Name: "eth0"}); err != nil {
 		return fmt.Errorf("create NIC: %w", stackError(err))
 	}
