@@ -37,8 +37,14 @@ func ShardOf(name string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// Shard is the shard of instance i of t in a VPC of n shards.
-func (t *Topology) Shard(i, n int) int { return ShardOf(t.Instances[i].Name, n) }
+// Shard is the shard of instance i of t in a VPC of n shards: its shard
+// field when set (checkShard keeps it below n), else ShardOf its name.
+func (t *Topology) Shard(i, n int) int {
+	if s := t.Instances[i].Shard; s != nil && n > 1 && *s < n {
+		return *s
+	}
+	return ShardOf(t.Instances[i].Name, n)
+}
 
 // checkShard refuses a shard configuration out of range and, for now, a
 // sharded topology with internet traffic: internet hosts, EIPs and NAT
@@ -60,6 +66,9 @@ func (t *Topology) checkShard(c *ShardConfig) error {
 		errs.add(fmt.Sprintf("nat_gateways[%d]", i), "", fmt.Sprintf(why, "NAT gateways"), "")
 	}
 	for i, in := range t.Instances {
+		if in.Shard != nil && *in.Shard >= c.Count {
+			errs.add(fmt.Sprintf("instances[%d].shard", i), "", fmt.Sprintf("shard %d is out of range for a VPC of %d shards", *in.Shard, c.Count), fmt.Sprintf("0..%d", c.Count-1))
+		}
 		if in.EIP.IsValid() || len(in.Expose) > 0 {
 			errs.add(fmt.Sprintf("instances[%d].eip", i), "", fmt.Sprintf(why, "EIPs and expose"), "")
 		}
