@@ -95,3 +95,10 @@ func checkEndpoint(ep string) error {
 	}
 	return nil
 }
+
+// CheckSharded returns the errors, placed in the file, that keep shard
+// index of a VPC of count shards from being built (what Build with
+// Sharded would refuse about the file), without building anything.
+func (t *Topology) CheckSharded(index, count int) error {
+	return t.checkShard(&ShardConfig{Index: index, Count: count})
+}
