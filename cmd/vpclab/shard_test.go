@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -68,20 +67,28 @@ expect:
   - {from: web-1, to: a, protocol: tcp, port: 80, result: block}
 `
 
-// TestTestShardsSameReport: vpclab test --shards 3 prints, for every
-// example it can shard, the report it prints unsharded (timings aside).
+// TestTestShardsSameReport: vpclab test --shards 3, with every shard a
+// process of its own, prints for every example it can shard the report it
+// prints unsharded (timings aside).
 func TestTestShardsSameReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("brings examples up twice")
 	}
-	durations := regexp.MustCompile(`[0-9.]+(ms|µs|s)\b`)
-	for _, f := range []string{"conntrack.yaml", "group-isolation.yaml", "stateful-udp.yaml", "priorities.yaml"} {
-		path := filepath.Join("..", "..", "examples", f)
-		out1, _, code1 := vpclab("test", path)
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	require.NoError(t, err)
+	ran := 0
+	for _, path := range files {
 		out3, stderr, code3 := vpclab("test", path, "--shards", "3")
-		require.Equal(t, code1, code3, "%s: %s", f, stderr)
-		require.Equal(t, durations.ReplaceAllString(out1, "T"), durations.ReplaceAllString(out3, "T"), f)
+		if code3 == 2 && strings.Contains(out3, "a sharded VPC carries intranet traffic only") {
+			t.Logf("%s: not supported sharded yet", filepath.Base(path))
+			continue
+		}
+		ran++
+		out1, _, code1 := vpclab("test", path)
+		require.Equal(t, code1, code3, "%s: %s", path, stderr)
+		require.Equal(t, sameReport(out1), sameReport(out3), path)
 	}
+	require.GreaterOrEqual(t, ran, 8)
 	// What a shard cannot run yet is named, in the file, exit 2.
 	out, _, code := vpclab("test", filepath.Join("..", "..", "examples", "eip.yaml"), "--shards", "3")
 	require.Equal(t, 2, code)
