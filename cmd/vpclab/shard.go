@@ -30,10 +30,10 @@ type shardFlags struct {
 }
 
 func addShardFlags(cmd *cobra.Command, sf *shardFlags) {
-	cmd.Flags().StringVar(&sf.shard, "shard", "", "run shard I of N (I/N, 0 ≤ I < N): the instances whose shard (FNV-1a of the name mod N) is I; the others are reached over WireGuard")
+	cmd.Flags().StringVar(&sf.shard, "shard", "", "run shard I of N (I/N, 0 ≤ I < N; I alone takes N from the file's cluster.shards): the instances whose shard (their shard:, else FNV-1a of the name mod N) is I; the others are reached over WireGuard")
 	cmd.Flags().StringVar(&sf.key, "shard-key", "", "with --shard: this shard's WireGuard private key, base64 (wg genkey), or @FILE holding it")
-	cmd.Flags().IntVar(&sf.listen, "shard-listen", 0, "with --shard: UDP port of this shard's WireGuard device (required)")
-	cmd.Flags().StringArrayVar(&sf.peers, "shard-peer", nil, "with --shard: another shard, J=PUBLIC_KEY@HOST:PORT (once per other shard)")
+	cmd.Flags().IntVar(&sf.listen, "shard-listen", 0, "with --shard: UDP port of this shard's WireGuard device (default: the port of its cluster.peers entry)")
+	cmd.Flags().StringArrayVar(&sf.peers, "shard-peer", nil, "with --shard: another shard, J=PUBLIC_KEY@HOST:PORT (once per other shard not in cluster.peers; replaces its entry); a HOST name is looked up again while that shard is silent")
 }
 
 // config checks the flags against t's cluster: section (which gives
