@@ -142,6 +142,7 @@ func (sf *shardFlags) config(t *topology.Topology) (c *topology.ShardConfig, nam
 		peers[j] = peer{k, ep, fmt.Sprintf("--shard-peer %q", p)}
 	}
 	names = map[int]*peerName{}
+	at2 := map[string]int{} // resolved endpoint → shard
 	for j := range n {
 		if j == i {
 			continue
@@ -154,6 +155,10 @@ func (sf *shardFlags) config(t *topology.Topology) (c *topology.ShardConfig, nam
 		if err != nil {
 			return nil, nil, usageError("%s: %v", p.from, err)
 		}
+		if k, dup := at2[ep]; dup {
+			return nil, nil, usageError("%s: shards %d and %d both at %s (every shard has its own endpoint)", p.from, k, j, ep)
+		}
+		at2[ep] = j
 		if host, _, _ := net.SplitHostPort(p.endpoint); !isAddr(host) {
 			names[j] = &peerName{name: p.endpoint, endpoint: ep}
 		}

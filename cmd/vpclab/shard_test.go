@@ -264,6 +264,9 @@ func TestShardClusterConfig(t *testing.T) {
 		{clusterFile(entry(0, "127.0.0.1:7000") + entry(2, "127.0.0.1:7002")), shardFlags{shard: "1", key: keys[1].String()}, "--shard-listen 0: want a UDP port 1..65535 (or a cluster.peers entry for shard 1"},
 		{clusterFile(entry(0, "no-such-shard.invalid:7000") + entry(1, "127.0.0.1:7001") + entry(2, "127.0.0.1:7002")), shardFlags{shard: "1", key: keys[1].String()}, `c.yaml:18:88: cluster.peers[0].endpoint: endpoint "no-such-shard.invalid:7000": host "no-such-shard.invalid" does not resolve`},
 		{&topology.Topology{}, shardFlags{shard: "1", key: keys[1].String()}, "or I alone with a cluster: section giving N"},
+		{full, shardFlags{shard: "1", key: keys[1].String(), peers: []string{fmt.Sprintf("2=%s@localhost:7000", keys[2].Public())}},
+			fmt.Sprintf(`--shard-peer "2=%s@localhost:7000": shards 0 and 2 both at 127.0.0.1:7000`, keys[2].Public())},
+		{full, shardFlags{shard: "1", key: keys[1].String(), peers: []string{"2=" + keys[2].Public().String()[:20] + "@127.0.0.1:7002"}}, "malformed WireGuard key"},
 	} {
 		_, _, err := tc.sf.config(tc.top)
 		require.ErrorContains(t, err, tc.want, "%+v", tc.sf)
