@@ -342,3 +342,40 @@ func TestReresolveShards(t *testing.T) {
 	r := lab0.RunExpects(context.Background(), topo.Expect[:1], topology.RunOptions{})[0]
 	require.True(t, r.Pass, "%s %s", r.Observed, r.Detail)
 }
+
+// TestUpShardFromCluster: `vpclab up FILE --shard 1 --shard-key @FILE`
+// takes everything else from the file's cluster: section, and carries
+// real traffic with shard 0 (a lab here, built from the same entries):
+// its own expectation (web-1 → a, blocked on a's shard) and a's probe to
+// web-1 across the link both pass.
+func TestUpShardFromCluster(t *testing.T) {
+	k0, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	k1, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	p0, p1 := freeUDPPort(t), freeUDPPort(t)
+	file := writeTopology(t, shardTopology+fmt.Sprintf(`cluster:
+  shards: 2
+  peers:
+    - {index: 0, public_key: %q, endpoint: "127.0.0.1:%d"}
+    - {index: 1, public_key: %q, endpoint: "localhost:%d"}
+`, k0.Public(), p0, k1.Public(), p1))
+	keyFile := filepath.Join(t.TempDir(), "shard-1.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(k1.String()+"\n"), 0o600))
+	topo, err := topology.LoadFile(file)
+	require.NoError(t, err)
+	lab0, err := topology.Build(topo, topology.Sharded(topology.ShardConfig{Index: 0, Count: 2, PrivateKey: k0, ListenPort: p0,
+		Peers: []netstack.ShardLinkPeer{{Index: 1, PublicKey: k1.Public(), Endpoint: fmt.Sprintf("127.0.0.1:%d", p1)}}}))
+	require.NoError(t, err)
+	defer lab0.Close()
+
+	wait, _ := runningUp(t, file, "--shard", "1", "--shard-key", "@"+keyFile, "--run-dir", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, lab0.Shard.WaitReady(ctx))
+	r := lab0.RunExpects(context.Background(), topo.Expect[:1], topology.RunOptions{})[0]
+	require.True(t, r.Pass, "%s %s", r.Observed, r.Detail)
+	stdout, stderr, _ := wait()
+	require.Contains(t, stdout, "reachability: 1 passed, 0 failed", stderr)
+	require.Contains(t, stdout, "web-1 → a tcp/80", "shard 1 runs the expectation from web-1")
+}
