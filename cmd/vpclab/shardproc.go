@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,6 +106,7 @@ func runShardChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	defer cancel()
 	endpoints := make(chan shardEndpoints, 1)
 	eof := make(chan struct{})
+	var finished atomic.Bool // its results are sent
 	go func() {
 		defer close(eof)
 		defer cancel()
@@ -114,6 +116,12 @@ func runShardChild(ctx context.Context, in io.Reader, out io.Writer) error {
 			var skip json.RawMessage
 			for dec.Decode(&skip) == nil {
 			}
+		}
+		if !finished.Load() {
+			// The parent died or gave up before the end (it may be
+			// building 10,000 instances, which nothing interrupts):
+			// there is nothing to hand over, so stop at once.
+			os.Exit(exitInterrupted)
 		}
 	}()
 	defer func() { <-eof }() // the reader ends when the parent closes stdin
@@ -162,6 +170,7 @@ func runShardChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	lab.Shard.WaitReady(wctx) // a shard that never answers: its probes say so
 	wcancel()
 	res := lab.RunLocal(ctx, topology.RunOptions{Timeout: st.Timeout, Parallel: st.Parallel})
+	finished.Store(true)
 	if err := send(shardReply{Results: res, Done: true}); err != nil {
 		return err
 	}

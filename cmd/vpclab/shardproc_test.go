@@ -49,8 +49,19 @@ func TestLargeScenarioShards(t *testing.T) {
 		require.Contains(t, out1, kind)
 	}
 	out3, stderr3, code3 := vpclab("test", file, "--timeout", "30s", "--shards", "3")
-	require.Equal(t, 0, code3, stderr3)
+	require.Equal(t, 0, code3, "%s%s", failures(out3), stderr3)
 	require.Equal(t, sameReport(out1), sameReport(out3))
+}
+
+// failures is the FAIL lines of a report, at most 20.
+func failures(out string) string {
+	var lines []string
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, "FAIL") && len(lines) < 20 {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // TestShardField: shard: N places an instance on shard N instead of the
