@@ -203,6 +203,15 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, f *field, dep
 		d.decodeDuration(n, at, v, path, f)
 	case t.Kind() == reflect.Struct:
 		d.decodeStruct(n, v, path, depth)
+	case t.Kind() == reflect.Pointer:
+		// An optional value (shard: 0 is not absent): decoded into a new
+		// one, set only when it decodes without an error.
+		p := reflect.New(t.Elem())
+		before := len(d.errs.errs)
+		d.decode(n, p.Elem(), path, f, depth)
+		if len(d.errs.errs) == before {
+			v.Set(p)
+		}
 	case t.Kind() == reflect.Slice:
 		seq, ok := n.(*ast.SequenceNode)
 		if !ok {

@@ -30,6 +30,7 @@ type Topology struct {
 	VPNGateways    []VPNGateway    `yaml:"vpn_gateways" json:",omitempty" doc:"WireGuard VPN gateways: real machines join the VPC as peers with addresses of a client CIDR, and security groups decide their traffic."`
 	Expect         []Expect        `yaml:"expect" doc:"Probes checked by vpclab test."`
 	Imports        []Import        `yaml:"imports" json:",omitempty" doc:"Configurations to import (Terraform, cloud API JSON, ROS, AWS), read afresh on every load and merged into this file."`
+	Cluster        Cluster         `yaml:"cluster" json:",omitzero" doc:"A sharded VPC's shards: their number, public keys and WireGuard endpoints, for vpclab up --shard I; flags override."`
 
 	// File is the file name given to Load, used in error positions.
 	File string `yaml:"-"`
@@ -137,6 +138,7 @@ type Instance struct {
 	Expose         []Expose   `yaml:"expose" doc:"Host loopback ports that reach the instance via its EIP, as internet traffic from internet.host_client."`
 	Origin         Origin     `yaml:"origin" json:",omitzero" doc:"Where an imported instance came from: file, line, column, resource (set by an import; optional by hand)."`
 	Assigned       []string   `yaml:"assigned" json:",omitempty" topo:"enum=ip|eip" doc:"Values the cloud picks at creation, assigned here (an import marks them): ip, eip. An eip listed without an address is assigned one."`
+	Shard          *int       `yaml:"shard" json:",omitempty" topo:"min=0,max=63" doc:"Sharded VPC: the shard that runs the instance, 0 ≤ shard < the number of shards, instead of the hash of its name. Ignored unsharded."`
 
 	// AutoIP reports that IP was assigned by Load (see AssignAddresses).
 	AutoIP bool `yaml:"-"`

@@ -79,6 +79,8 @@ func typeSchema(t reflect.Type, f *field, defs map[string]any) map[string]any {
 	case t == prefixType:
 		return map[string]any{"type": "string",
 			"pattern": `^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}/(3[0-2]|[12]?[0-9])$`}
+	case t.Kind() == reflect.Pointer: // optional: absent means unset
+		return typeSchema(t.Elem(), f, defs)
 	case t.Kind() == reflect.Struct:
 		if _, ok := defs[t.Name()]; !ok {
 			defs[t.Name()] = nil // placeholder against recursion

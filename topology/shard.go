@@ -41,8 +41,14 @@ func ShardOf(name string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// Shard is the shard of instance i of t in a VPC of n shards.
-func (t *Topology) Shard(i, n int) int { return ShardOf(t.Instances[i].Name, n) }
+// Shard is the shard of instance i of t in a VPC of n shards: its shard
+// field when set (checkShard keeps it below n), else ShardOf its name.
+func (t *Topology) Shard(i, n int) int {
+	if s := t.Instances[i].Shard; s != nil && n > 1 && *s < n {
+		return *s
+	}
+	return ShardOf(t.Instances[i].Name, n)
+}
 
 // EdgeShard is the shard that runs a sharded VPC's internet side: every
 // internet host (with `expose`'s host client, so every host port), and
@@ -66,6 +72,11 @@ func (t *Topology) checkShard(c *ShardConfig) error {
 	for i := range t.VPNGateways {
 		errs.add(fmt.Sprintf("vpn_gateways[%d]", i), "",
 			"a sharded VPC does not carry VPN gateways (their peers' tunnels end in one process); run it unsharded or without vpn_gateways", "")
+	}
+	for i, in := range t.Instances {
+		if in.Shard != nil && *in.Shard >= c.Count {
+			errs.add(fmt.Sprintf("instances[%d].shard", i), "", fmt.Sprintf("shard %d is out of range for a VPC of %d shards", *in.Shard, c.Count), fmt.Sprintf("0..%d", c.Count-1))
+		}
 	}
 	if len(errs.errs) > 0 {
 		errs.nameEntities(t)

@@ -43,6 +43,7 @@ func validate(t *Topology, errs *errorList) {
 	v.natGateways()
 	v.vpnGateways()
 	v.expectations()
+	v.cluster()
 	v.firewall()
 }
 

@@ -245,6 +245,8 @@ func (w *yamlWriter) flow(v reflect.Value) {
 			w.pop()
 		}
 		w.buf.WriteByte('}')
+	case t.Kind() == reflect.Pointer: // an optional value; nil is omitted
+		w.flow(v.Elem())
 	case t.Kind() == reflect.Slice:
 		w.buf.WriteByte('[')
 		for j := range v.Len() {
@@ -285,6 +287,8 @@ func omit(v reflect.Value, f *field, fv reflect.Value) bool {
 		return false // port: all
 	case fv.Kind() == reflect.Bool && f.hasDef && f.def == "true":
 		return fv.Bool() // false must be written
+	case fv.Kind() == reflect.Int && f.required:
+		return false // index: 0
 	case fv.IsZero() || (fv.Kind() == reflect.Slice && fv.Len() == 0):
 		return true
 	case fv.Kind() == reflect.Struct && !fv.Type().Implements(textMarshalerType):

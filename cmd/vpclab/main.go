@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 		return &exitError{code: 2, err: err}
 	})
 	root.AddCommand(newUpCmd(), newBenchCmd(), newTestCmd(), newValidateCmd(), newExplainCmd(), newDiagnoseCmd(), newGraphCmd(), newMatrixCmd(),
-		newRuleCmd(), newGroupCmd(), newProbeCmd(), newConntrackCmd(), newStatsCmd(), newLintCmd(), newAuditCmd(), newCaptureCmd(), newLsCmd(), newDownCmd(), newImportCmd(), newVPNCmd())
+		newRuleCmd(), newGroupCmd(), newProbeCmd(), newConntrackCmd(), newStatsCmd(), newLintCmd(), newAuditCmd(), newCaptureCmd(), newLsCmd(), newDownCmd(), newImportCmd(), newVPNCmd(), newShardChildCmd())
 	withJSONErrors(root)
 	return root
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -28,46 +30,95 @@ type shardFlags struct {
 }
 
 func addShardFlags(cmd *cobra.Command, sf *shardFlags) {
-	cmd.Flags().StringVar(&sf.shard, "shard", "", "run shard I of N (I/N, 0 ≤ I < N): the instances whose shard (FNV-1a of the name mod N) is I; the others are reached over WireGuard")
+	cmd.Flags().StringVar(&sf.shard, "shard", "", "run shard I of N (I/N, 0 ≤ I < N; I alone takes N from the file's cluster.shards): the instances whose shard (their shard:, else FNV-1a of the name mod N) is I; the others are reached over WireGuard")
 	cmd.Flags().StringVar(&sf.key, "shard-key", "", "with --shard: this shard's WireGuard private key, base64 (wg genkey), or @FILE holding it")
-	cmd.Flags().IntVar(&sf.listen, "shard-listen", 0, "with --shard: UDP port of this shard's WireGuard device (required)")
-	cmd.Flags().StringArrayVar(&sf.peers, "shard-peer", nil, "with --shard: another shard, J=PUBLIC_KEY@HOST:PORT (once per other shard)")
+	cmd.Flags().IntVar(&sf.listen, "shard-listen", 0, "with --shard: UDP port of this shard's WireGuard device (default: the port of its cluster.peers entry)")
+	cmd.Flags().StringArrayVar(&sf.peers, "shard-peer", nil, "with --shard: another shard, J=PUBLIC_KEY@HOST:PORT (once per other shard not in cluster.peers; replaces its entry); a HOST name is looked up again while that shard is silent")
 }
 
-// config checks the flags; nil without --shard.
-func (sf *shardFlags) config() (*topology.ShardConfig, error) {
+// config checks the flags against t's cluster: section (which gives
+// what flags leave out: N, the listen port, the other shards' keys and
+// endpoints); nil without --shard. A peer given by host name is also in
+// names, for reresolveShards.
+func (sf *shardFlags) config(t *topology.Topology) (c *topology.ShardConfig, names map[int]*peerName, err error) {
+	cl := &t.Cluster
 	if sf.shard == "" {
 		if sf.key != "" || sf.listen != 0 || len(sf.peers) > 0 {
-			return nil, usageError("--shard-key, --shard-listen and --shard-peer need --shard I/N")
+			return nil, nil, usageError("--shard-key, --shard-listen and --shard-peer need --shard I/N")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
-	is, ns, ok := strings.Cut(sf.shard, "/")
+	at := func(path string) string { // where the file says it
+		p := t.Pos(path)
+		return fmt.Sprintf("%s:%d:%d: %s", t.File, p.Line, p.Column, path)
+	}
+	is, ns, hasN := strings.Cut(sf.shard, "/")
 	i, err1 := strconv.Atoi(is)
-	n, err2 := strconv.Atoi(ns)
-	if !ok || err1 != nil || err2 != nil || n < 1 {
-		return nil, usageError("--shard %q: want I/N with N ≥ 1 (e.g. 0/3)", sf.shard)
+	n, err2 := cl.Shards, error(nil)
+	if hasN {
+		n, err2 = strconv.Atoi(ns)
 	}
-	if i < 0 || i >= n {
-		return nil, usageError("--shard %s: index %d is out of range (allowed: 0..%d)", sf.shard, i, n-1)
+	switch {
+	case !hasN && cl.Shards == 0:
+		return nil, nil, usageError("--shard %q: want I/N with N ≥ 1 (e.g. 0/3), or I alone with a cluster: section giving N", sf.shard)
+	case err1 != nil || err2 != nil || n < 1:
+		return nil, nil, usageError("--shard %q: want I/N with N ≥ 1 (e.g. 0/3)", sf.shard)
+	case n > topology.MaxShards:
+		return nil, nil, usageError("--shard %s: %d shards is out of range (allowed: 1..%d)", sf.shard, n, topology.MaxShards)
+	case i < 0 || i >= n:
+		return nil, nil, usageError("--shard %s: index %d is out of range (allowed: 0..%d)", sf.shard, i, n-1)
+	case cl.Shards != 0 && n != cl.Shards:
+		return nil, nil, usageError("--shard %s: %d shards, but %s is %d", sf.shard, n, at("cluster.shards"), cl.Shards)
 	}
-	c := &topology.ShardConfig{Index: i, Count: n, ListenPort: sf.listen}
-	if sf.listen < 1 || sf.listen > 65535 {
-		return nil, usageError("--shard-listen %d: want a UDP port 1..65535", sf.listen)
+	for k, in := range t.Instances {
+		if in.Shard != nil && *in.Shard >= n {
+			return nil, nil, usageError("--shard %s: %d shards, but %s is %d (allowed: 0..%d)", sf.shard, n, at(fmt.Sprintf("instances[%d].shard", k)), *in.Shard, n-1)
+		}
+	}
+	c = &topology.ShardConfig{Index: i, Count: n, ListenPort: sf.listen}
+	own := cl.Peer(i)
+	ownAt := ""
+	if own != nil {
+		ownAt = fmt.Sprintf("cluster.peers[%d]", slices.IndexFunc(cl.Peers, func(p topology.ClusterPeer) bool { return p.Index == i }))
+	}
+	if sf.listen == 0 && own != nil {
+		_, port, _ := net.SplitHostPort(own.Endpoint) // Load checked it
+		c.ListenPort, _ = strconv.Atoi(port)
+	}
+	if c.ListenPort < 1 || c.ListenPort > 65535 {
+		return nil, nil, usageError("--shard-listen %d: want a UDP port 1..65535 (or a cluster.peers entry for shard %d whose endpoint's port it takes)", sf.listen, i)
 	}
 	keyText := sf.key
 	if f, ok := strings.CutPrefix(keyText, "@"); ok {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, usageError("--shard-key %s: %v", sf.key, err)
+			return nil, nil, usageError("--shard-key %s: %v", sf.key, err)
 		}
 		keyText = string(b)
 	}
 	if keyText == "" {
-		return nil, usageError("--shard-key: required with --shard (a base64 WireGuard private key, or @FILE)")
+		return nil, nil, usageError("--shard-key: required with --shard (a base64 WireGuard private key, or @FILE)")
 	}
 	if c.PrivateKey, err1 = netstack.ParseShardKey(keyText); err1 != nil {
-		return nil, usageError("--shard-key: %v", err1)
+		return nil, nil, usageError("--shard-key: %v", err1)
+	}
+	if own != nil {
+		if pub, _ := netstack.ParseShardKey(own.PublicKey); pub != c.PrivateKey.Public() {
+			return nil, nil, usageError("--shard-key: its public key is %s, but %s is %s (the key of another shard?)", c.PrivateKey.Public(), at(ownAt+".public_key"), own.PublicKey)
+		}
+	}
+	// The file's peers, then the flags', which replace the file's.
+	type peer struct {
+		pub      netstack.ShardKey
+		endpoint string
+		from     string // for errors
+	}
+	peers := map[int]peer{}
+	for k, p := range cl.Peers {
+		if p.Index != i && p.Index < n {
+			pub, _ := netstack.ParseShardKey(p.PublicKey) // Load checked it
+			peers[p.Index] = peer{pub, p.Endpoint, at(fmt.Sprintf("cluster.peers[%d].endpoint", k))}
+		}
 	}
 	seen := map[int]bool{}
 	for _, p := range sf.peers {
@@ -75,74 +126,54 @@ func (sf *shardFlags) config() (*topology.ShardConfig, error) {
 		pub, ep, ok2 := strings.Cut(rest, "@")
 		j, err := strconv.Atoi(js)
 		if !ok1 || !ok2 || err != nil {
-			return nil, usageError("--shard-peer %q: want J=PUBLIC_KEY@HOST:PORT", p)
+			return nil, nil, usageError("--shard-peer %q: want J=PUBLIC_KEY@HOST:PORT", p)
 		}
 		if j < 0 || j >= n || j == i {
-			return nil, usageError("--shard-peer %q: shard %d is out of range or this shard (allowed: 0..%d except %d)", p, j, n-1, i)
+			return nil, nil, usageError("--shard-peer %q: shard %d is out of range or this shard (allowed: 0..%d except %d)", p, j, n-1, i)
 		}
 		if seen[j] {
-			return nil, usageError("--shard-peer %q: shard %d given twice", p, j)
+			return nil, nil, usageError("--shard-peer %q: shard %d given twice", p, j)
 		}
 		seen[j] = true
 		k, err := netstack.ParseShardKey(pub)
 		if err != nil {
-			return nil, usageError("--shard-peer %q: %v", p, err)
+			return nil, nil, usageError("--shard-peer %q: %v", p, err)
 		}
-		ep, err = resolveEndpoint(ep)
-		if err != nil {
-			return nil, usageError("--shard-peer %q: %v", p, err)
-		}
-		c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: k, Endpoint: ep})
+		peers[j] = peer{k, ep, fmt.Sprintf("--shard-peer %q", p)}
 	}
+	names = map[int]*peerName{}
+	at2 := map[string]int{} // resolved endpoint → shard
 	for j := range n {
-		if j != i && !seen[j] {
-			return nil, usageError("--shard %s: no --shard-peer for shard %d (every other shard needs one)", sf.shard, j)
+		if j == i {
+			continue
 		}
+		p, ok := peers[j]
+		if !ok {
+			return nil, nil, usageError("--shard %s: no --shard-peer for shard %d (every other shard needs one, or an entry in cluster.peers)", sf.shard, j)
+		}
+		ep, err := resolveEndpoint(p.endpoint)
+		if err != nil {
+			return nil, nil, usageError("%s: %v", p.from, err)
+		}
+		if k, dup := at2[ep]; dup {
+			return nil, nil, usageError("%s: shards %d and %d both at %s (every shard has its own endpoint)", p.from, k, j, ep)
+		}
+		at2[ep] = j
+		if host, _, _ := net.SplitHostPort(p.endpoint); !isAddr(host) {
+			names[j] = &peerName{name: p.endpoint, endpoint: ep}
+		}
+		c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: p.pub, Endpoint: ep})
 	}
-	return c, nil
+	return c, names, nil
 }
 
-// runShardsInProcess builds the n shards of t in this process, each with
-// its own WireGuard device on a loopback UDP port and its own key, and
-// runs t's expectations across them.
-func runShardsInProcess(ctx context.Context, t *topology.Topology, n int, opts topology.RunOptions) ([]topology.Result, error) {
-	keys := make([]netstack.ShardKey, n)
-	for i := range keys {
-		k, err := netstack.NewShardKey()
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = k
-	}
-	labs := make([]*topology.Lab, 0, n)
-	defer func() {
-		for _, l := range labs {
-			l.Close()
-		}
-	}()
-	for i := range n {
-		c := topology.ShardConfig{Index: i, Count: n, PrivateKey: keys[i]}
-		for j := range n {
-			if j != i {
-				c.Peers = append(c.Peers, netstack.ShardLinkPeer{Index: j, PublicKey: keys[j].Public()})
-			}
-		}
-		lab, err := topology.Build(t, topology.Sharded(c))
-		if err != nil {
-			return nil, err
-		}
-		labs = append(labs, lab)
-	}
-	for i, l := range labs {
-		for j, o := range labs {
-			if i != j {
-				if err := l.Shard.SetEndpoint(j, fmt.Sprintf("127.0.0.1:%d", o.Shard.Port())); err != nil {
-					return nil, err
-				}
-			}
-		}
-	}
-	return topology.RunShards(ctx, labs, opts), nil
+// peerName is a shard given by host name: HOST:PORT as given, and the
+// address:port the link uses.
+type peerName struct{ name, endpoint string }
+
+func isAddr(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 // waitShards waits up to 10 s for the WireGuard handshakes of a shard and
@@ -158,11 +189,19 @@ func waitShards(ctx context.Context, lab *topology.Lab, stderr io.Writer) {
 	}
 }
 
+// lookupFunc looks a host name up, as net.Resolver.LookupNetIP does.
+type lookupFunc func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
 // resolveEndpoint returns HOST:PORT with HOST an address: wireguard-go
 // takes only addresses as endpoints, so a name (a Kubernetes headless
-// Service's pod name) is looked up here, once, at start — an IPv4 address
-// first. A name that does not resolve is an error naming it.
+// Service's pod name) is looked up here at start — an IPv4 address first —
+// and again by reresolveShards while its shard is silent. A name that does
+// not resolve is an error naming it.
 func resolveEndpoint(ep string) (string, error) {
+	return resolveEndpointWith(ep, net.DefaultResolver.LookupNetIP)
+}
+
+func resolveEndpointWith(ep string, lookup lookupFunc) (string, error) {
 	host, port, err := net.SplitHostPort(ep)
 	if err != nil {
 		return "", fmt.Errorf("endpoint %q: %v", ep, err)
@@ -176,7 +215,7 @@ func resolveEndpoint(ep string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := lookup(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
 		return "", fmt.Errorf("endpoint %q: host %q does not resolve (%v); give an address or a name this machine can look up", ep, host, err)
 	}
@@ -191,4 +230,64 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// reresolveInterval is how often reresolveShards looks again at the
+// names of silent shards.
+const reresolveInterval = 5 * time.Second
+
+// reresolveShards looks up again, every interval, the host name of each
+// shard in names that is silent (not Up), and points
+// the link at its new address when it changed — as wg-quick's
+// reresolve-dns does: a shard restarted elsewhere (a rescheduled pod)
+// keeps its name, not its address. It returns when ctx ends.
+func reresolveShards(ctx context.Context, link *netstack.ShardLink, names map[int]*peerName, interval time.Duration, lookup lookupFunc, log *slog.Logger) {
+	if link == nil || len(names) == 0 {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, j := range slices.Sorted(maps.Keys(names)) {
+			p := link.Peer(j)
+			if p == nil || p.Up() {
+				continue
+			}
+			pn := names[j]
+			ep, err := resolveEndpointWith(pn.name, lookup)
+			if err != nil {
+				log.Warn("shard link: looking a silent shard up again", "shard", j, "err", err)
+				continue
+			}
+			if ep == pn.endpoint {
+				continue
+			}
+			if err := link.SetEndpoint(j, ep); err != nil {
+				log.Warn("shard link: new endpoint", "shard", j, "endpoint", ep, "err", err)
+				continue
+			}
+			log.Warn("shard link: silent shard has a new address", "shard", j, "name", pn.name, "endpoint", ep, "was", pn.endpoint)
+			pn.endpoint = ep
+		}
+	}
+}
+
+// startReresolve runs reresolveShards for lab's link until the returned
+// stop is called (stop waits for it to end; calling it again is a no-op).
+func startReresolve(ctx context.Context, lab *topology.Lab, names map[int]*peerName, log *slog.Logger) (stop func()) {
+	if lab.Shard == nil || len(names) == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reresolveShards(ctx, lab.Shard, names, reresolveInterval, net.DefaultResolver.LookupNetIP, log)
+	}()
+	return func() { cancel(); <-done }
 }

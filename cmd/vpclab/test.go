@@ -3,10 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -60,11 +62,22 @@ is invalid (nothing of that file starts).`,
 			if shards < 1 || shards > maxTestShards {
 				return usageError("--shards %d: out of range (allowed: 1..%d)", shards, maxTestShards)
 			}
+			ctx := cmd.Context()
+			if shards > 1 {
+				// The shard processes are stopped on Ctrl-C and SIGTERM,
+				// not left behind.
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(cmp.Or(ctx, context.Background()), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
 			var reports []testFileReport
 			invalid, failed := 0, 0
 			for _, f := range args {
-				r := testFileShards(cmd.Context(), f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr(), shards)
+				r := testFileShards(ctx, f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr(), shards)
 				printWarnings(cmd.ErrOrStderr(), r.Warnings)
+				if ctx.Err() != nil {
+					return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; the shard processes are stopped")}
+				}
 				if !r.Valid || r.Error != "" {
 					invalid++
 				}
@@ -95,7 +108,7 @@ is invalid (nothing of that file starts).`,
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
 	addMemoryBudgetFlag(cmd, &budget)
 	addMaxFileSizeFlag(cmd)
-	cmd.Flags().IntVar(&shards, "shards", 1, "spread the VPC over N shards joined by WireGuard on loopback (each with its own keys and UDP port), each probe run on the shard of its from; the report is the same as unsharded")
+	cmd.Flags().IntVar(&shards, "shards", 1, "spread the VPC over N shard processes joined by WireGuard on loopback (each with its own keys and UDP port), each probe run on the shard of its from; the report is the same as unsharded")
 	return cmd
 }
 
@@ -104,7 +117,7 @@ func testFile(ctx context.Context, file string, opts topology.RunOptions, budget
 }
 
 // maxTestShards bounds test --shards.
-const maxTestShards = 64
+const maxTestShards = topology.MaxShards
 
 func testFileShards(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer, shards int) testFileReport {
 	r := testFileReport{File: file}
@@ -123,10 +136,9 @@ func testFileShards(ctx context.Context, file string, opts topology.RunOptions, 
 		ctx = context.Background()
 	}
 	if shards > 1 {
-		res, err := runShardsInProcess(ctx, t, shards, opts)
-		var list topology.Errors
-		if errors.As(err, &list) { // what a sharded VPC cannot run, placed in the file
-			r.Valid, r.Errors = false, loadErrors(file, err)
+		res, invalid, err := runShardProcesses(ctx, file, t, shards, opts)
+		if invalid != nil { // what a sharded VPC cannot run, placed in the file
+			r.Valid, r.Errors = false, invalid
 			return r
 		}
 		if err != nil {

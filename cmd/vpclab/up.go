@@ -134,10 +134,6 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := pcap.check(); err != nil {
 				return err
 			}
-			sc, err := shard.config()
-			if err != nil {
-				return err
-			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
@@ -149,10 +145,14 @@ could not be listened on (busy: the error names the port and the instance),
 			if err := budget.check(t); err != nil {
 				return err
 			}
+			sc, names, err := shard.config(t) // after the file: its cluster: section
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runUp(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), t, upOptions{output: output, duration: duration,
-				timeout: timeout, expose: xo, control: control, metrics: &metrics, pcap: &pcap, shard: sc})
+				timeout: timeout, expose: xo, control: control, metrics: &metrics, pcap: &pcap, shard: sc, shardNames: names})
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -215,6 +215,7 @@ type upOptions struct {
 	metrics           *upMetrics            // nil or no address: no metrics
 	pcap              *pcapFlags            // nil or no file: no capture
 	shard             *topology.ShardConfig // nil: not sharded
+	shardNames        map[int]*peerName     // shards given by host name, looked up again while silent
 }
 
 // up runs runUp with the default expose options, no metrics and no capture.
@@ -238,6 +239,8 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, 
 		return &exitError{code: 2, err: err}
 	}
 	defer lab.Close()
+	stopReresolve := startReresolve(ctx, lab, o.shardNames, log)
+	defer stopReresolve()
 	ctx, stopControl, err := startControl(ctx, lab, cf, stderr, log, mx.record)
 	if err != nil {
 		return err
@@ -292,6 +295,7 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, t *topology.Topology, 
 		fmt.Fprintf(stderr, "vpclab up: %s is up; press Ctrl-C to stop\n", rep.File)
 	}
 	<-ctx.Done()
+	stopReresolve()
 	mx.close()
 	stopControl()
 	x.Close()
