@@ -329,6 +329,18 @@ func TestConntrackAllocs(t *testing.T) {
 	}))
 }
 
+// TestConntrackBucketLines checks that every bucket is one cache line, so
+// that a lookup in its home bucket reads one line, at every table size.
+func TestConntrackBucketLines(t *testing.T) {
+	require.Equal(t, uintptr(64), unsafe.Sizeof(ctBucket{}))
+	for nb := conntrackMinBuckets; nb <= 1<<12; nb *= 2 {
+		tab := newCtTable(nb)
+		require.Len(t, tab.buckets, nb)
+		require.Equal(t, nb*ctWays, tab.n)
+		require.Zero(t, uintptr(unsafe.Pointer(&tab.buckets[0]))%64, "%d buckets", nb)
+	}
+}
+
 func TestConntrackClockLeak(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ct := NewConntrack(ConntrackConfig{})
