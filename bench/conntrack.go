@@ -91,6 +91,43 @@ func flowsLabel(n int) string {
 	return fmt.Sprint(n)
 }
 
+// conntrackFixture is n established TCP flows, their headers, and a table
+// and every baseline holding them, a second after they were inserted.
+type conntrackFixture struct {
+	hs  []firewall.Header
+	ct  *firewall.Conntrack
+	m   map[firewall.Tuple]uint32
+	rw  *rwMapCT
+	sm  *syncMapCT
+	now *firewall.Clock
+}
+
+func newConntrackFixture(n int) (*conntrackFixture, error) {
+	hs := make([]firewall.Header, n)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range hs {
+		hs[i] = firewall.Header{Tuple: firewall.Tuple{Src: rng.Uint32(), Dst: rng.Uint32(),
+			SrcPort: uint16(rng.Uint32()), DstPort: 443, Proto: firewall.ProtoTCP}, TCPFlags: firewall.TCPAck}
+	}
+	clock := firewall.NewManualClock()
+	fx := &conntrackFixture{hs: hs, now: clock, m: make(map[firewall.Tuple]uint32, n),
+		ct: firewall.NewConntrack(firewall.ConntrackConfig{MaxEntries: 2 * n, Clock: clock}),
+		rw: newRWMapCT(clock, n), sm: &syncMapCT{clock: clock}}
+	for i := range hs {
+		if !fx.ct.Insert(&hs[i]) {
+			fx.ct.Close()
+			return nil, fmt.Errorf("conntrack: insert %d of %d refused", i, n)
+		}
+		fx.m[hs[i].Tuple] = 1
+		fx.rw.insert(&hs[i])
+		fx.sm.insert(&hs[i])
+	}
+	// A second passes before the lookups, so that each baseline's first
+	// hit on a flow refreshes it, as the table's does.
+	clock.Advance(time.Second)
+	return fx, nil
+}
+
 // conntrackFigures are the ns per hit of one size: a Lookup, a lookup
 // within a batch of ctBatch, the bare map, and the faster go-map-conntrack
 // variant (named in mapCTName).
@@ -111,28 +148,12 @@ type conntrackFigures struct {
 // against: what a user would write instead of the table.
 func measureConntrack(ctx context.Context, n int, budget time.Duration) (conntrackFigures, error) {
 	var f conntrackFigures
-	hs := make([]firewall.Header, n)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range hs {
-		hs[i] = firewall.Header{Tuple: firewall.Tuple{Src: rng.Uint32(), Dst: rng.Uint32(),
-			SrcPort: uint16(rng.Uint32()), DstPort: 443, Proto: firewall.ProtoTCP}, TCPFlags: firewall.TCPAck}
+	fx, err := newConntrackFixture(n)
+	if err != nil {
+		return f, err
 	}
-	clock := firewall.NewManualClock()
-	ct := firewall.NewConntrack(firewall.ConntrackConfig{MaxEntries: 2 * n, Clock: clock})
-	defer ct.Close()
-	m := make(map[firewall.Tuple]uint32, n)
-	rw, sm := newRWMapCT(clock, n), &syncMapCT{clock: clock}
-	for i := range hs {
-		if !ct.Insert(&hs[i]) {
-			return f, fmt.Errorf("conntrack: insert %d of %d refused", i, n)
-		}
-		m[hs[i].Tuple] = 1
-		rw.insert(&hs[i])
-		sm.insert(&hs[i])
-	}
-	// A second passes before the lookups, so that each baseline's first
-	// hit on a flow refreshes it, as the table's does.
-	clock.Advance(time.Second)
+	defer fx.ct.Close()
+	hs, ct, m, rw, sm := fx.hs, fx.ct, fx.m, fx.rw, fx.sm
 	miss := 0
 	var hit [ctBatch]bool
 	mapCT := func(c goMapCT) func(k int) {
