@@ -412,87 +412,55 @@ func (ct *Conntrack) Lookup(h *Header) bool {
 	return ct.finish(h, &k, sh, s1, tab, hash, now)
 }
 
-// conntrackBatch is how many lookups one stage of LookupBatch holds; two
-// stages are in flight at a time.
-const conntrackBatch = 8
+// conntrackBatch is how many lookups LookupBatch has in flight.
+const conntrackBatch = 16
 
 // LookupBatch is Lookup for several packets, in order: hit[i] is what
-// Lookup(&hs[i]) would return after the packets before it. It works in
-// stages of conntrackBatch packets, pipelined: it finds the home buckets of
-// a stage's packets and asks the CPU to prefetch them, then does the same
-// for the next stage before it looks the first one's packets up, so that
-// their cache misses overlap each other and the next stage's hashing
-// instead of following one another. hit must be at least as long as hs.
+// Lookup(&hs[i]) would return after the packets before it. It first finds
+// every packet's slot and asks the CPU to prefetch it, then looks them up,
+// so that their cache misses overlap instead of following one another. hit
+// must be at least as long as hs.
 func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
-	if len(hs) == 0 {
-		return
-	}
+	var (
+		k1s, k2s, hashes [conntrackBatch]uint64
+		buckets          [conntrackBatch]*ctBucket
+		tabs             [conntrackBatch]*ctTable
+		shards           [conntrackBatch]*ctShard
+		seqs             [conntrackBatch]uint32
+	)
 	hit = hit[:len(hs)]
-	var st [2]ctStage
-	ct.prepare(&st[0], hs)
-	for c := 0; ; c ^= 1 {
-		n := st[c].n
-		if len(hs) > n {
-			ct.prepare(&st[c^1], hs[n:])
+	for len(hs) > 0 {
+		n := min(len(hs), conntrackBatch)
+		now := ct.clock.Now()
+		// Find every home slot, then start loading them all at once.
+		for i := range n {
+			t := fastTuple(&hs[i])
+			var k ctKey
+			k.k1, k.k2 = flowWords(&t)
+			hash := ct.hash(&k)
+			sh := &ct.shards[hash>>(64-conntrackShardBits)]
+			seqs[i] = sh.seq.Load()
+			tab := sh.tab.Load()
+			k1s[i], k2s[i], hashes[i], shards[i], tabs[i] = k.k1, k.k2, hash, sh, tab
+			buckets[i] = &tab.buckets[hash&tab.bmask]
 		}
-		ct.resolve(&st[c], hs[:n], hit[:n])
-		if hs, hit = hs[n:], hit[n:]; len(hs) == 0 {
-			return
+		prefetchBuckets(&buckets, n)
+		for i := range n {
+			if !fastPath(&hs[i]) {
+				hit[i] = ct.lookup(&hs[i])
+				continue
+			}
+			b := buckets[i]
+			k1, k2 := k1s[i], k2s[i]
+			z0, z1, z2 := b.holds(0, k1, k2), b.holds(1, k1, k2), b.holds(2, k1, k2)
+			if z0|z1|z2 != 0 && b.seen[(z1|z2<<1)&3].Load() == now && shards[i].seq.Load() == seqs[i] && seqs[i]&1 == 0 {
+				hit[i] = true
+				continue
+			}
+			k := ctKey{k1: k1, k2: k2}
+			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], tabs[i], hashes[i], now)
 		}
-	}
-}
-
-// ctStage is one stage of LookupBatch: up to conntrackBatch packets' keys,
-// hashes, shards with the sequence read before the table, and home
-// buckets.
-type ctStage struct {
-	k1, k2, hash [conntrackBatch]uint64
-	buckets      [conntrackBatch]*ctBucket
-	tabs         [conntrackBatch]*ctTable
-	shards       [conntrackBatch]*ctShard
-	seqs         [conntrackBatch]uint32
-	now          Tick
-	n            int
-}
-
-// prepare fills a stage with the first packets of hs and prefetches their
-// home buckets.
-func (ct *Conntrack) prepare(st *ctStage, hs []Header) {
-	n := min(len(hs), conntrackBatch)
-	st.n, st.now = n, ct.clock.Now()
-	for i := range n {
-		t := fastTuple(&hs[i])
-		var k ctKey
-		k.k1, k.k2 = flowWords(&t)
-		hash := ct.hash(&k)
-		sh := &ct.shards[hash>>(64-conntrackShardBits)]
-		st.seqs[i] = sh.seq.Load()
-		tab := sh.tab.Load()
-		st.k1[i], st.k2[i], st.hash[i], st.shards[i], st.tabs[i] = k.k1, k.k2, hash, sh, tab
-		st.buckets[i] = &tab.buckets[hash&tab.bmask]
-	}
-	prefetchBuckets(&st.buckets, n)
-}
-
-// resolve looks up the packets of a prepared stage, hs, in order. A packet
-// before them may have changed the table since the stage was prepared: the
-// buckets are read now, and a table that moved shows in the sequence.
-func (ct *Conntrack) resolve(st *ctStage, hs []Header, hit []bool) {
-	hit = hit[:len(hs)]
-	for i := range hs {
-		if !fastPath(&hs[i]) {
-			hit[i] = ct.lookup(&hs[i])
-			continue
-		}
-		b := st.buckets[i]
-		k1, k2 := st.k1[i], st.k2[i]
-		z0, z1, z2 := b.holds(0, k1, k2), b.holds(1, k1, k2), b.holds(2, k1, k2)
-		if z0|z1|z2 != 0 && b.seen[(z1|z2<<1)&3].Load() == st.now && st.shards[i].seq.Load() == st.seqs[i] && st.seqs[i]&1 == 0 {
-			hit[i] = true
-			continue
-		}
-		k := ctKey{k1: k1, k2: k2}
-		hit[i] = ct.finish(&hs[i], &k, st.shards[i], st.seqs[i], st.tabs[i], st.hash[i], st.now)
+		hs, hit = hs[n:], hit[n:]
 	}
 }
 
