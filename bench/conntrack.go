@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +93,8 @@ func flowsLabel(n int) string {
 }
 
 // conntrackFixture is n established TCP flows, their headers, and a table
-// and every baseline holding them, a second after they were inserted.
+// and every baseline holding them, each flow seen once more a second after
+// it was inserted.
 type conntrackFixture struct {
 	hs  []firewall.Header
 	ct  *firewall.Conntrack
@@ -122,9 +124,18 @@ func newConntrackFixture(n int) (*conntrackFixture, error) {
 		fx.rw.insert(&hs[i])
 		fx.sm.insert(&hs[i])
 	}
-	// A second passes before the lookups, so that each baseline's first
-	// hit on a flow refreshes it, as the table's does.
+	// A second passes and every flow is looked up once in each, so that
+	// each refreshes its entries, and the measured hits, of flows seen in
+	// the current second, need no store in any of them. Then a collection,
+	// so that marking the fill's heap does not run during the measures.
 	clock.Advance(time.Second)
+	for i := range hs {
+		if !fx.ct.Lookup(&hs[i]) || !fx.rw.lookup(&hs[i]) || !fx.sm.lookup(&hs[i]) {
+			fx.ct.Close()
+			return nil, fmt.Errorf("conntrack: flow %d of %d missed after the fill", i, n)
+		}
+	}
+	runtime.GC()
 	return fx, nil
 }
 
