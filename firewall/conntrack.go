@@ -37,13 +37,18 @@ const (
 	DefaultFragmentTimeout  = 30 * time.Second
 	conntrackShardBits      = 3
 	conntrackShards         = 1 << conntrackShardBits
-	conntrackMinSlots       = 16
+	conntrackMinBuckets     = 8
 	conntrackSweepPerInsert = 4
+	// A shard's table doubles when an insert would take it past
+	// conntrackLoadNum/conntrackLoadDen of its slots full.
+	conntrackLoadNum, conntrackLoadDen = 2, 3
 )
 
 // Conntrack is the connection-tracking table of a VPC: a bounded,
 // pointer-free open-addressing hash table (linear probing, backward-shift
-// deletion) split into shards. Keys are symmetric, so both directions of a
+// deletion) split into shards. Its slots come three to a 64-byte bucket,
+// one cache line, and a key's home is the first slot of its bucket, so that
+// a lookup nearly always reads that one line. Keys are symmetric, so both directions of a
 // flow find the same entry. Lookups take no lock: every shard is a seqlock
 // whose readers retry when a writer moved entries under them. Inserts,
 // TCP state changes and deletions lock one shard.
@@ -78,26 +83,111 @@ type ctShard struct {
 	_     [64]byte
 }
 
+// ctTable is one shard's slots: 3·len(buckets) of them, slot i being way
+// i%3 of bucket i/3. Probing runs over slots and wraps at n.
 type ctTable struct {
-	slots []ctSlot
-	mask  uint64
+	buckets []ctBucket
+	bmask   uint64 // len(buckets)-1, a power of two minus one
+	n       int    // slots
 }
 
-// ctSlot is one entry. k1 holds the two addresses, k2 the ports, protocol
-// and kind (and keyValid, so that a key is never zero); meta the last-seen
-// tick (high 32 bits) and state bits. A slot is empty when k2 is zero. A
-// writer publishes a slot by storing k2 last, so a reader that sees the key
-// sees its meta too.
-type ctSlot struct {
-	k1, k2, meta atomic.Uint64
+// ctWays is how many slots a bucket holds.
+const ctWays = 3
+
+// ctBucket is three slots in one cache line. k1 holds a key's two
+// addresses, k2 its ports, protocol and kind (and keyValid, so that a key
+// is never zero) with the entry's state bits at stShift; seen its last-seen
+// tick. A slot is empty when its k2 is zero. A writer publishes a slot by
+// storing k2 last, so a reader that sees the key sees the rest of the entry.
+type ctBucket struct {
+	k1 [ctWays]atomic.Uint64
+	k2 [ctWays]atomic.Uint64
+	// seen has a fourth, unused element, the line's padding, so that the
+	// lookups index it with two bits and no bounds check.
+	seen [ctWays + 1]atomic.Uint32
 }
 
-// set fills the slot; k2 goes last, so that a lock-free reader that finds
-// the key finds the whole entry.
-func (s *ctSlot) set(k1, k2, meta uint64) {
-	s.k1.Store(k1)
-	s.meta.Store(meta)
-	s.k2.Store(k2)
+// State bits sit in k2 at stShift; keyMask clears them, leaving the key.
+const (
+	stShift = 24
+	stMask  = 0x1f
+	keyMask = ^uint64(stMask << stShift)
+)
+
+// at returns the bucket and way of slot i.
+func (t *ctTable) at(i int) (*ctBucket, int) {
+	return &t.buckets[i/ctWays], i % ctWays
+}
+
+// next returns the slot after i, wrapping.
+func (t *ctTable) next(i int) int {
+	if i++; i == t.n {
+		return 0
+	}
+	return i
+}
+
+// home returns the home slot of a hash: the first of its bucket.
+func (t *ctTable) home(hash uint64) int {
+	return int(hash&t.bmask) * ctWays
+}
+
+// key returns slot i's key (state bits cleared), zero when empty.
+func (t *ctTable) key(i int) (k1, k2 uint64) {
+	b, w := t.at(i)
+	return b.k1[w].Load(), b.k2[w].Load() & keyMask
+}
+
+// meta returns slot i's last-seen tick (high 32 bits) and state bits, as
+// one word; zero when the slot is empty.
+func (t *ctTable) meta(i int) uint64 {
+	b, w := t.at(i)
+	k2 := b.k2[w].Load()
+	if k2 == 0 {
+		return 0
+	}
+	return uint64(b.seen[w].Load())<<32 | k2>>stShift&stMask
+}
+
+// set fills slot i with key k1, k2 and meta m; k2 goes last, so that a
+// lock-free reader that finds the key finds the whole entry.
+func (t *ctTable) set(i int, k1, k2, m uint64) {
+	b, w := t.at(i)
+	b.k1[w].Store(k1)
+	b.seen[w].Store(uint32(m >> 32))
+	b.k2[w].Store(k2&keyMask | (m&stMask)<<stShift)
+}
+
+// setMeta changes the tick and state of slot i, which holds an entry. The
+// tick goes first: a reader that sees the new state sees the new tick.
+func (t *ctTable) setMeta(i int, m uint64) {
+	b, w := t.at(i)
+	b.seen[w].Store(uint32(m >> 32))
+	b.k2[w].Store(b.k2[w].Load()&keyMask | (m&stMask)<<stShift)
+}
+
+// clear empties slot i.
+func (t *ctTable) clear(i int) {
+	b, w := t.at(i)
+	b.k2[w].Store(0)
+	b.seen[w].Store(0)
+}
+
+// dist returns how many slots lie from a to b, wrapping.
+func (t *ctTable) dist(a, b int) int {
+	if d := b - a; d >= 0 {
+		return d
+	}
+	return b - a + t.n
+}
+
+// holds returns 1 when way w of the bucket holds the key k1, k2, else 0,
+// without a branch: the way a key sits in is random, and a branch on it
+// would mispredict. The lookups call it for each way, written out (a
+// function doing all three is too big to be inlined).
+func (b *ctBucket) holds(w int, k1, k2 uint64) uint64 {
+	d := (b.k2[w].Load()&keyMask ^ k2) | (b.k1[w].Load() ^ k1)
+	return (d - 1) &^ d >> 63 // the top bit of (d-1)&^d is set only when d is zero
 }
 
 // State bits of ctSlot.meta.
@@ -154,15 +244,23 @@ func NewConntrack(cfg ConntrackConfig) *Conntrack {
 		ct.ownsClock = true
 	}
 	for i := range ct.shards {
-		ct.shards[i].tab.Store(newCtTable(conntrackMinSlots))
+		ct.shards[i].tab.Store(newCtTable(conntrackMinBuckets))
 	}
 	return ct
 }
 
-func newCtTable(n int) *ctTable {
-	t := &ctTable{slots: make([]ctSlot, n), mask: uint64(n - 1)}
-	if n*24 >= 4<<20 {
-		adviseHuge(unsafe.Pointer(&t.slots[0]), uintptr(n*24))
+// newCtTable returns a table of nb buckets (a power of two), each on its
+// own cache line.
+func newCtTable(nb int) *ctTable {
+	const line = unsafe.Sizeof(ctBucket{})
+	// Pointer-free words, one line more than needed, so that the buckets
+	// can start on a line boundary.
+	words := make([]uint64, (nb+1)*int(line/8))
+	off := (line - uintptr(unsafe.Pointer(&words[0]))%line) % line
+	p := unsafe.Add(unsafe.Pointer(&words[0]), off)
+	t := &ctTable{buckets: unsafe.Slice((*ctBucket)(p), nb), bmask: uint64(nb - 1), n: nb * ctWays}
+	if size := uintptr(nb) * line; size >= 4<<20 {
+		adviseHuge(p, size)
 	}
 	return t
 }
@@ -269,16 +367,22 @@ func (ct *Conntrack) live(m uint64, now Tick) bool {
 // find returns the slot index of k in t, or -1. Callers hold the lock or
 // validate with the shard's sequence.
 func find(t *ctTable, k *ctKey, hash uint64) int {
-	for i := hash & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		w := s.k2.Load()
-		if w == k.k2 && s.k1.Load() == k.k1 {
-			return int(i)
+	return findFrom(t, k, t.home(hash))
+}
+
+// findFrom is find from slot i on.
+func findFrom(t *ctTable, k *ctKey, i int) int {
+	for n := 0; n < t.n; n, i = n+1, t.next(i) {
+		b, w := t.at(i)
+		k2 := b.k2[w].Load()
+		if k2&keyMask == k.k2 && b.k1[w].Load() == k.k1 {
+			return i
 		}
-		if w == 0 {
+		if k2 == 0 {
 			return -1
 		}
 	}
+	return -1 // a full table, only seen by a reader racing a writer
 }
 
 // Lookup reports whether h belongs to a tracked connection: a packet of a
@@ -300,11 +404,12 @@ func (ct *Conntrack) Lookup(h *Header) bool {
 	sh := &ct.shards[hash>>(64-conntrackShardBits)]
 	s1 := sh.seq.Load()
 	tab := sh.tab.Load()
-	home, now := &tab.slots[hash&tab.mask], ct.clock.Now()
-	if seenNow(home, &k, now) && sh.seq.Load() == s1 && s1&1 == 0 {
+	b, now := &tab.buckets[hash&tab.bmask], ct.clock.Now()
+	z0, z1, z2 := b.holds(0, k.k1, k.k2), b.holds(1, k.k1, k.k2), b.holds(2, k.k1, k.k2)
+	if z0|z1|z2 != 0 && b.seen[(z1|z2<<1)&3].Load() == now && sh.seq.Load() == s1 && s1&1 == 0 {
 		return true
 	}
-	return ct.finish(h, &k, sh, s1, home, now)
+	return ct.finish(h, &k, sh, s1, tab, hash, now)
 }
 
 // conntrackBatch is how many lookups LookupBatch has in flight.
@@ -317,10 +422,11 @@ const conntrackBatch = 16
 // must be at least as long as hs.
 func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 	var (
-		k1s, k2s [conntrackBatch]uint64
-		slots    [conntrackBatch]*ctSlot
-		shards   [conntrackBatch]*ctShard
-		seqs     [conntrackBatch]uint32
+		k1s, k2s, hashes [conntrackBatch]uint64
+		buckets          [conntrackBatch]*ctBucket
+		tabs             [conntrackBatch]*ctTable
+		shards           [conntrackBatch]*ctShard
+		seqs             [conntrackBatch]uint32
 	)
 	hit = hit[:len(hs)]
 	for len(hs) > 0 {
@@ -335,40 +441,26 @@ func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
 			sh := &ct.shards[hash>>(64-conntrackShardBits)]
 			seqs[i] = sh.seq.Load()
 			tab := sh.tab.Load()
-			k1s[i], k2s[i], shards[i] = k.k1, k.k2, sh
-			slots[i] = &tab.slots[hash&tab.mask]
+			k1s[i], k2s[i], hashes[i], shards[i], tabs[i] = k.k1, k.k2, hash, sh, tab
+			buckets[i] = &tab.buckets[hash&tab.bmask]
 		}
-		prefetchSlots(&slots, n)
+		prefetchBuckets(&buckets, n)
 		for i := range n {
 			if !fastPath(&hs[i]) {
 				hit[i] = ct.lookup(&hs[i])
 				continue
 			}
-			k := ctKey{k1: k1s[i], k2: k2s[i]}
-			if seenNow(slots[i], &k, now) && shards[i].seq.Load() == seqs[i] && seqs[i]&1 == 0 {
+			b := buckets[i]
+			k1, k2 := k1s[i], k2s[i]
+			z0, z1, z2 := b.holds(0, k1, k2), b.holds(1, k1, k2), b.holds(2, k1, k2)
+			if z0|z1|z2 != 0 && b.seen[(z1|z2<<1)&3].Load() == now && shards[i].seq.Load() == seqs[i] && seqs[i]&1 == 0 {
 				hit[i] = true
 				continue
 			}
-			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], slots[i], now)
+			k := ctKey{k1: k1, k2: k2}
+			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], tabs[i], hashes[i], now)
 		}
 		hs, hit = hs[n:], hit[n:]
-	}
-}
-
-// probeNext returns the slot of k past its home slot in the shard's table,
-// or nil. The caller validates with the shard's sequence.
-func (ct *Conntrack) probeNext(sh *ctShard, k *ctKey) *ctSlot {
-	t := sh.tab.Load()
-	hash := ct.hash(k)
-	for i := (hash + 1) & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		w := s.k2.Load()
-		if w == k.k2 && s.k1.Load() == k.k1 {
-			return s
-		}
-		if w == 0 {
-			return nil
-		}
 	}
 }
 
@@ -397,35 +489,27 @@ func fastPath(h *Header) bool {
 	return h.Flags&^FlagICMPEcho == 0 && (h.Proto != ProtoTCP || h.TCPFlags&(TCPFin|TCPRst|TCPSyn) == 0)
 }
 
-// seenNow reports the common case of a fastPath lookup: the entry of key
-// k sits in its home slot and was last seen in the current tick (a
-// second), so it is live and needs no refresh. It is small enough to be
-// inlined into the lookups; the caller then checks the shard's sequence.
-func seenNow(home *ctSlot, k *ctKey, now Tick) bool {
-	return home.k2.Load() == k.k2 && home.k1.Load() == k.k1 && Tick(home.meta.Load()>>32) == now
-}
-
-// finish ends the lookup of a fastPath packet whose key k has home slot
-// home in shard sh, whose sequence read s1 before the table was, past the
-// common case of seenNow: it answers itself when it
-// finds a live entry (in the home slot or past it) and no writer moved
-// entries meanwhile — a few dozen instructions with predictable branches,
-// so that the CPU overlaps the cache misses of consecutive lookups — and
-// hands anything else to the general path.
-func (ct *Conntrack) finish(h *Header, k *ctKey, sh *ctShard, s1 uint32, home *ctSlot, now Tick) bool {
-	s := home
-	if s.k2.Load() != k.k2 || s.k1.Load() != k.k1 {
-		if s = ct.probeNext(sh, k); s == nil {
-			return ct.lookup(h)
-		}
-	}
-	m := s.meta.Load()
-	if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-Tick(m>>32)) > int32(ct.timeouts[m>>3&3]) {
+// finish ends the lookup of a fastPath packet whose key k has hash hash
+// in shard sh, whose sequence read s1 before its table tab was, past the
+// common case (found in its home bucket, seen in the current tick): it
+// answers itself when it finds a live entry (in the home bucket or past
+// it) and no writer moved entries meanwhile — a few dozen instructions with
+// predictable branches, so that the CPU overlaps the cache misses of
+// consecutive lookups — and hands anything else to the general path.
+func (ct *Conntrack) finish(h *Header, k *ctKey, sh *ctShard, s1 uint32, tab *ctTable, hash uint64, now Tick) bool {
+	i := findFrom(tab, k, tab.home(hash))
+	if i < 0 {
 		return ct.lookup(h)
 	}
-	if Tick(m>>32) != now {
+	b, w := tab.at(i)
+	seen := b.seen[w].Load()
+	st := b.k2[w].Load() >> stShift & stMask
+	if sh.seq.Load() != s1 || s1&1 != 0 || int32(now-seen) > int32(ct.timeouts[st>>3&3]) {
+		return ct.lookup(h)
+	}
+	if seen != now {
 		// Lock-free refresh; losing a race only keeps an older tick.
-		s.meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
+		b.seen[w].CompareAndSwap(seen, now)
 	}
 	return true
 }
@@ -457,7 +541,7 @@ func (ct *Conntrack) lookup(h *Header) bool {
 		i := find(t, &k, hash)
 		var m uint64
 		if i >= 0 {
-			m = t.slots[i].meta.Load()
+			m = t.meta(i)
 		}
 		if sh.seq.Load() != s1 {
 			continue
@@ -474,7 +558,8 @@ func (ct *Conntrack) lookup(h *Header) bool {
 		}
 		if Tick(m>>32) != now {
 			// Lock-free refresh; losing a race only keeps an older tick.
-			t.slots[i].meta.CompareAndSwap(m, uint64(now)<<32|m&0xffffffff)
+			b, w := t.at(i)
+			b.seen[w].CompareAndSwap(Tick(m>>32), now)
 		}
 		return true
 	}
@@ -486,12 +571,11 @@ func (ct *Conntrack) lookupLocked(sh *ctShard, h *Header, k *ctKey, hash uint64,
 	sh.mu.Lock()
 	t := sh.tab.Load()
 	i := find(t, k, hash)
-	if i < 0 || !ct.live(t.slots[i].meta.Load(), now) {
+	if i < 0 || !ct.live(t.meta(i), now) {
 		sh.mu.Unlock()
 		return false
 	}
-	s := &t.slots[i]
-	m := s.meta.Load()
+	m := t.meta(i)
 	if h.Has(FlagICMPError) {
 		sh.mu.Unlock()
 		return true
@@ -499,7 +583,7 @@ func (ct *Conntrack) lookupLocked(sh *ctShard, h *Header, k *ctKey, hash uint64,
 	if h.Proto == ProtoTCP && !h.Has(FlagLaterFragment) {
 		m = tcpState(m, h.TCPFlags, k.fromHi)
 	}
-	s.meta.Store(uint64(now)<<32 | m&0xffffffff)
+	t.setMeta(i, uint64(now)<<32|m&0xffffffff)
 	sh.mu.Unlock()
 	if h.Has(FlagFragment) && !h.Has(FlagLaterFragment) {
 		ct.insertFrag(h, now)
@@ -572,7 +656,7 @@ func (ct *Conntrack) put(k *ctKey, m uint64, now Tick) bool {
 		t := sh.tab.Load()
 		if i := find(t, k, hash); i >= 0 {
 			// Live or expired, the entry is renewed in place.
-			t.slots[i].meta.Store(meta)
+			t.setMeta(i, meta)
 			sh.mu.Unlock()
 			return true
 		}
@@ -602,7 +686,7 @@ func (ct *Conntrack) sweepAll(now Tick) bool {
 	for i := range ct.shards {
 		sh := &ct.shards[i]
 		sh.mu.Lock()
-		ct.sweepSome(sh, now, len(sh.tab.Load().slots))
+		ct.sweepSome(sh, now, sh.tab.Load().n)
 		sh.mu.Unlock()
 	}
 	return true
@@ -611,16 +695,14 @@ func (ct *Conntrack) sweepAll(now Tick) bool {
 // insertLocked adds k, which is absent, to the shard. The caller holds the
 // lock and has checked the bound.
 func (ct *Conntrack) insertLocked(sh *ctShard, t *ctTable, k *ctKey, hash, meta uint64) {
-	if (sh.count+1)*2 > len(t.slots) {
+	if (sh.count+1)*conntrackLoadDen > t.n*conntrackLoadNum {
 		t = ct.grow(sh, t)
 	}
-	for i := hash & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.meta.Load() == 0 {
-			s.set(k.k1, k.k2, meta)
-			break
-		}
+	i := t.home(hash)
+	for t.meta(i) != 0 {
+		i = t.next(i)
 	}
+	t.set(i, k.k1, k.k2, meta)
 	sh.count++
 	ct.n.Add(1)
 	ct.inserted.Add(1)
@@ -628,21 +710,19 @@ func (ct *Conntrack) insertLocked(sh *ctShard, t *ctTable, k *ctKey, hash, meta 
 
 // grow doubles a shard's table. The caller holds the lock.
 func (ct *Conntrack) grow(sh *ctShard, old *ctTable) *ctTable {
-	t := newCtTable(2 * len(old.slots))
-	for i := range old.slots {
-		s := &old.slots[i]
-		m := s.meta.Load()
+	t := newCtTable(2 * len(old.buckets))
+	for i := range old.n {
+		m := old.meta(i)
 		if m == 0 {
 			continue
 		}
-		k := ctKey{k1: s.k1.Load(), k2: s.k2.Load()}
-		for j := ct.hash(&k) & t.mask; ; j = (j + 1) & t.mask {
-			d := &t.slots[j]
-			if d.meta.Load() == 0 {
-				d.set(k.k1, k.k2, m)
-				break
-			}
+		var k ctKey
+		k.k1, k.k2 = old.key(i)
+		j := t.home(ct.hash(&k))
+		for t.meta(j) != 0 {
+			j = t.next(j)
 		}
+		t.set(j, k.k1, k.k2, m)
 	}
 	sh.seq.Add(1)
 	sh.tab.Store(t)
@@ -655,8 +735,8 @@ func (ct *Conntrack) grow(sh *ctShard, old *ctTable) *ctTable {
 func (ct *Conntrack) sweepSome(sh *ctShard, now Tick, n int) {
 	t := sh.tab.Load()
 	for n > 0 {
-		i := sh.sweep & int(t.mask)
-		if m := t.slots[i].meta.Load(); m != 0 && !ct.live(m, now) {
+		i := sh.sweep % t.n
+		if m := t.meta(i); m != 0 && !ct.live(m, now) {
 			ct.delete(sh, t, i)
 			ct.expired.Add(1)
 			continue // a later entry may have moved into slot i
@@ -669,24 +749,21 @@ func (ct *Conntrack) sweepSome(sh *ctShard, now Tick, n int) {
 // delete removes slot i by backward shift. The caller holds the lock.
 func (ct *Conntrack) delete(sh *ctShard, t *ctTable, i int) {
 	sh.seq.Add(1)
-	mask := int(t.mask)
-	for j := (i + 1) & mask; ; j = (j + 1) & mask {
-		s := &t.slots[j]
-		m := s.meta.Load()
+	for j := t.next(i); ; j = t.next(j) {
+		m := t.meta(j)
 		if m == 0 {
 			break
 		}
-		k := ctKey{k1: s.k1.Load(), k2: s.k2.Load()}
-		home := int(ct.hash(&k)) & mask
+		var k ctKey
+		k.k1, k.k2 = t.key(j)
+		home := t.home(ct.hash(&k))
 		// Move j into the hole at i unless its home lies cyclically in (i, j].
-		if (j-home)&mask >= (j-i)&mask {
-			d := &t.slots[i]
-			d.set(k.k1, k.k2, m)
+		if t.dist(home, j) >= t.dist(i, j) {
+			t.set(i, k.k1, k.k2, m)
 			i = j
 		}
 	}
-	t.slots[i].k2.Store(0)
-	t.slots[i].meta.Store(0)
+	t.clear(i)
 	sh.seq.Add(1)
 	sh.count--
 	ct.n.Add(-1)
@@ -707,7 +784,7 @@ func (ct *Conntrack) Delete(h *Header) bool {
 	}
 	// An expired entry not yet reclaimed counts as absent: it goes, but
 	// there was no connection to delete.
-	live := ct.live(t.slots[i].meta.Load(), ct.clock.Now())
+	live := ct.live(t.meta(i), ct.clock.Now())
 	ct.delete(sh, t, i)
 	if !live {
 		ct.expired.Add(1)
@@ -722,7 +799,7 @@ func (ct *Conntrack) Expire() int {
 	for i := range ct.shards {
 		sh := &ct.shards[i]
 		sh.mu.Lock()
-		ct.sweepSome(sh, now, len(sh.tab.Load().slots))
+		ct.sweepSome(sh, now, sh.tab.Load().n)
 		sh.mu.Unlock()
 	}
 	return int(ct.expired.Load() - before)
@@ -735,7 +812,7 @@ func (ct *Conntrack) Flush() {
 		sh := &ct.shards[i]
 		sh.mu.Lock()
 		sh.seq.Add(1)
-		sh.tab.Store(newCtTable(conntrackMinSlots))
+		sh.tab.Store(newCtTable(conntrackMinBuckets))
 		sh.seq.Add(1)
 		ct.n.Add(int64(-sh.count))
 		sh.count, sh.sweep = 0, 0
@@ -762,7 +839,7 @@ func (ct *Conntrack) Stats() ConntrackStats {
 func (ct *Conntrack) MemoryBytes() int {
 	n := 0
 	for i := range ct.shards {
-		n += 24 * len(ct.shards[i].tab.Load().slots)
+		n += int(unsafe.Sizeof(ctBucket{})) * len(ct.shards[i].tab.Load().buckets)
 	}
 	return n
 }

@@ -9,23 +9,24 @@ import (
 )
 
 // probeStats returns the longest and the mean probe length of the table's
-// entries: how many slots a lookup reads to find each one (1 when it sits
-// in its home slot). Linear probing at the table's load factor (at most
-// one half) gives a mean near 1.5; a hash that sends many keys to one home
-// slot gives a run as long as their number.
+// entries: how many buckets (cache lines) a lookup reads to find each one
+// (1 when it sits in its home bucket). Linear probing at the table's load
+// factor (at most two thirds, three slots a bucket) gives a mean near 1.1;
+// a hash that sends many keys to one home bucket gives a run as long as a
+// third of their number.
 func (ct *Conntrack) probeStats() (maxProbe int, mean float64) {
 	total, n := 0, 0
 	for i := range ct.shards {
 		sh := &ct.shards[i]
 		sh.mu.Lock()
 		t := sh.tab.Load()
-		for j := range t.slots {
-			s := &t.slots[j]
-			if s.meta.Load() == 0 {
+		for j := range t.n {
+			if t.meta(j) == 0 {
 				continue
 			}
-			k := ctKey{k1: s.k1.Load(), k2: s.k2.Load()}
-			p := int((uint64(j)-ct.hash(&k))&t.mask) + 1
+			var k ctKey
+			k.k1, k.k2 = t.key(j)
+			p := t.dist(t.home(ct.hash(&k)), j)/ctWays + 1
 			maxProbe = max(maxProbe, p)
 			total += p
 			n++

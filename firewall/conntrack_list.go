@@ -37,10 +37,10 @@ func (ct *Conntrack) Entries(fn func(ConntrackEntry) bool) {
 		buf = buf[:0]
 		sh.mu.Lock()
 		t := sh.tab.Load()
-		for j := range t.slots {
-			s := &t.slots[j]
-			if m := s.meta.Load(); m != 0 && ct.live(m, now) {
-				buf = append(buf, raw{s.k1.Load(), s.k2.Load(), m})
+		for j := range t.n {
+			if m := t.meta(j); m != 0 && ct.live(m, now) {
+				k1, k2 := t.key(j)
+				buf = append(buf, raw{k1, k2, m})
 			}
 		}
 		sh.mu.Unlock()
@@ -90,10 +90,9 @@ func (ct *Conntrack) FlushAddr(addr netip.Addr) int {
 		sh := &ct.shards[i]
 		sh.mu.Lock()
 		t := sh.tab.Load()
-		for j := 0; j < len(t.slots); {
-			s := &t.slots[j]
-			m := s.meta.Load()
-			k1 := s.k1.Load()
+		for j := 0; j < t.n; {
+			m := t.meta(j)
+			k1, _ := t.key(j)
 			if m == 0 || (k1>>32 != a && k1&0xffffffff != a) {
 				j++
 				continue

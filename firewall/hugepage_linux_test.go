@@ -40,13 +40,13 @@ func vmFlags(t *testing.T, a uintptr) string {
 }
 
 // TestConntrackHugePages checks that a large table asks for huge pages: the
-// mapping under its slots carries the "hg" (MADV_HUGEPAGE) flag.
+// mapping under its buckets carries the "hg" (MADV_HUGEPAGE) flag.
 func TestConntrackHugePages(t *testing.T) {
 	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(mode), "[never]") {
 		t.Skip("transparent huge pages are off on this machine")
 	}
-	tab := newCtTable(1 << 19) // 12 MiB of slots
-	mid := uintptr(unsafe.Pointer(&tab.slots[len(tab.slots)/2]))
+	tab := newCtTable(1 << 18) // 16 MiB of buckets
+	mid := uintptr(unsafe.Pointer(&tab.buckets[len(tab.buckets)/2]))
 	flags := vmFlags(t, mid)
 	if !strings.Contains(flags+" ", " hg ") {
 		t.Errorf("slots at %#x: %s, want hg", mid, flags)

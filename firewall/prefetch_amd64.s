@@ -1,7 +1,7 @@
 #include "textflag.h"
 
-// func prefetchSlots(p *[conntrackBatch]*ctSlot, n int)
-TEXT ·prefetchSlots(SB), NOSPLIT|NOFRAME, $0-16
+// func prefetchBuckets(p *[conntrackBatch]*ctBucket, n int)
+TEXT ·prefetchBuckets(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ p+0(FP), AX
 	MOVQ n+8(FP), CX
 	TESTQ CX, CX
@@ -9,7 +9,6 @@ TEXT ·prefetchSlots(SB), NOSPLIT|NOFRAME, $0-16
 loop:
 	MOVQ (AX), DX
 	PREFETCHT0 (DX)
-	PREFETCHT0 16(DX)
 	ADDQ $8, AX
 	DECQ CX
 	JNZ loop

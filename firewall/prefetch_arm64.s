@@ -1,7 +1,7 @@
 #include "textflag.h"
 
-// func prefetchSlots(p *[conntrackBatch]*ctSlot, n int)
-TEXT ·prefetchSlots(SB), NOSPLIT|NOFRAME, $0-16
+// func prefetchBuckets(p *[conntrackBatch]*ctBucket, n int)
+TEXT ·prefetchBuckets(SB), NOSPLIT|NOFRAME, $0-16
 	MOVD p+0(FP), R0
 	MOVD n+8(FP), R1
 	CMP $0, R1
@@ -9,8 +9,6 @@ TEXT ·prefetchSlots(SB), NOSPLIT|NOFRAME, $0-16
 loop:
 	MOVD.P 8(R0), R2
 	PRFM (R2), PLDL1KEEP
-	ADD $16, R2, R3
-	PRFM (R3), PLDL1KEEP
 	SUBS $1, R1, R1
 	BNE loop
 done:

@@ -2,5 +2,5 @@
 
 package firewall
 
-// prefetchSlots is a no-op where no prefetch instruction is wired up.
-func prefetchSlots(*[conntrackBatch]*ctSlot, int) {}
+// prefetchBuckets is a no-op where no prefetch instruction is wired up.
+func prefetchBuckets(*[conntrackBatch]*ctBucket, int) {}
