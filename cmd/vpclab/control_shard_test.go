@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -38,18 +35,8 @@ func TestControlShardedChange(t *testing.T) {
 	p0, p1 := freeUDPPort(t), freeUDPPort(t)
 	dir0, dir1 := t.TempDir()+"/run", t.TempDir()+"/run"
 
-	child := exec.Command(os.Args[0], "up", file, "--duration", "2m", "--shard", "1/2", "--shard-key", k1.String(),
+	child, childOut, done := startVpclab(t, "up", file, "--duration", "2m", "--shard", "1/2", "--shard-key", k1.String(),
 		"--shard-listen", fmt.Sprint(p1), "--shard-peer", fmt.Sprintf("0=%s@127.0.0.1:%d", k0.Public(), p0), "--run-dir", dir1)
-	child.Env = append(os.Environ(), runMainEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	childOut := &lockedWriter{w: &bytes.Buffer{}}
-	child.Stdout, child.Stderr = childOut, childOut
-	require.NoError(t, child.Start())
-	done := make(chan struct{})
-	go func() { child.Wait(); close(done) }()
-	t.Cleanup(func() {
-		child.Process.Kill()
-		<-done
-	})
 	runningUp(t, file, "--shard", "0/2", "--shard-key", k0.String(), "--shard-listen", fmt.Sprint(p0),
 		"--shard-peer", fmt.Sprintf("1=%s@127.0.0.1:%d", k1.Public(), p1), "--run-dir", dir0)
 	for deadline := time.Now().Add(30 * time.Second); ; {

@@ -94,6 +94,25 @@ func TestTestShardsSameReport(t *testing.T) {
 	require.Contains(t, out, "valid-vpn.yaml:6:5: vpn_gateways[0] (office): a sharded VPC does not carry VPN gateways")
 }
 
+// startVpclab runs this binary as vpclab with args (a shard process, say),
+// its output in out; done closes when it has exited, and the test's end
+// kills it and waits.
+func startVpclab(t *testing.T, args ...string) (cmd *exec.Cmd, out *lockedWriter, done chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	out = &lockedWriter{w: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	done = make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return cmd, out, done
+}
+
 func freeUDPPort(t *testing.T) int {
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -121,19 +140,9 @@ func TestShardProcessKilled(t *testing.T) {
 	p0, p1 := freeUDPPort(t), freeUDPPort(t)
 
 	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(os.Args[0], "up", file, "--shard", "1/2", "--shard-key", k1.String(),
+		cmd, _, done := startVpclab(t, "up", file, "--shard", "1/2", "--shard-key", k1.String(),
 			"--shard-listen", fmt.Sprint(p1), "--shard-peer", fmt.Sprintf("0=%s@127.0.0.1:%d", k0.Public(), p0),
 			"--run-dir", t.TempDir())
-		cmd.Env = append(os.Environ(), runMainEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-		out := &lockedWriter{w: &bytes.Buffer{}}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-done
-		})
 		return cmd, done
 	}
 	child, done := start()
