@@ -27,12 +27,16 @@ type shardFlags struct {
 	key    string   // base64 private key, or @FILE
 	listen int      // UDP port
 	peers  []string // J=PUBKEY@HOST:PORT
+	// downAfter is how long a silent shard takes to be down (zero:
+	// netstack.DefaultShardDownAfter).
+	downAfter time.Duration
 }
 
 func addShardFlags(cmd *cobra.Command, sf *shardFlags) {
 	cmd.Flags().StringVar(&sf.shard, "shard", "", "run shard I of N (I/N, 0 ≤ I < N; I alone takes N from the file's cluster.shards): the instances whose shard (their shard:, else FNV-1a of the name mod N) is I; the others are reached over WireGuard")
 	cmd.Flags().StringVar(&sf.key, "shard-key", "", "with --shard: this shard's WireGuard private key, base64 (wg genkey), or @FILE holding it")
 	cmd.Flags().IntVar(&sf.listen, "shard-listen", 0, "with --shard: UDP port of this shard's WireGuard device (default: the port of its cluster.peers entry)")
+	cmd.Flags().DurationVar(&sf.downAfter, "shard-down-after", netstack.DefaultShardDownAfter, "with --shard: how long a silent shard takes to be down (its instances then drop PEER_SHARD_DOWN); longer on a machine short of CPU")
 	cmd.Flags().StringArrayVar(&sf.peers, "shard-peer", nil, "with --shard: another shard, J=PUBLIC_KEY@HOST:PORT (once per other shard not in cluster.peers; replaces its entry); a HOST name is looked up again while that shard is silent")
 }
 
@@ -43,8 +47,8 @@ func addShardFlags(cmd *cobra.Command, sf *shardFlags) {
 func (sf *shardFlags) config(t *topology.Topology) (c *topology.ShardConfig, names map[int]*peerName, err error) {
 	cl := &t.Cluster
 	if sf.shard == "" {
-		if sf.key != "" || sf.listen != 0 || len(sf.peers) > 0 {
-			return nil, nil, usageError("--shard-key, --shard-listen and --shard-peer need --shard I/N")
+		if sf.key != "" || sf.listen != 0 || len(sf.peers) > 0 || (sf.downAfter != 0 && sf.downAfter != netstack.DefaultShardDownAfter) {
+			return nil, nil, usageError("--shard-key, --shard-listen, --shard-peer and --shard-down-after need --shard I/N")
 		}
 		return nil, nil, nil
 	}
@@ -75,7 +79,13 @@ func (sf *shardFlags) config(t *topology.Topology) (c *topology.ShardConfig, nam
 			return nil, nil, usageError("--shard %s: %d shards, but %s is %d (allowed: 0..%d)", sf.shard, n, at(fmt.Sprintf("instances[%d].shard", k)), *in.Shard, n-1)
 		}
 	}
-	c = &topology.ShardConfig{Index: i, Count: n, ListenPort: sf.listen}
+	if sf.downAfter == 0 {
+		sf.downAfter = netstack.DefaultShardDownAfter
+	}
+	if err := checkShardDownAfter(sf.downAfter); err != nil {
+		return nil, nil, err
+	}
+	c = &topology.ShardConfig{Index: i, Count: n, ListenPort: sf.listen, DownAfter: sf.downAfter}
 	own := cl.Peer(i)
 	ownAt := ""
 	if own != nil {
@@ -290,4 +300,14 @@ func startReresolve(ctx context.Context, lab *topology.Lab, names map[int]*peerN
 		reresolveShards(ctx, lab.Shard, names, reresolveInterval, net.DefaultResolver.LookupNetIP, log)
 	}()
 	return func() { cancel(); <-done }
+}
+
+// checkShardDownAfter refuses a --shard-down-after the link cannot keep:
+// shards keep each other alive once a second, so under 2 s a live shard
+// would be taken for down between two keepalives.
+func checkShardDownAfter(d time.Duration) error {
+	if d < 2*time.Second || d > time.Hour {
+		return usageError("--shard-down-after %v: out of range (allowed: 2s..1h)", d)
+	}
+	return nil
 }

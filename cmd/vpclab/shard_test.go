@@ -42,6 +42,8 @@ func TestShardFlagErrors(t *testing.T) {
 		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key, "--shard-peer", "2=" + pub + "@127.0.0.1:5001"}, "shard 2 is out of range or this shard (allowed: 0..1 except 0)"},
 		{[]string{"--shard", "0/2", "--shard-listen", "5000", "--shard-key", key, "--shard-peer", "1=" + pub}, "want J=PUBLIC_KEY@HOST:PORT"},
 		{[]string{"--shard-key", key}, "need --shard I/N"},
+		{[]string{"--shard-down-after", "10s"}, "--shard-down-after need --shard I/N"},
+		{[]string{"--shard", "0/2", "--shard-down-after", "1s"}, "--shard-down-after 1s: out of range (allowed: 2s..1h)"},
 	} {
 		_, stderr, code := vpclab(append([]string{"up", file}, c.args...)...)
 		require.Equal(t, 2, code, "%v: %s", c.args, stderr)
@@ -50,6 +52,28 @@ func TestShardFlagErrors(t *testing.T) {
 	_, stderr, code := vpclab("test", file, "--shards", "0")
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "--shards 0: out of range (allowed: 1..64)")
+	_, stderr, code = vpclab("test", file, "--shards", "2", "--shard-down-after", "2h")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--shard-down-after 2h0m0s: out of range (allowed: 2s..1h)")
+}
+
+// TestShardDownAfter: --shard-down-after reaches the shard's link
+// configuration (default: netstack.DefaultShardDownAfter), and test
+// --shards passes it to its shard processes, which still agree.
+func TestShardDownAfter(t *testing.T) {
+	k, err := netstack.NewShardKey()
+	require.NoError(t, err)
+	top, err := topology.Load("shards.yaml", []byte(shardTopology))
+	require.NoError(t, err)
+	for _, want := range []time.Duration{netstack.DefaultShardDownAfter, 10 * time.Second} {
+		sf := shardFlags{shard: "0/2", key: k.String(), listen: 5000, downAfter: want,
+			peers: []string{"1=" + k.Public().String() + "@127.0.0.1:5001"}}
+		c, _, err := sf.config(top)
+		require.NoError(t, err)
+		require.Equal(t, want, c.DownAfter)
+	}
+	out, stderr, code := vpclab("test", writeTopology(t, shardTopology), "--shards", "2", "--shard-down-after", "10s")
+	require.Equal(t, 0, code, "%s%s", out, stderr)
 }
 
 // shardTopology: with 2 shards, "a" is on shard 0 and "web-1" on shard 1

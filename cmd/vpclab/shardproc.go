@@ -55,6 +55,7 @@ type shardStart struct {
 	Peers       []shardStartPeer `json:"peers"`
 	Timeout     time.Duration    `json:"timeout"`
 	Parallel    int              `json:"parallel"`
+	DownAfter   time.Duration    `json:"down_after"`
 }
 
 type shardStartPeer struct {
@@ -135,7 +136,7 @@ func runShardChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return send(shardReply{Error: err.Error()})
 	}
-	c := topology.ShardConfig{Index: st.Index, Count: st.Count, PrivateKey: key}
+	c := topology.ShardConfig{Index: st.Index, Count: st.Count, PrivateKey: key, DownAfter: st.DownAfter}
 	for _, p := range st.Peers {
 		k, err := netstack.ParseShardKey(p.PublicKey)
 		if err != nil {
@@ -199,7 +200,7 @@ type shardMsg struct {
 // runs its from, and returns the results in the order of t.Expect. A file
 // a shard cannot run returns its errors as invalid. Every child is gone
 // when it returns, on success, error and cancellation alike.
-func runShardProcesses(ctx context.Context, file string, t *topology.Topology, n int, opts topology.RunOptions) (results []topology.Result, invalid []fileError, err error) {
+func runShardProcesses(ctx context.Context, file string, t *topology.Topology, n int, downAfter time.Duration, opts topology.RunOptions) (results []topology.Result, invalid []fileError, err error) {
 	for i := range n { // what a shard cannot run: refused before anything starts
 		if err := t.CheckSharded(i, n); err != nil {
 			return nil, loadErrors(file, err), nil
@@ -249,7 +250,7 @@ func runShardProcesses(ctx context.Context, file string, t *topology.Topology, n
 		}
 		procs = append(procs, p)
 		st := shardStart{File: file, MaxFileSize: topology.MaxFileSize(), Index: i, Count: n,
-			PrivateKey: keys[i].String(), Timeout: opts.Timeout, Parallel: opts.Parallel}
+			PrivateKey: keys[i].String(), Timeout: opts.Timeout, Parallel: opts.Parallel, DownAfter: downAfter}
 		for j := range n {
 			if j != i {
 				st.Peers = append(st.Peers, shardStartPeer{Index: j, PublicKey: keys[j].Public().String()})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vpclab/vpclab/netstack"
 	"github.com/vpclab/vpclab/topology"
 )
 
@@ -32,11 +33,12 @@ type testFileReport struct {
 
 func newTestCmd() *cobra.Command {
 	var (
-		output   string
-		timeout  time.Duration
-		parallel int
-		budget   memoryBudget
-		shards   int
+		output    string
+		timeout   time.Duration
+		parallel  int
+		budget    memoryBudget
+		shards    int
+		downAfter time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "test FILE...",
@@ -62,6 +64,9 @@ is invalid (nothing of that file starts).`,
 			if shards < 1 || shards > maxTestShards {
 				return usageError("--shards %d: out of range (allowed: 1..%d)", shards, maxTestShards)
 			}
+			if err := checkShardDownAfter(downAfter); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if shards > 1 {
 				// The shard processes are stopped on Ctrl-C and SIGTERM,
@@ -73,7 +78,7 @@ is invalid (nothing of that file starts).`,
 			var reports []testFileReport
 			invalid, failed := 0, 0
 			for _, f := range args {
-				r := testFileShards(ctx, f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr(), shards)
+				r := testFileShards(ctx, f, topology.RunOptions{Timeout: timeout, Parallel: parallel}, &budget, cmd.ErrOrStderr(), shards, downAfter)
 				printWarnings(cmd.ErrOrStderr(), r.Warnings)
 				if ctx.Err() != nil {
 					return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; the shard processes are stopped")}
@@ -108,18 +113,19 @@ is invalid (nothing of that file starts).`,
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "probes in flight at once")
 	addMemoryBudgetFlag(cmd, &budget)
 	addMaxFileSizeFlag(cmd)
+	cmd.Flags().DurationVar(&downAfter, "shard-down-after", netstack.DefaultShardDownAfter, "with --shards: how long a silent shard takes to be down (PEER_SHARD_DOWN); longer on a machine short of CPU")
 	cmd.Flags().IntVar(&shards, "shards", 1, "spread the VPC over N shard processes joined by WireGuard on loopback (each with its own keys and UDP port), each probe run on the shard of its from; the report is the same as unsharded")
 	return cmd
 }
 
 func testFile(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer) testFileReport {
-	return testFileShards(ctx, file, opts, budget, stderr, 1)
+	return testFileShards(ctx, file, opts, budget, stderr, 1, 0)
 }
 
 // maxTestShards bounds test --shards.
 const maxTestShards = topology.MaxShards
 
-func testFileShards(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer, shards int) testFileReport {
+func testFileShards(ctx context.Context, file string, opts topology.RunOptions, budget *memoryBudget, stderr io.Writer, shards int, downAfter time.Duration) testFileReport {
 	r := testFileReport{File: file}
 	t, err := topology.LoadFile(file)
 	if err != nil {
@@ -136,7 +142,7 @@ func testFileShards(ctx context.Context, file string, opts topology.RunOptions, 
 		ctx = context.Background()
 	}
 	if shards > 1 {
-		res, invalid, err := runShardProcesses(ctx, file, t, shards, opts)
+		res, invalid, err := runShardProcesses(ctx, file, t, shards, downAfter, opts)
 		if invalid != nil { // what a sharded VPC cannot run, placed in the file
 			r.Valid, r.Errors = false, invalid
 			return r
