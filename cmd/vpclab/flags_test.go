@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,19 +47,7 @@ func TestMemoryBudgetFlag(t *testing.T) {
 		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
 		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
 	} {
-		t.Run(args[0], func(t *testing.T) {
-			stdout, _, code, err := runVPCLab(t, append(args, "--memory-budget", "1MiB")...)
-			msg := stdout
-			if err != nil {
-				msg += err.Error()
-			}
-			if code != 2 || !strings.Contains(msg, want) {
-				t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
-			}
-			if strings.Contains(msg, file+": "+file) {
-				t.Errorf("the file is named twice: %q", msg)
-			}
-		})
+		refusedWith(t, args, []string{"--memory-budget", "1MiB"}, want, file)
 	}
 	if _, _, code, err := runVPCLab(t, "test", file, "--memory-budget", "0"); code != 0 {
 		t.Errorf("--memory-budget 0: exit %d, %v", code, err)
@@ -84,16 +73,7 @@ func TestMaxFileSizeFlag(t *testing.T) {
 		{"explain", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
 		{"diagnose", file, "--from", "elsewhere", "--to", "web-1", "--port", "80"},
 	} {
-		t.Run(args[0], func(t *testing.T) {
-			stdout, _, code, err := runVPCLab(t, append(args, "--max-file-size", "100")...)
-			msg := stdout
-			if err != nil {
-				msg += err.Error()
-			}
-			if code != 2 || !strings.Contains(msg, want) {
-				t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
-			}
-		})
+		refusedWith(t, args, []string{"--max-file-size", "100"}, want, file)
 	}
 	if _, _, code, err := runVPCLab(t, "validate", file); code != 0 {
 		t.Errorf("validate after --max-file-size 100: exit %d, %v", code, err)
@@ -103,4 +83,23 @@ func TestMaxFileSizeFlag(t *testing.T) {
 			t.Errorf("--max-file-size %q: exit %d, %v; want a usage error", bad, code, err)
 		}
 	}
+}
+
+// refusedWith runs vpclab args with flag added, in a subtest named after
+// the command, and wants exit 2 with want in its output, the file named
+// once.
+func refusedWith(t *testing.T, args, flag []string, want, file string) {
+	t.Run(args[0], func(t *testing.T) {
+		stdout, _, code, err := runVPCLab(t, append(slices.Clone(args), flag...)...)
+		msg := stdout
+		if err != nil {
+			msg += err.Error()
+		}
+		if code != 2 || !strings.Contains(msg, want) {
+			t.Errorf("exit %d, %q; want exit 2 and %q", code, msg, want)
+		}
+		if strings.Contains(msg, file+": "+file) {
+			t.Errorf("the file is named twice: %q", msg)
+		}
+	})
 }
