@@ -107,17 +107,7 @@ func TestVPNExplainFromPeer(t *testing.T) {
 	_, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", gwKey)
 	require.NoError(t, err)
 	require.Zero(t, code)
-	file := filepath.Join(dir, "vpn.yaml")
-	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
-vpc: {cidr: 10.0.0.0/16}
-vswitches: [{name: web, cidr: 10.0.1.0/24}]
-security_groups:
-  - {name: sg-web, rules: [{direction: ingress, protocol: tcp, port_range: 80/80, source: 10.99.0.0/24}]}
-instances: [{name: web, vswitch: web, security_groups: [sg-web], services: [{kind: http, port: 80}]}]
-vpn_gateways:
-  - {name: office, vswitch: web, listen: "%s", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
-     peers: [{name: laptop, public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=, address: 10.99.0.2}]}
-`, held.LocalAddr())), 0o644))
+	file := writeOfficeVPN(t, dir, held.LocalAddr().String(), "")
 	out, _, code, err := runVPCLab(t, "explain", file, "--from", "laptop", "--to", "web", "--port", "80")
 	require.NoError(t, err)
 	require.Zero(t, code)
@@ -207,6 +197,21 @@ func TestVPNTestBesideUp(t *testing.T) {
 	_, _, code, err := runVPCLab(t, "vpn", "keygen", "--private-key-file", filepath.Join(dir, "gw.key"))
 	require.NoError(t, err)
 	require.Zero(t, code)
+	file := writeOfficeVPN(t, dir, held.LocalAddr().String(), `expect:
+  - {from: laptop, to: web, port: 80, result: allow}
+  - {from: laptop, to: web, port: 22, result: block}
+`)
+	out, _, code, err := runVPCLab(t, "test", file)
+	require.NoError(t, err, out)
+	require.Zero(t, code, out)
+	require.Contains(t, out, "2 passed")
+}
+
+// writeOfficeVPN writes dir/vpn.yaml: instance web with http on 80 open to
+// the client CIDR, and gateway office (key dir/gw.key) listening on listen
+// with peer laptop; extra is appended (expectations).
+func writeOfficeVPN(t *testing.T, dir, listen, extra string) string {
+	t.Helper()
 	file := filepath.Join(dir, "vpn.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`version: 1
 vpc: {cidr: 10.0.0.0/16}
@@ -217,12 +222,6 @@ instances: [{name: web, vswitch: web, security_groups: [sg-web], services: [{kin
 vpn_gateways:
   - {name: office, vswitch: web, listen: "%s", client_cidr: 10.99.0.0/24, private_key_file: gw.key,
      peers: [{name: laptop, public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=, address: 10.99.0.2}]}
-expect:
-  - {from: laptop, to: web, port: 80, result: allow}
-  - {from: laptop, to: web, port: 22, result: block}
-`, held.LocalAddr())), 0o644))
-	out, _, code, err := runVPCLab(t, "test", file)
-	require.NoError(t, err, out)
-	require.Zero(t, code, out)
-	require.Contains(t, out, "2 passed")
+`, listen)+extra), 0o644))
+	return file
 }

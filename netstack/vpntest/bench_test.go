@@ -49,17 +49,7 @@ func BenchmarkVPNBulk(b *testing.B) {
 		l, err := f.web.Listen(9)
 		require.NoError(b, err)
 		defer l.Close()
-		got := make(chan int64, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				got <- 0
-				return
-			}
-			n, _ := io.Copy(io.Discard, c)
-			c.Close()
-			got <- n
-		}()
+		got := sinkOne(l)
 		peer := newWGPeer(b, f.peerKey, netip.MustParseAddr("10.99.0.2"), f.gwPub, f.gw.Addr(), f.v.CIDR())
 		c, err := peer.tnet.DialContext(context.Background(), "tcp", "10.0.1.10:9")
 		require.NoError(b, err)
@@ -85,17 +75,7 @@ func BenchmarkVPNBulk(b *testing.B) {
 		l, err := netA.ListenTCP(&net.TCPAddr{Port: 9})
 		require.NoError(b, err)
 		defer l.Close()
-		got := make(chan int64, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				got <- 0
-				return
-			}
-			n, _ := io.Copy(io.Discard, c)
-			c.Close()
-			got <- n
-		}()
+		got := sinkOne(l)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c, err := peer.tnet.DialContext(ctx, "tcp", "10.99.0.1:9")
@@ -104,6 +84,23 @@ func BenchmarkVPNBulk(b *testing.B) {
 		c.Close()
 		require.Equal(b, int64(b.N*len(chunk)), <-got)
 	})
+}
+
+// sinkOne accepts one connection on l, reads it to the end and sends
+// how many bytes came (0 if none was accepted).
+func sinkOne(l net.Listener) <-chan int64 {
+	got := make(chan int64, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- 0
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		got <- n
+	}()
+	return got
 }
 
 // listenPort reads a device's UDP port from its configuration.
