@@ -412,58 +412,6 @@ func (ct *Conntrack) Lookup(h *Header) bool {
 	return ct.finish(h, &k, sh, s1, tab, hash, now)
 }
 
-// conntrackBatch is how many lookups LookupBatch has in flight.
-const conntrackBatch = 16
-
-// LookupBatch is Lookup for several packets, in order: hit[i] is what
-// Lookup(&hs[i]) would return after the packets before it. It first finds
-// every packet's slot and asks the CPU to prefetch it, then looks them up,
-// so that their cache misses overlap instead of following one another. hit
-// must be at least as long as hs.
-func (ct *Conntrack) LookupBatch(hs []Header, hit []bool) {
-	var (
-		k1s, k2s, hashes [conntrackBatch]uint64
-		buckets          [conntrackBatch]*ctBucket
-		tabs             [conntrackBatch]*ctTable
-		shards           [conntrackBatch]*ctShard
-		seqs             [conntrackBatch]uint32
-	)
-	hit = hit[:len(hs)]
-	for len(hs) > 0 {
-		n := min(len(hs), conntrackBatch)
-		now := ct.clock.Now()
-		// Find every home slot, then start loading them all at once.
-		for i := range n {
-			t := fastTuple(&hs[i])
-			var k ctKey
-			k.k1, k.k2 = flowWords(&t)
-			hash := ct.hash(&k)
-			sh := &ct.shards[hash>>(64-conntrackShardBits)]
-			seqs[i] = sh.seq.Load()
-			tab := sh.tab.Load()
-			k1s[i], k2s[i], hashes[i], shards[i], tabs[i] = k.k1, k.k2, hash, sh, tab
-			buckets[i] = &tab.buckets[hash&tab.bmask]
-		}
-		prefetchBuckets(&buckets, n)
-		for i := range n {
-			if !fastPath(&hs[i]) {
-				hit[i] = ct.lookup(&hs[i])
-				continue
-			}
-			b := buckets[i]
-			k1, k2 := k1s[i], k2s[i]
-			z0, z1, z2 := b.holds(0, k1, k2), b.holds(1, k1, k2), b.holds(2, k1, k2)
-			if z0|z1|z2 != 0 && b.seen[(z1|z2<<1)&3].Load() == now && shards[i].seq.Load() == seqs[i] && seqs[i]&1 == 0 {
-				hit[i] = true
-				continue
-			}
-			k := ctKey{k1: k1, k2: k2}
-			hit[i] = ct.finish(&hs[i], &k, shards[i], seqs[i], tabs[i], hashes[i], now)
-		}
-		hs, hit = hs[n:], hit[n:]
-	}
-}
-
 // icmpPorts returns the ports of an ICMP packet's key: its echo id, or 0.
 func icmpPorts(h *Header) (uint16, uint16) {
 	if h.Has(FlagICMPEcho) {
