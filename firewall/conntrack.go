@@ -253,17 +253,30 @@ func NewConntrack(cfg ConntrackConfig) *Conntrack {
 // own cache line.
 func newCtTable(nb int) *ctTable {
 	const line = unsafe.Sizeof(ctBucket{})
-	// Pointer-free words, one line more than needed, so that the buckets
-	// can start on a line boundary.
-	words := make([]uint64, (nb+1)*int(line/8))
-	off := (line - uintptr(unsafe.Pointer(&words[0]))%line) % line
+	size := uintptr(nb) * line
+	// Pointer-free words, with room to start the buckets on a line
+	// boundary; a large table starts on a huge-page boundary, so that all
+	// of it, not only its aligned middle, can have huge pages.
+	align := line
+	if size >= hugeTable {
+		align = hugePage
+	}
+	words := make([]uint64, (size+align)/8)
+	off := (align - uintptr(unsafe.Pointer(&words[0]))%align) % align
 	p := unsafe.Add(unsafe.Pointer(&words[0]), off)
 	t := &ctTable{buckets: unsafe.Slice((*ctBucket)(p), nb), bmask: uint64(nb - 1), n: nb * ctWays}
-	if size := uintptr(nb) * line; size >= 4<<20 {
+	if size >= hugeTable {
 		adviseHuge(p, size)
 	}
 	return t
 }
+
+// A table of hugeTable bytes or more is placed and advised for huge pages
+// of hugePage bytes.
+const (
+	hugeTable = 4 << 20
+	hugePage  = 2 << 20
+)
 
 // Close stops the table's own clock, if it has one.
 func (ct *Conntrack) Close() {
