@@ -42,8 +42,8 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench [NAME...|all]",
 		Short: "Measure vpclab's components against the baselines a user would pick instead",
 		Long: `Bench runs the named benchmarks of the suite (all of them with no name or
-"all"), in the suite's order: classify, conntrack, fabric, connrate, scale,
-runner, shard, kernel-check. It prints the machine, then one table per benchmark:
+"all"), in the suite's order: classify, conntrack, fabric, connrate, runner,
+shard, kernel-check, scale. It prints the machine, then one table per benchmark:
 each measure, ours, every baseline measured in the same run and how many times
 better ours is, and what was skipped and why.
 
