@@ -353,8 +353,12 @@ func TestCatchAllBoundsHandshakes(t *testing.T) {
 	// registered, the catch-all before.
 	assert.InDelta(t, CatchAllMaxInFlight+10, srv.allTCP.offered.Load(), 1)
 
+	// Close aborts the handshakes rather than waiting for them to time out,
+	// which takes gVisor a minute of SYN-ACK retransmissions (1+2+…+32 s).
+	// The bound is that wait's sixth, not a measure of Close: Close takes
+	// HandshakeSettle at most, and a loaded machine must not fail it.
 	start := time.Now()
 	require.NoError(t, srv.Close())
-	assert.Less(t, time.Since(start), HandshakeSettle+time.Second, "Close waited for handshakes to time out")
+	assert.Less(t, time.Since(start), 10*time.Second, "Close waited for handshakes to time out")
 	assert.Equal(t, 0, inFlight())
 }
