@@ -232,16 +232,12 @@ var loaderBounds = YAMLBounds{FlowDepth: maxFlowDepth, LineNesting: maxLineNesti
 func PrescanYAML(data []byte, b YAMLBounds) (Position, string) {
 	type level struct{ col, keys int }
 	var (
-		stack        []level
-		flow         int
-		inSingle     bool
-		inDouble     bool
-		blockScalar  = -1 // indentation of the key that opened a | or > scalar
-		line         = 0
-		rest         = data
-		tokenStarter = func(prev byte) bool {
-			return prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == 0
-		}
+		stack       []level
+		flow        int
+		q           yamlQuotes
+		blockScalar = -1 // indentation of the key that opened a | or > scalar
+		line        = 0
+		rest        = data
 	)
 	for len(rest) > 0 {
 		line++
@@ -265,7 +261,7 @@ func PrescanYAML(data []byte, b YAMLBounds) (Position, string) {
 		if !content {
 			continue
 		}
-		if flow == 0 && !inSingle && !inDouble {
+		if flow == 0 && !q.quoted() {
 			isEntry := l[indent] == '-' && (indent+1 == len(l) || l[indent+1] == ' ')
 			for len(stack) > 0 && stack[len(stack)-1].col > indent {
 				stack = stack[:len(stack)-1]
@@ -289,23 +285,9 @@ func PrescanYAML(data []byte, b YAMLBounds) (Position, string) {
 		var prev byte
 		for i := indent; i < len(l); i++ {
 			c := l[i]
-			switch {
-			case inDouble:
-				if c == '\\' {
-					i++
-				} else if c == '"' {
-					inDouble = false
-				}
-			case inSingle:
-				if c == '\'' {
-					inSingle = false
-				}
-			case c == '#' && (prev == ' ' || prev == '\t' || prev == 0):
-				i = len(l)
-			case c == '"' && tokenStarter(prev):
-				inDouble = true
-			case c == '\'' && tokenStarter(prev):
-				inSingle = true
+			var quoted bool
+			switch i, quoted = q.step(l, i, prev); {
+			case quoted:
 			case (c == '[' || c == '{') && (tokenStarter(prev) || flow > 0):
 				flow++
 				if flow > b.FlowDepth {
@@ -334,4 +316,48 @@ func PrescanYAML(data []byte, b YAMLBounds) (Position, string) {
 		}
 	}
 	return Position{}, ""
+}
+
+// tokenStarter reports whether a byte after prev starts a YAML token: at the
+// start of a line, after blanks, or after a flow indicator.
+func tokenStarter(prev byte) bool {
+	return prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == 0
+}
+
+// yamlQuotes follows quoted scalars, which may span lines, and comments
+// through a line-by-line scan of YAML, for the scans that look for
+// structure outside them (PrescanYAML, splitCuts).
+type yamlQuotes struct{ inSingle, inDouble bool }
+
+// quoted reports whether the scan is inside a quoted scalar.
+func (q *yamlQuotes) quoted() bool { return q.inSingle || q.inDouble }
+
+// step looks at l[i], prev being the byte before it on the line (0 at its
+// start). When l[i] lies in a quoted scalar, opens one or opens a comment,
+// it consumes it and returns true with the index of the last byte consumed
+// (a comment consumes the line, an escape the byte after it); otherwise it
+// returns i and false, and the byte is the caller's.
+func (q *yamlQuotes) step(l []byte, i int, prev byte) (int, bool) {
+	c := l[i]
+	switch {
+	case q.inDouble:
+		if c == '\\' {
+			i++
+		} else if c == '"' {
+			q.inDouble = false
+		}
+	case q.inSingle:
+		if c == '\'' {
+			q.inSingle = false
+		}
+	case c == '#' && (prev == ' ' || prev == '\t' || prev == 0):
+		i = len(l)
+	case c == '"' && tokenStarter(prev):
+		q.inDouble = true
+	case c == '\'' && tokenStarter(prev):
+		q.inSingle = true
+	default:
+		return i, false
+	}
+	return i, true
 }

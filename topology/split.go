@@ -48,8 +48,7 @@ func splitCuts(data []byte, parts, minPiece int) []cut {
 		key         string // the top-level key whose list we are in, or ""
 		entryIndent = -1   // indentation of key's list entries; -1: not seen yet
 		flow        int
-		inSingle    bool
-		inDouble    bool
+		q           yamlQuotes
 		blockScalar = -1
 		rest        = data
 		offset      = 0
@@ -83,7 +82,7 @@ func splitCuts(data []byte, parts, minPiece int) []cut {
 		if !content {
 			continue
 		}
-		neutral := flow == 0 && !inSingle && !inDouble
+		neutral := flow == 0 && !q.quoted()
 		keyLine := false
 		if neutral && indent == 0 {
 			if l[0] == '%' || bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("...")) {
@@ -113,24 +112,10 @@ func splitCuts(data []byte, parts, minPiece int) []cut {
 		var prev byte
 		for i := indent; i < len(l); i++ {
 			c := l[i]
-			starter := prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == 0
-			switch {
-			case inDouble:
-				if c == '\\' {
-					i++
-				} else if c == '"' {
-					inDouble = false
-				}
-			case inSingle:
-				if c == '\'' {
-					inSingle = false
-				}
-			case c == '#' && (prev == ' ' || prev == '\t' || prev == 0):
-				i = len(l)
-			case c == '"' && starter:
-				inDouble = true
-			case c == '\'' && starter:
-				inSingle = true
+			starter := tokenStarter(prev)
+			var quoted bool
+			switch i, quoted = q.step(l, i, prev); {
+			case quoted:
 			case (c == '&' || c == '*' || c == '!') && starter:
 				return nil // anchors, aliases and tags tie pieces together
 			case (c == '[' || c == '{') && (starter || flow > 0):
