@@ -28,12 +28,7 @@ func TestShardControlAddr(t *testing.T) {
 // an instance cannot reach a control address; instance traffic between the
 // shards flows as before.
 func TestShardControl(t *testing.T) {
-	keys := make([]ShardKey, 2)
-	for i := range keys {
-		k, err := NewShardKey()
-		require.NoError(t, err)
-		keys[i] = k
-	}
+	keys := newShardKeys(t, 2)
 	ports := freeUDPPorts(t, keys)
 	s0 := startShard(t, 0, keys, ports)
 	s1 := startShard(t, 1, keys, ports)

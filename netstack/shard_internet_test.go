@@ -28,17 +28,9 @@ func startEdgeShard(t *testing.T, idx int, keys []ShardKey, ports []uint16, snat
 	t.Helper()
 	v := newTestVPC(t, VPCConfig{Name: "vpc-test", CIDR: netip.MustParsePrefix("10.0.0.0/16"), NoOffload: true})
 	createGroup(t, v, firewall.Group{Name: "sg-open", Rules: []firewall.Rule{allowIn("tcp", "7", "0.0.0.0/0"), allowIn("udp", "7", "0.0.0.0/0")}})
-	cfg := ShardLinkConfig{Index: idx, PrivateKey: keys[idx], ListenPort: int(ports[idx])}
-	for j := range keys {
-		if j != idx {
-			cfg.Peers = append(cfg.Peers, ShardLinkPeer{Index: j, PublicKey: keys[j].Public(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[j]).String()})
-		}
-	}
-	l, err := v.StartShardLink(cfg)
-	require.NoError(t, err)
-	s := &testShard{v: v, link: l}
-	t.Cleanup(s.close)
-	_, err = v.AddShardedInstances(edgeSpecs, func(int) *ShardPeer {
+	s := linkShard(t, v, idx, keys, ports)
+	l := s.link
+	_, err := v.AddShardedInstances(edgeSpecs, func(int) *ShardPeer {
 		if idx == 1 {
 			return nil
 		}

@@ -42,6 +42,23 @@ func startShard(t *testing.T, idx int, keys []ShardKey, ports []uint16) *testSha
 		allowIn("tcp", "7", "sg-cli"),
 		allowIn("icmp", "", "sg-cli"),
 	}})
+	s := linkShard(t, v, idx, keys, ports)
+	l := s.link
+	_, err := v.AddShardedInstances(shardSpecs, func(i int) *ShardPeer {
+		if shardOwner[i] == idx {
+			return nil
+		}
+		return l.Peer(shardOwner[i])
+	}, nil)
+	require.NoError(t, err)
+	return s
+}
+
+// linkShard starts v's link as shard idx of len(keys), listening on
+// ports[idx] with its peers on loopback at theirs; the test's cleanup
+// closes both.
+func linkShard(t *testing.T, v *VPC, idx int, keys []ShardKey, ports []uint16) *testShard {
+	t.Helper()
 	cfg := ShardLinkConfig{Index: idx, PrivateKey: keys[idx], ListenPort: int(ports[idx])}
 	for j := range keys {
 		if j != idx {
@@ -52,13 +69,6 @@ func startShard(t *testing.T, idx int, keys []ShardKey, ports []uint16) *testSha
 	require.NoError(t, err)
 	s := &testShard{v: v, link: l}
 	t.Cleanup(s.close)
-	_, err = v.AddShardedInstances(shardSpecs, func(i int) *ShardPeer {
-		if shardOwner[i] == idx {
-			return nil
-		}
-		return l.Peer(shardOwner[i])
-	}, nil)
-	require.NoError(t, err)
 	return s
 }
 
@@ -84,12 +94,7 @@ func freeUDPPorts(t *testing.T, keys []ShardKey) []uint16 {
 // code; a shard that goes away makes its instances PEER_SHARD_DOWN within
 // 2 s, and they answer again once it is back.
 func TestShardLinkCrossShard(t *testing.T) {
-	keys := make([]ShardKey, 2)
-	for i := range keys {
-		k, err := NewShardKey()
-		require.NoError(t, err)
-		keys[i] = k
-	}
+	keys := newShardKeys(t, 2)
 	ports := freeUDPPorts(t, keys)
 	s0 := startShard(t, 0, keys, ports)
 	s1 := startShard(t, 1, keys, ports)
